@@ -1,0 +1,15 @@
+"""snoopbench detectors: the plug-in interface, the registry and the baselines.
+
+Importing this package is cheap: it never imports a detector's module (nor its optional heavy
+dependencies) until that detector is asked for by id.
+"""
+
+from detectors.base import Detector, hash64
+from detectors.registry import (
+    DetectorSpec, SpecError, available, create, load, parse_spec, register,
+)
+
+__all__ = [
+    "Detector", "DetectorSpec", "SpecError", "available", "create", "hash64", "load", "parse_spec",
+    "register",
+]
