@@ -1,0 +1,187 @@
+"""The harness: run detectors on a dataset, each in its own process, and score them.
+
+Each detector is fitted on the warm-up (context tables and the unlabelled warm-up events), then
+scores the rest of the events batch by batch in time order (one batch of the whole period if it
+is retrospective). Only the scoring period is scored and alerted; episodes whose labelled events
+all fall in the warm-up are left out of recall. A detector that raises, returns bad scores, runs
+past ``timeout`` or out of memory gets its status and reason; the others carry on.
+
+``null`` and ``random`` are always scored too: they bound every table.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import tempfile
+import time
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from benchmarks.alerts import score_alerts
+from benchmarks.dataset import ScoringPeriod, open_dataset, scoring_period, truth_dir_of
+from benchmarks.metrics import alerts_per_day, evaluate_scores
+from benchmarks.results import DetectorResult, ScoreResult, build_result
+from benchmarks.worker import Job, run_job
+from detectors.registry import DetectorSpec, SpecError, parse_spec, target_of
+from simulator.errors import InputError
+
+BASELINES = ("null", "random")
+
+
+def resolve_specs(specs: Sequence[str]) -> list[DetectorSpec]:
+    """Parse SPECs, drop exact duplicates and add the baselines the list lacks."""
+    parsed: list[DetectorSpec] = []
+    try:
+        for text in dict.fromkeys(specs):
+            spec = parse_spec(text)
+            if not spec.is_exec:
+                target_of(spec.id)  # unknown ids are bad input, found before anything runs
+            parsed.append(spec)
+    except SpecError as exc:
+        raise InputError(str(exc), key="--detector") from exc
+    ids = {s.id for s in parsed}
+    parsed += [parse_spec(b) for b in BASELINES if b not in ids]
+    return parsed
+
+
+def score_dataset(
+    dataset_dir: str | Path,
+    specs: Sequence[str],
+    budget: float = 5.0,
+    truth_dir: str | Path | None = None,
+    timeout: float | None = None,
+    *,
+    mem_limit_mb: int | None = None,
+    batch_size: int = 65536,
+    jobs: int = 1,
+) -> ScoreResult:
+    """Run each detector of ``specs`` (plus the baselines) in its own process and score it.
+
+    ``budget`` is alerts per day per 1,000 staff; ``timeout`` (seconds) and ``mem_limit_mb``
+    bound each detector's process; ``jobs`` runs that many detectors at once (1 keeps the
+    throughput figures honest). Bad input raises :class:`InputError` before anything runs.
+    """
+    if not budget >= 0:
+        raise InputError(f"expected a number >= 0, got {budget}", key="--budget")
+    if timeout is not None and not timeout > 0:
+        raise InputError(f"expected a number of seconds > 0, got {timeout}", key="--timeout")
+    dataset = open_dataset(dataset_dir)
+    period = scoring_period(dataset, truth_dir_of(dataset, truth_dir))
+    parsed = resolve_specs(specs)
+    jobs_ = [_job(s, period, batch_size, mem_limit_mb) for s in parsed]
+    try:
+        results = _run_all(jobs_, timeout, max(1, jobs))
+    finally:
+        for job in jobs_:
+            shutil.rmtree(job.workdir, ignore_errors=True)
+    for result, scores in results:
+        if result.status == "ok":
+            result.metrics = evaluate_scores(period.period, scores, budget)
+    per_day = alerts_per_day(budget, period.period.n_staff)
+    return build_result(period, budget, per_day, [r for r, _ in results])
+
+
+def _job(spec: DetectorSpec, period: ScoringPeriod, batch_size: int,
+         mem_limit_mb: int | None) -> Job:
+    ds = period.dataset
+    return Job(
+        name=spec.text, workdir=tempfile.mkdtemp(prefix="snoopbench-run-"),
+        parts=tuple(str(p) for p in ds.parts), context_dir=str(ds.context_dir),
+        n_warmup=period.n_warmup, n_total=period.n_total, cwd=os.getcwd(),
+        target=None if spec.is_exec else target_of(spec.id), params=dict(spec.params),
+        command=spec.command, batch_size=batch_size, mem_limit_mb=mem_limit_mb,
+    )
+
+
+def _context() -> mp.context.BaseContext:
+    """Forkserver (fast starts, numpy and pyarrow preloaded) where there is one, else spawn."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["benchmarks.worker"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _kill_group(proc: mp.process.BaseProcess) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the detector and any program it started
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.kill()
+
+
+def _run_all(
+    jobs: list[Job], timeout: float | None, parallel: int
+) -> list[tuple[DetectorResult, np.ndarray | None]]:
+    """Run jobs in child processes, at most ``parallel`` at once; kill those past ``timeout``."""
+    ctx = _context()
+    outcomes: list[tuple[DetectorResult, np.ndarray | None] | None] = [None] * len(jobs)
+    pending = list(range(len(jobs)))
+    running: dict[int, tuple[mp.process.BaseProcess, float]] = {}
+    while pending or running:
+        while pending and len(running) < parallel:
+            i = pending.pop(0)
+            proc = ctx.Process(target=run_job, args=(jobs[i],), name=f"detector-{i}", daemon=True)
+            proc.start()
+            running[i] = (proc, time.monotonic() + (timeout if timeout else float("inf")))
+        soonest = min(deadline for _, deadline in running.values())
+        wait([p.sentinel for p, _ in running.values()],
+             timeout=None if soonest == float("inf") else max(0.0, soonest - time.monotonic()))
+        for i, (proc, deadline) in list(running.items()):
+            if proc.is_alive() and time.monotonic() < deadline:
+                continue
+            timed_out = proc.is_alive()
+            _kill_group(proc)
+            proc.join()
+            del running[i]
+            if timed_out:
+                outcomes[i] = (DetectorResult(jobs[i].name, "timeout",
+                                              f"killed after the {timeout:g} s time limit"), None)
+            else:
+                outcomes[i] = _collect(jobs[i], proc.exitcode)
+    return [o for o in outcomes if o is not None]
+
+
+def _collect(job: Job, exitcode: int | None) -> tuple[DetectorResult, np.ndarray | None]:
+    """Read a finished detector process's status and scores."""
+    status_file = Path(job.workdir) / "status.json"
+    if not status_file.is_file():
+        if exitcode == -signal.SIGKILL:
+            return DetectorResult(job.name, "oom", "killed by SIGKILL (out of memory?)"), None
+        if exitcode is not None and exitcode < 0:
+            why = f"crashed with signal {signal.Signals(-exitcode).name}"
+        else:
+            why = f"process exited with code {exitcode} before reporting"
+        return DetectorResult(job.name, "error", why), None
+    status = json.loads(status_file.read_text())
+    result = DetectorResult(job.name, status["status"], status.get("error"),
+                            peak_mem_mb=status.get("peak_mem_mb"))
+    if result.status != "ok":
+        return result, None
+    scores = np.load(Path(job.workdir) / "scores.npy")
+    n = job.n_total - job.n_warmup
+    if scores.shape != (n,):
+        result.status, result.error = "error", f"{scores.shape[0]} scores for {n} events"
+        return result, None
+    result.fit_seconds = status.get("fit_seconds")
+    result.score_seconds = status.get("score_seconds")
+    result.events_per_s = _rate(n, result.score_seconds)
+    result.fit_events_per_s = _rate(status.get("n_fit", 0), result.fit_seconds)
+    return result, scores
+
+
+def _rate(n: int, seconds: float | None) -> float | None:
+    if not n or seconds is None:
+        return None
+    return n / max(seconds, 1e-9)
+
+
+__all__ = ["BASELINES", "DetectorResult", "ScoreResult", "resolve_specs", "score_alerts",
+           "score_dataset"]

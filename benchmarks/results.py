@@ -1,0 +1,99 @@
+"""Result dataclasses and the results JSON format ``snoopbench/results/v1``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.dataset import ScoringPeriod
+from benchmarks.metrics import Metrics
+from simulator.schema import RESULTS_FORMAT
+
+STATUSES = ("ok", "error", "timeout", "oom")
+#: The per-detector keys the results format promises (more may follow).
+CONTRACT_KEYS = (
+    "name", "status", "error", "recall", "recall_by_kind", "precision", "false_alerts_per_day",
+    "ttd_median_days", "ttd_p90_days", "average_precision", "events_per_s", "peak_mem_mb",
+)
+
+
+@dataclass
+class DetectorResult:
+    """One detector's row: status, reason, metrics (None unless ok) and its cost."""
+
+    name: str
+    status: str
+    error: str | None = None
+    metrics: Metrics | None = None
+    fit_seconds: float | None = None
+    score_seconds: float | None = None
+    fit_events_per_s: float | None = None
+    events_per_s: float | None = None
+    peak_mem_mb: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The row in results format ``snoopbench/results/v1`` (null for missing metrics)."""
+        m = asdict(self.metrics) if self.metrics is not None else {}
+        row: dict[str, Any] = {"name": self.name, "status": self.status, "error": self.error}
+        for key in CONTRACT_KEYS[3:10]:
+            row[key] = m.get(key)
+        row.update(
+            events_per_s=self.events_per_s, peak_mem_mb=self.peak_mem_mb,
+            fit_events_per_s=self.fit_events_per_s, fit_seconds=self.fit_seconds,
+            score_seconds=self.score_seconds,
+        )
+        for key in ("n_alerts", "n_true_alerts", "n_episodes", "n_caught", "alerts_per_day",
+                    "alert_budget", "caught_by_kind"):
+            row[key] = m.get(key)
+        return row
+
+
+@dataclass
+class ScoreResult:
+    """The outcome of scoring detectors (or an alerts file) on one dataset."""
+
+    dataset: str
+    fingerprint: str | None
+    budget: float
+    alerts_per_day: int | None
+    n_staff: int
+    n_days: int
+    n_events: int
+    n_episodes: int
+    first_day: str
+    last_day: str
+    timezone: str
+    detectors: list[DetectorResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole result in results format ``snoopbench/results/v1``."""
+        head = {k: v for k, v in asdict(self).items() if k != "detectors"}
+        return {"format": RESULTS_FORMAT, **head,
+                "detectors": [d.to_json() for d in self.detectors]}
+
+    def write_json(self, path: str | Path) -> None:
+        """Write :meth:`to_json` to ``path`` (strict JSON: no NaN)."""
+        Path(path).write_text(json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n")
+
+
+def build_result(
+    period: ScoringPeriod, budget: float, per_day: int | None, rows: list[DetectorResult]
+) -> ScoreResult:
+    """The dataset-level head of a result around its detector rows."""
+    notes = []
+    if period.n_episodes_warmup_only:
+        notes.append(f"{period.n_episodes_warmup_only} episode(s) entirely in the warm-up "
+                     "are left out of recall")
+    p = period.period
+    return ScoreResult(
+        dataset=str(period.dataset.root), fingerprint=period.dataset.fingerprint,
+        budget=budget, alerts_per_day=per_day, n_staff=p.n_staff, n_days=p.n_days,
+        n_events=p.n_events, n_episodes=len(np.unique(p.episode[p.episode >= 0])),
+        first_day=period.first_day.isoformat(), last_day=period.last_day.isoformat(),
+        timezone=period.dataset.timezone, detectors=rows, notes=notes,
+    )

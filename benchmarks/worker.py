@@ -1,0 +1,252 @@
+"""What runs inside a detector's own process: fit, score batch by batch, write the scores.
+
+The harness starts one process per detector (see :mod:`benchmarks.harness`), so a detector that
+crashes, hangs or eats all memory cannot take the harness down. The process writes its scores
+(``scores.npy``: one float per scoring-period event, in order) and a ``status.json`` into its
+work folder; if it dies before writing the status, the harness reads its exit code instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from detectors.registry import import_target
+
+_OOM_HINTS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "Out of memory")
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a detector process needs; picklable, so it crosses the process boundary."""
+
+    name: str
+    workdir: str
+    parts: tuple[str, ...]
+    context_dir: str
+    n_warmup: int
+    n_total: int
+    cwd: str
+    target: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    command: str | None = None
+    batch_size: int = 65536
+    mem_limit_mb: int | None = None
+
+
+class DetectorFault(Exception):
+    """A detector broke the contract (bad scores, bad output file, non-zero exit)."""
+
+
+class OutOfMemory(Exception):
+    """An outside program ran out of memory."""
+
+
+def run_job(job: Job) -> None:
+    """Process entry point: run one detector and record the outcome in ``job.workdir``."""
+    os.setsid()  # own process group: the harness can kill this process and all it started
+    if job.mem_limit_mb:
+        limit = job.mem_limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    status: dict[str, Any] = {"status": "ok", "error": None}
+    try:
+        status.update(_run_exec(job) if job.command is not None else _run_python(job))
+    except MemoryError:
+        status = {"status": "oom", "error": "MemoryError: the detector ran out of memory"}
+    except OutOfMemory as exc:
+        status = {"status": "oom", "error": str(exc)}
+    except DetectorFault as exc:
+        status = {"status": "error", "error": str(exc)}
+    except BaseException as exc:  # noqa: BLE001 - any failure of plug-in code is its row's error
+        where = traceback.extract_tb(exc.__traceback__)[-1:]
+        at = f" (at {where[0].filename}:{where[0].lineno})" if where else ""
+        status = {"status": "error", "error": f"{type(exc).__name__}: {exc}{at}"}
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    status["peak_mem_mb"] = max(own, kids) / 1024.0  # ru_maxrss is in KiB on Linux
+    tmp = Path(job.workdir) / "status.json.tmp"
+    tmp.write_text(json.dumps(status))
+    tmp.replace(Path(job.workdir) / "status.json")
+
+
+def load_context(context_dir: str | Path) -> dict[str, pa.Table]:
+    """Every context table, by name (file stem)."""
+    return {p.stem: pq.read_table(p) for p in sorted(Path(context_dir).glob("*.parquet"))}
+
+
+def iter_batches(parts: tuple[str, ...], batch_size: int) -> Iterator[pa.RecordBatch]:
+    """Events in file order, as record batches of at most ``batch_size`` rows."""
+    for part in parts:
+        yield from pq.ParquetFile(part).iter_batches(batch_size=batch_size)
+
+
+def split_stream(
+    parts: tuple[str, ...], batch_size: int, n_warmup: int
+) -> tuple[pa.Table, Iterator[pa.RecordBatch]]:
+    """The warm-up rows as one table, and an iterator over the batches that follow them."""
+    batches = iter_batches(parts, batch_size)
+    history: list[pa.RecordBatch] = []
+    seen = 0
+    schema = pq.read_schema(parts[0])
+    first_scoring: list[pa.RecordBatch] = []
+    for batch in batches:
+        if seen + batch.num_rows <= n_warmup:
+            history.append(batch)
+            seen += batch.num_rows
+            if seen == n_warmup:
+                break
+            continue
+        cut = n_warmup - seen
+        history.append(batch.slice(0, cut))
+        first_scoring.append(batch.slice(cut))
+        seen = n_warmup
+        break
+
+    def rest() -> Iterator[pa.RecordBatch]:
+        yield from first_scoring
+        yield from batches
+
+    return pa.Table.from_batches(history, schema=schema), rest()
+
+
+def check_scores(scores: Any, batch: pa.RecordBatch) -> np.ndarray:
+    """The contract's check on one ``score`` result: one finite float per row."""
+    n = batch.num_rows
+    arr = np.asarray(scores)
+    if arr.shape != (n,):
+        raise DetectorFault(f"score() returned shape {arr.shape} for a batch of {n} rows")
+    try:
+        arr = arr.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DetectorFault(f"score() returned non-numeric scores ({exc})") from exc
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        event = batch.column("event_id")[i].as_py() if "event_id" in batch.schema.names else i
+        raise DetectorFault(
+            f"score() returned {int(bad.sum())} non-finite scores (first: {arr[i]} "
+            f"for event_id {event})"
+        )
+    return arr
+
+
+def _run_python(job: Job) -> dict[str, Any]:
+    cls = import_target(job.target)
+    detector = cls(**job.params)
+    context = load_context(job.context_dir)
+    history, stream = split_stream(job.parts, job.batch_size, job.n_warmup)
+    t0 = time.perf_counter()
+    detector.fit(context, history)
+    fit_s = time.perf_counter() - t0
+    del history
+
+    if getattr(detector, "retrospective", False):
+        whole = pa.Table.from_batches(list(stream), schema=pq.read_schema(job.parts[0]))
+        batches = whole.combine_chunks().to_batches() or [pa.record_batch(
+            [pa.array([], f.type) for f in whole.schema], schema=whole.schema)]
+        stream = iter(batches[:1])
+    scores: list[np.ndarray] = []
+    score_s = 0.0
+    for batch in stream:
+        t0 = time.perf_counter()
+        out = detector.score(batch)
+        score_s += time.perf_counter() - t0
+        scores.append(check_scores(out, batch))
+    _save(job, np.concatenate(scores) if scores else np.empty(0))
+    return {"fit_seconds": fit_s, "score_seconds": score_s, "n_fit": job.n_warmup}
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    # A hard link reveals no path back to the dataset (its truth may sit next to it).
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _run_exec(job: Job) -> dict[str, Any]:
+    base = Path(tempfile.mkdtemp(prefix="snoopbench-exec-"))
+    try:
+        events, context, out_dir = base / "events", base / "context", base / "out"
+        for folder in (events, context, out_dir):
+            folder.mkdir()
+        for part in job.parts:
+            _link_or_copy(Path(part), events / Path(part).name)
+        for table in sorted(Path(job.context_dir).glob("*.parquet")):
+            _link_or_copy(table, context / table.name)
+        out = out_dir / "scores.parquet"
+        command = job.command
+        for key, value in (("{events}", events), ("{context}", context), ("{out}", out)):
+            command = command.replace(key, shlex.quote(str(value)))
+        log = Path(job.workdir) / "stderr.txt"
+        t0 = time.perf_counter()
+        with open(log, "wb") as err:
+            proc = subprocess.run(command, shell=True, cwd=job.cwd, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=err)
+        wall = time.perf_counter() - t0
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+        if proc.returncode != 0:
+            why = f"exited with code {proc.returncode}" + (f": {' | '.join(tail)}" if tail else "")
+            if proc.returncode in (-9, 137) or any(h in " ".join(tail) for h in _OOM_HINTS):
+                raise OutOfMemory(f"outside program {why}")
+            raise DetectorFault(f"outside program {why}")
+        if not out.is_file():
+            raise DetectorFault("outside program exited 0 but did not write {out}")
+        _save(job, _read_exec_scores(out, job))
+        return {"fit_seconds": None, "score_seconds": wall, "n_fit": 0}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _read_exec_scores(path: Path, job: Job) -> np.ndarray:
+    """An outside program's ``{out}`` file turned into one score per scoring-period event."""
+    with open(path, "rb") as fh:
+        is_parquet = fh.read(4) == b"PAR1"  # read by content: a CSV written to {out} works too
+    try:
+        table = pq.read_table(path) if is_parquet else pacsv.read_csv(path)
+    except pa.ArrowInvalid as exc:
+        raise DetectorFault(f"cannot read the output file ({exc})") from exc
+    missing = {"event_id", "score"} - set(table.column_names)
+    if missing:
+        raise DetectorFault(f"output file lacks column(s) {sorted(missing)}")
+    try:
+        ids = table["event_id"].cast(pa.int64()).to_numpy()
+        scores = table["score"].cast(pa.float64()).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DetectorFault(f"output columns have the wrong type ({exc})") from exc
+    if not np.isfinite(scores).all():
+        raise DetectorFault("output file holds non-finite scores")
+    if len(np.unique(ids)) != len(ids):
+        raise DetectorFault("output file holds duplicate event ids")
+    all_ids = pa.concat_arrays(
+        [pq.read_table(p, columns=["event_id"])["event_id"].combine_chunks() for p in job.parts]
+    ).to_numpy()
+    pos = np.searchsorted(all_ids, ids)
+    known = pos < len(all_ids)
+    known[known] = all_ids[pos[known]] == ids[known]
+    if not known.all():
+        raise DetectorFault(f"output file names {int((~known).sum())} unknown event ids "
+                            f"(e.g. {int(ids[~known][0])})")
+    result = np.full(job.n_total - job.n_warmup, -np.inf)
+    scored = pos >= job.n_warmup
+    result[pos[scored] - job.n_warmup] = scores[scored]
+    return result
+
+
+def _save(job: Job, scores: np.ndarray) -> None:
+    np.save(Path(job.workdir) / "scores.npy", scores.astype(np.float64, copy=False))
