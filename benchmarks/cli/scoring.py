@@ -1,0 +1,162 @@
+"""Scoring commands: score, score-alerts, detectors list (see benchmarks.harness).
+
+Thin: each command calls a plain function returning a :class:`ScoreResult` and prints it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from benchmarks.cli import app, console, detectors_app
+from benchmarks.harness import score_alerts, score_dataset
+from benchmarks.results import DetectorResult, ScoreResult
+from simulator.errors import InputError
+
+_STATUS_STYLE = {"ok": "green", "error": "red", "timeout": "yellow", "oom": "magenta"}
+
+
+def _num(value: float | None, fmt: str = ".2f") -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def _rate(value: float | None) -> str:
+    if value is None:
+        return "–"
+    for unit, size in (("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:.1f}{unit}"
+    return f"{value:.0f}"
+
+
+def _rank(row: DetectorResult) -> tuple:
+    m = row.metrics
+    if m is None:
+        return (1, 0.0, 0.0, row.name)
+    return (0, -(m.recall or 0.0), -(m.average_precision or 0.0), row.name)
+
+
+def leaderboard_table(result: ScoreResult, title: str | None = None) -> Table:
+    """One row per detector, best recall first; failed detectors last, their reasons below."""
+    n = result.alerts_per_day
+    per_day = "" if n is None else f" = {n} alert{'s' * (n != 1)}/day"
+    failed = [r for r in result.detectors if r.metrics is None]
+    caption = "\n".join(
+        [f"budget {result.budget:g} alerts/day/1,000 staff{per_day} for {result.n_staff:,} "
+         f"staff · {result.n_days} days {result.first_day} to {result.last_day} · "
+         f"{result.n_events:,} events · {result.n_episodes} episodes"]
+        + [f"[{_STATUS_STYLE.get(r.status, 'white')}]{r.name}[/]: {r.error}" for r in failed]
+    )
+    table = Table(title=title or "snoopbench leaderboard", caption=caption,
+                  caption_justify="left")
+    for name, justify in (("detector", "left"), ("status", "left"), ("recall", "right"),
+                          ("precision", "right"), ("false/day", "right"),
+                          ("TTD med/p90 d", "right"), ("event AP", "right"),
+                          ("alerts", "right"), ("events/s", "right"), ("peak MB", "right")):
+        table.add_column(name, justify=justify, no_wrap=name != "detector")
+    for row in sorted(result.detectors, key=_rank):
+        m = row.metrics
+        status = f"[{_STATUS_STYLE.get(row.status, 'white')}]{row.status}[/]"
+        if m is None:
+            table.add_row(row.name, status, *["–"] * 8)
+            continue
+        recall = "–" if m.recall is None else f"{m.recall:.2f} ({m.n_caught}/{m.n_episodes})"
+        table.add_row(
+            row.name, status, recall, _num(m.precision), _num(m.false_alerts_per_day),
+            f"{_num(m.ttd_median_days, '.1f')}/{_num(m.ttd_p90_days, '.1f')}",
+            _num(m.average_precision, ".3f"), str(m.n_alerts), _rate(row.events_per_s),
+            _num(row.peak_mem_mb, ".0f"),
+        )
+    return table
+
+
+def kinds_table(result: ScoreResult) -> Table:
+    """Recall per misuse kind: one row per working detector, one column per kind."""
+    kinds = sorted({k for d in result.detectors if d.metrics for k in d.metrics.recall_by_kind})
+    table = Table(title="recall by misuse kind")
+    table.add_column("detector")
+    for kind in kinds:
+        table.add_column(kind.replace("_", " "), justify="right")
+    for row in sorted(result.detectors, key=_rank):
+        if row.metrics is not None:
+            by_kind = row.metrics.recall_by_kind
+            table.add_row(row.name, *[_num(by_kind.get(k)) for k in kinds])
+    return table
+
+
+def _finish(result: ScoreResult, json_path: Path | None) -> None:
+    for note in result.notes:
+        console.print(f"[dim]note: {note}[/]")
+    if json_path is not None:
+        try:
+            result.write_json(json_path)
+        except OSError as exc:
+            raise InputError(f"cannot write ({exc.strerror})", file=str(json_path)) from exc
+        console.print(f"results written to {json_path}")
+
+
+@app.command("score")
+def score(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory.")],
+    detector: Annotated[Optional[list[str]], typer.Option(
+        "--detector", "-d", help="SPEC: id, id:key=value,..., or exec:COMMAND. Repeatable.")] = None,
+    budget: Annotated[float, typer.Option(help="Alerts per day per 1,000 staff.")] = 5.0,
+    truth: Annotated[Optional[Path], typer.Option(help="Truth folder of a sealed dataset.")] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write results JSON here.")] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds per detector.")] = None,
+    mem_limit_mb: Annotated[Optional[int], typer.Option(
+        "--mem-limit-mb", help="Address-space limit per detector process.")] = None,
+    jobs: Annotated[int, typer.Option(help="Detectors run at once (1 = honest timings).")] = 1,
+) -> None:
+    """Score detectors on a dataset. The null and random baselines are always included."""
+    result = score_dataset(dataset, detector or [], budget=budget, truth_dir=truth,
+                           timeout=timeout, mem_limit_mb=mem_limit_mb, jobs=jobs)
+    console.print(leaderboard_table(result))
+    console.print(kinds_table(result))
+    _finish(result, json_path)
+
+
+@app.command("score-alerts")
+def score_alerts_command(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory.")],
+    alerts_file: Annotated[Path, typer.Argument(help="CSV or Parquet: event_id, or user_id + date.")],
+    truth: Annotated[Optional[Path], typer.Option(help="Truth folder of a sealed dataset.")] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write results JSON here.")] = None,
+    budget: Annotated[Optional[float], typer.Option(
+        help="Keep only the top alerts per day at this budget (default: every alert counts).")] = None,
+) -> None:
+    """Score alerts produced elsewhere. Every alert counts against the budget."""
+    result = score_alerts(dataset, alerts_file, truth_dir=truth, budget=budget)
+    console.print(leaderboard_table(result, title="alerts file"))
+    m = result.detectors[0].metrics
+    console.print(f"{m.n_alerts:,} alerts (user-days) over {result.n_days} days for "
+                  f"{result.n_staff:,} staff: a budget of {m.alert_budget:.2f} alerts/day/1,000 staff")
+    _finish(result, json_path)
+
+
+@detectors_app.command("list")
+def detectors_list() -> None:
+    """Built-in and installed detectors, by id."""
+    from detectors.registry import available, import_target, source_of
+
+    table = Table(title="detectors")
+    for col in ("id", "source", "class", "about"):
+        table.add_column(col)
+    for ident, target in sorted(available().items()):
+        try:
+            doc = (import_target(target).__doc__ or "").strip().splitlines()
+            about = doc[0] if doc else ""
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in is listed, not fatal
+            about = f"[red]cannot import: {type(exc).__name__}: {exc}[/]"
+        table.add_row(ident, source_of(ident), target, about)
+    console.print(table)
+    console.print("[dim]also: exec:COMMAND runs an outside program ({events}, {context}, {out})[/]")
+
+
+# `snoopbench bench [SCENARIO ...] [--seeds N] [--detector SPEC ...] [--report DIR]` goes here:
+# for each scenario and seed, simulator.run.simulate(scenario_path, out_dir, seed=..., days=...,
+# workers=1, quiet=True), then score_dataset(...) on it; aggregate each metric over seeds with
+# benchmarks.metrics.mean_interval and print a leaderboard of means and 95% intervals.
