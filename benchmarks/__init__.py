@@ -1,0 +1,1 @@
+"""snoopbench benchmarks: the harness, metrics, reports, the CLI and the performance suites."""

@@ -1,0 +1,248 @@
+"""``simulate``: a scenario and a seed in, a verified dataset directory out.
+
+1. Build the world (public, force, relations) and write its context tables.
+2. Run one shard per area (in this process, in local worker processes, or on a Dask cluster); each
+   writes per-day event files and its part of the context.
+3. Merge day by day: sort the day's rows from every shard by (time, random tiebreak), assign event
+   ids from the day's offset, split the labels off, write ``events/part-NNNNN.parquet``.
+4. Write the truth, the resolved scenario and the manifest, then move the finished directory into
+   place. Nothing is left behind on failure.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+
+from simulator import __version__, scenario as scenario_mod
+from simulator.dataset import FileEntry, write_manifest, write_table
+from simulator.errors import InputError
+from simulator.scenario import Scenario
+from simulator.schema import (ACTIONS, ENTITY_TYPES, EPISODES, EVENTS, LABELS, RELATIONS, SYSTEMS, CONTEXT_TABLES,
+                              TS)
+from simulator.shard_output import SHARD_TABLES, ShardResult, run_shard
+from simulator.world import world_for, world_tables
+
+Progress = Callable[[int, int, int], None]  # (days done, total days, events so far)
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    out: Path
+    truth_dir: Path
+    scenario: str
+    seed: int
+    days: int
+    events: int
+    episodes: int
+    labelled_events: int
+    staff: int
+    fingerprint: str
+    seconds: float
+    files: dict[str, int]
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+def _prepare_out(path: Path, what: str) -> Path:
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise InputError(f"already exists and is not empty; expected a new {what}", file=str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+
+
+def simulate(scenario: str | Path | Scenario, out: str | Path, *, seed: int | None = None,
+             days: int | None = None, workers: int = 1, scheduler: str | None = None,
+             sealed: str | Path | None = None, progress: Progress | None = None) -> SimulationResult:
+    """Simulate a scenario into a dataset directory (see the module docstring)."""
+    t0 = time.perf_counter()
+    scn = scenario if isinstance(scenario, Scenario) else scenario_mod.load(scenario_mod.find(scenario))
+    scn = scn.with_overrides(seed=seed, days=days)
+    if workers < 1:
+        raise InputError(f"expected at least 1 worker, got {workers}", key="--workers")
+    out = Path(out)
+    sealed_path = Path(sealed) if sealed else None
+    if sealed_path is not None and sealed_path.resolve() == out.resolve():
+        raise InputError("expected a truth folder apart from the dataset", key="--sealed")
+    tmp = _prepare_out(out, "dataset directory")
+    tmp_truth = _prepare_out(sealed_path, "truth folder") if sealed_path else None
+    try:
+        result = _simulate_into(scn, tmp, workers, scheduler, progress)
+        truth_src = tmp / "truth"
+        if tmp_truth is not None:
+            for f in truth_src.iterdir():
+                shutil.move(str(f), tmp_truth / f.name)
+            truth_src.rmdir()
+        write_manifest(tmp, scenario=scn.name, seed=scn.seed, version=__version__, files=result["files"],
+                       truth=result["truth"], sealed=sealed_path is not None,
+                       extra={"days": scn.days, "staff": scn["force"]["staff"], "events": result["events"],
+                              "start_date": scn["start_date"].isoformat(), "timezone": scn["timezone"]})
+        if tmp_truth is not None:
+            tmp_truth.rename(sealed_path) if not sealed_path.exists() else _move_into(tmp_truth, sealed_path)
+        tmp.rename(out) if not out.exists() else _move_into(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp_truth is not None:
+            shutil.rmtree(tmp_truth, ignore_errors=True)
+        raise
+    from simulator.dataset import fingerprint
+
+    return SimulationResult(
+        out=out, truth_dir=sealed_path or out / "truth", scenario=scn.name, seed=scn.seed, days=scn.days,
+        events=result["events"], episodes=result["episodes"], labelled_events=result["labelled"],
+        staff=scn["force"]["staff"], fingerprint=fingerprint(result["files"] + result["truth"]),
+        seconds=time.perf_counter() - t0, files={e.path: e.rows for e in result["files"]})
+
+
+def _move_into(src: Path, dst: Path) -> None:
+    for f in src.iterdir():
+        shutil.move(str(f), dst / f.name)
+    src.rmdir()
+
+
+def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | None,
+                   progress: Progress | None) -> dict:
+    data = scn.data
+    (root / "scenario.toml").write_text(scn.to_toml())
+    world = world_for(data)
+    files: list[FileEntry] = []
+    truth: list[FileEntry] = []
+    decl = {t.name: t for t in CONTEXT_TABLES}
+    tables = world_tables(world)
+    for name, table in tables.items():
+        if name == "relations":
+            truth.append(write_table(root, RELATIONS.path, table, RELATIONS))
+        else:
+            files.append(write_table(root, f"context/{name}.parquet", table, decl[name]))
+    work = root / "_work"
+    areas = list(range(len(scn.areas)))
+    shard_dirs = [str(work / f"shard-{a:03d}") for a in areas]
+    results = _run_shards(data, areas, shard_dirs, workers, scheduler, progress)
+    # Context parts from every shard, in area order, then sorted by their natural keys.
+    for t in SHARD_TABLES:
+        parts = [pq.read_table(Path(d) / "context" / f"{t.name}.parquet") for d in shard_dirs]
+        table = pa.concat_tables(parts)
+        keys = {"shifts": ["start", "user_id"], "tasking": ["since", "user_id", "reference"],
+                "incidents": ["opened", "incident_id"], "crimes": ["recorded", "crime_id"],
+                "records": ["created", "entity_id"]}[t.name]
+        table = table.sort_by([(k, "ascending") for k in keys])
+        files.append(write_table(root, t.path, table, t))
+    # Events, merged day by day.
+    per_day = np.sum([r.rows_per_day for r in results], axis=0)
+    offsets = np.concatenate([[0], np.cumsum(per_day)[:-1]])
+    part_of_day = np.cumsum(per_day > 0) - 1
+    jobs = [(shard_dirs, d, int(offsets[d]), int(part_of_day[d]), str(root)) for d in range(scn.days) if per_day[d]]
+    merged = _map(_merge_day, jobs, workers, scheduler)
+    labels = [m[1] for m in merged]
+    files.extend(m[0] for m in merged)
+    label_table = pa.concat_tables([pa.table({"event_id": pa.array(ev, pa.int64()), "episode_id": pa.array(ep, pa.int32())})
+                                    for ev, ep in labels]) if labels else LABELS.schema.empty_table()
+    truth.append(write_table(root, LABELS.path, label_table, LABELS))
+    episodes = [e for r in results for e in r.episodes]
+    truth.append(write_table(root, EPISODES.path, _episodes_table(episodes, label_table), EPISODES))
+    shutil.rmtree(work)
+    return {"files": files, "truth": truth, "events": int(per_day.sum()), "episodes": len(episodes),
+            "labelled": label_table.num_rows}
+
+
+def _episodes_table(episodes: list[dict], labels: pa.Table) -> pa.Table:
+    if not episodes:
+        return EPISODES.schema.empty_table()
+    t = pa.Table.from_pylist(episodes)
+    counts = np.bincount(labels["episode_id"].to_numpy(), minlength=int(max(t["episode_id"].to_numpy()) + 1))
+    t = t.set_column(t.column_names.index("n_events"), "n_events",
+                     pa.array(counts[t["episode_id"].to_numpy()].astype(np.int32)))
+    for c in ("start", "end"):
+        t = t.set_column(t.column_names.index(c), c, t[c].cast(pa.int64()).cast(TS))
+    return t.sort_by("episode_id")
+
+
+def _run_shards(data: dict, areas: list[int], dirs: list[str], workers: int, scheduler: str | None,
+                progress: Progress | None) -> list[ShardResult]:
+    days = data["duration_days"]
+    if scheduler is None and workers == 1:
+        done = {}
+
+        def report(area: int, day: int, events: int) -> None:
+            done[area] = (day, events)
+            if progress:
+                progress(sum(d for d, _ in done.values()) // len(areas), days, sum(e for _, e in done.values()))
+
+        return [run_shard(data, a, d, report) for a, d in zip(areas, dirs)]
+    results = _map(_shard_job, [(data, a, d) for a, d in zip(areas, dirs)], workers, scheduler,
+                   on_done=(lambda n, r: progress(days * n // len(areas), days, sum(sum(x.rows_per_day) for x in r)))
+                   if progress else None)
+    return sorted(results, key=lambda r: r.area)
+
+
+def _shard_job(args) -> ShardResult:
+    data, area, d = args
+    return run_shard(data, area, d)
+
+
+def _map(fn, jobs: list, workers: int, scheduler: str | None, on_done=None) -> list:
+    """Run jobs in order of submission and return their results in the same order."""
+    if scheduler:
+        from simulator.cluster import dask_map
+
+        return dask_map(scheduler, fn, jobs)
+    if workers == 1 or len(jobs) <= 1:
+        out = []
+        for j in jobs:
+            out.append(fn(j))
+            if on_done:
+                on_done(len(out), out)
+        return out
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(fn, j) for j in jobs]
+        out = []
+        for f in futures:
+            out.append(f.result())
+            if on_done:
+                on_done(len(out), out)
+        return out
+
+
+def _merge_day(args) -> tuple[FileEntry, tuple[np.ndarray, np.ndarray]]:
+    """One day's rows from every shard: sort, number, split labels, write one events part."""
+    shard_dirs, day, offset, part, root = args
+    tables = []
+    for d in shard_dirs:
+        f = Path(d) / "events" / f"day-{day:05d}.arrow"
+        if f.exists():
+            tables.append(feather.read_table(f, memory_map=False))
+    t = pa.concat_tables(tables, promote_options="permissive")
+    order = pc.sort_indices(t, sort_keys=[("ts", "ascending"), ("tiebreak", "ascending")])
+    t = t.take(order)
+    n = t.num_rows
+    event_id = np.arange(offset, offset + n, dtype=np.int64)
+    episode = t["episode"].to_numpy()
+    lab = episode >= 0
+    events = pa.table({
+        "event_id": event_id,
+        "ts": t["ts"].cast(TS),
+        "user_id": t["user_id"],
+        "system": pa.array(SYSTEMS).take(t["system"]),
+        "action": pa.array(ACTIONS).take(t["action"]),
+        "entity_type": pa.array(ENTITY_TYPES).take(t["entity_type"]),
+        "entity_id": t["entity_id"],
+        "reference": t["reference"].cast(pa.string()),
+        "workstation_id": t["workstation_id"],
+    })
+    entry = write_table(Path(root), f"events/part-{part:05d}.parquet", events, EVENTS)
+    return entry, (event_id[lab], episode[lab])

@@ -1,0 +1,154 @@
+"""The scenario format ``snoopbench/scenario/v1``, declared as data.
+
+Domain figures have no defaults here: they live in ``scenarios/base.toml`` with their references,
+and other scenarios ``extends`` it. Only structural choices (closed sets, ranges) are code.
+"""
+
+from __future__ import annotations
+
+from simulator.schema import ACTIONS, ENTITY_TYPES, EPISODE_KINDS, RELATION_KINDS, ROLES, SCENARIO_FORMAT, SKILLS, SYSTEMS
+from simulator.spec import Field, ListOf, MapOf, Section
+
+SHARE = dict(min=0.0, max=1.0)
+POS = dict(min=0.0)
+
+HOLDINGS = ("attended_incidents", "handled_incidents", "allocated_crimes", "area_crimes", "none")
+
+REFERENCE = Section({
+    "id": Field("str", doc="short id cited by notes"),
+    "title": Field("str"),
+    "url": Field("str", default=""),
+    "note": Field("str", default="", doc="which figures come from it"),
+})
+
+FORCE = Section({
+    "name": Field("str"),
+    "code": Field("str", doc="two-letter code used in references"),
+    "areas": Field("list[str]", min_len=1, doc="areas (basic command units); each is a shard"),
+    "staff": Field("int", min=20, max=2_000_000, doc="officers, staff and PCSOs with an account"),
+})
+
+POPULATION = Section({
+    "people_per_staff": Field("float", min=5, max=5000, doc="people known to the force's systems per staff member"),
+    "people_per_address": Field("float", min=1, max=10),
+    "addresses_per_street": Field("int", min=2, max=1000),
+    "vehicles_per_person": Field("float", **POS),
+    "female_share": Field("float", **SHARE),
+    "surname_pool": Field("int", min=50, max=100_000, doc="distinct surnames, frequency-weighted"),
+    "street_pool": Field("int", min=20, max=100_000, doc="distinct street names"),
+    "popularity_zipf": Field("float", min=0.0, max=3.0,
+                             doc="Zipf exponent of how often people, vehicles and addresses are looked up"),
+    "area_size_m": Field("int", min=1000, max=500_000, doc="side of each area's square, metres"),
+})
+
+RELATIONS = Section({
+    "family_per_staff": Field("float", **POS),
+    "partner_share": Field("float", **SHARE),
+    "ex_partner_share": Field("float", **SHARE),
+    "friends_per_staff": Field("float", **POS),
+    "colleagues_per_staff": Field("float", **POS, doc="close colleagues, drawn within the unit and area"),
+    "declared_share": MapOf(Field("float", **SHARE), keys=RELATION_KINDS,
+                            doc="share of each kind of tie declared at vetting"),
+})
+
+ROTA = Section({
+    "type": Field("str", choices=("cycle", "weekdays"),
+                  doc="cycle: teams rotate through `cycle`, staggered; weekdays: Monday to Friday"),
+    "cycle": Field("list[str]", min_len=1, doc="shift names, or 'off', one per day"),
+    "shift_start_hours": MapOf(Field("float", min=0, max=24)),
+    "shift_hours": MapOf(Field("float", min=1, max=16)),
+    "start_jitter_minutes": Field("float", min=0, max=240),
+    "absence_share": Field("float", **SHARE, doc="rostered shifts lost to leave, sickness and training"),
+    "overrun_share": Field("float", **SHARE, doc="shifts that run past their rostered end"),
+    "overrun_minutes_mean": Field("float", min=0, max=600),
+})
+
+DEMAND = Section({
+    "calls_999_per_officer_per_day": Field("float", **POS),
+    "officer_roles": Field("list[str]", choices=ROLES, min_len=1),
+    "contacts_per_999_call": Field("float", min=1, max=10, doc="999, 101 and online contacts per 999 call"),
+    "incident_share": Field("float", **SHARE, doc="contacts that become CAD incidents"),
+    "hourly_weights": Field("list[float]", length=24, min=0, doc="relative demand by local hour"),
+    "weekday_weights": Field("list[float]", length=7, min=0, doc="relative demand Monday to Sunday"),
+    "weekend_night_factor": Field("float", min=0, max=10, doc="extra demand Fri/Sat 20:00-04:00"),
+    "grade_shares": MapOf(Field("float", **SHARE), keys=("immediate", "priority", "scheduled", "resolution")),
+    "cad_touches_min": Field("int", min=1, max=500),
+    "cad_touches_max": Field("int", min=1, max=500),
+    "attending_officers_mean": Field("float", min=1, max=10),
+    "people_per_incident_mean": Field("float", min=0, max=20),
+    "vehicles_per_incident_mean": Field("float", min=0, max=20),
+    "pnc_checks_per_person": Field("float", min=0, max=10),
+    "rms_views_per_person": Field("float", min=0, max=50),
+    "control_room_pnc_share": Field("float", **SHARE, doc="PNC checks made over the radio by the control room"),
+    "bwv_clips_per_officer_mean": Field("float", min=0, max=50),
+    "crime_share": Field("float", **SHARE, doc="attended incidents recorded as crimes"),
+    "serious_crime_share": Field("float", **SHARE),
+    "dispatch_minutes": MapOf(Field("float", min=0, max=10_000),
+                              keys=("immediate", "priority", "scheduled", "resolution"),
+                              doc="mean minutes from call to arrival, by grade"),
+    "attendance_minutes_mean": Field("float", min=1, max=2000),
+    "investigation_days_mean": Field("float", min=1, max=1000),
+    "arrest_share": Field("float", **SHARE, doc="crimes with a suspect taken into custody"),
+    "intel_per_crime_mean": Field("float", min=0, max=50),
+    "crime_scene_media_mean": Field("float", min=0, max=500, doc="photos and clips per serious crime"),
+    "foreign_reference_share": Field("float", **SHARE,
+                                     doc="referenced tasks typed with a reference the user does not hold"),
+    "team_reference_share": Field("float", **SHARE, doc="referenced tasks under a team-mate's reference"),
+})
+
+ROLE = Section({
+    "share": Field("float", **SHARE, doc="share of the workforce"),
+    "rota": Field("str", doc="a key of [rotas]"),
+    "team_size": Field("int", min=1, max=200),
+    "holds": Field("str", choices=HOLDINGS, doc="where the role's task references come from"),
+    "events_per_shift_median": Field("float", min=0, max=100_000,
+                                     doc="background events per rostered shift, besides incident work"),
+    "events_per_shift_sigma": Field("float", min=0, max=3, doc="lognormal sigma from shift to shift"),
+    "user_sigma": Field("float", min=0, max=3, doc="lognormal sigma of each user's own pace"),
+    "referenced_share": Field("float", **SHARE, doc="background tasks done under a held reference"),
+    "task_rows_mean": Field("float", min=1, max=1000, doc="events per task (a burst of look-ups)"),
+    "systems": MapOf(Field("float", **POS), keys=SYSTEMS, doc="system mix of background events"),
+    "actions": MapOf(MapOf(Field("float", **POS), keys=ACTIONS), keys=SYSTEMS,
+                     doc="per-system action mix overriding [systems.X.actions] for this role"),
+})
+
+SYSTEM = Section({
+    "entity_types": MapOf(Field("float", **POS), keys=ENTITY_TYPES),
+    "actions": MapOf(Field("float", **POS), keys=ACTIONS),
+})
+
+MISUSE_KIND = Section({
+    "staff_share_per_year": Field("float", min=0, max=1, doc="share of staff starting such an episode in a year"),
+    "episodes": Field("int", min=0, max=100_000, default=0, doc="episodes at least, whatever the share"),
+    "skill_mix": MapOf(Field("float", **POS), keys=SKILLS),
+    "lookups_min": Field("int", min=1, max=10_000),
+    "lookups_max": Field("int", min=1, max=10_000),
+    "duration_days_mean": Field("float", min=0.01, max=3650),
+}, optional=True)
+
+MISUSE = Section({
+    "kinds": MapOf(MISUSE_KIND, keys=EPISODE_KINDS),
+    "proxy_share_expert": Field("float", **SHARE, default=0.7,
+                                doc="expert look-ups made through a colleague or the control room"),
+})
+
+SCENARIO = Section({
+    "format": Field("str", choices=(SCENARIO_FORMAT,)),
+    "name": Field("str"),
+    "description": Field("str", default=""),
+    "extends": Field("str", default=""),
+    "seed": Field("int", min=0, max=2**63 - 1),
+    "start_date": Field("date"),
+    "duration_days": Field("int", min=1, max=3660),
+    "warmup_days": Field("int", min=0, max=3660, doc="unlabelled history given to detectors to fit on"),
+    "timezone": Field("str"),
+    "references": ListOf(REFERENCE),
+    "force": FORCE,
+    "population": POPULATION,
+    "relations": RELATIONS,
+    "rotas": MapOf(ROTA),
+    "demand": DEMAND,
+    "roles": MapOf(ROLE, keys=ROLES),
+    "systems": MapOf(SYSTEM, keys=SYSTEMS),
+    "misuse": MISUSE,
+})

@@ -1,0 +1,172 @@
+"""One shard (an area of a force): its SimPy environment, its shared state, and its outputs.
+
+A shard's seed is derived from (scenario seed, area), so its output does not depend on which worker
+runs it, or how many there are. It writes per-day event files and its part of the context tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import simpy
+
+from simulator.force import Force
+from simulator.population import Population
+from simulator.refs import Holdings, RefTable
+from simulator.rng import derive
+from simulator.schema import ACTIONS, ENTITY_TYPES, ROLES, SYSTEMS
+from simulator.sink import EventSink
+
+ROLE = {r: i for i, r in enumerate(ROLES)}
+SYS = {s: i for i, s in enumerate(SYSTEMS)}
+ACT = {a: i for i, a in enumerate(ACTIONS)}
+ETYPE = {e: i for i, e in enumerate(ENTITY_TYPES)}
+ID_SPAN = 10**10  # entity ids created in a shard: (area + 1) * ID_SPAN + counter
+
+
+class Sampler:
+    """Weighted draws from a fixed set of ids by inverse CDF (vectorised, no per-row choice)."""
+
+    def __init__(self, ids: np.ndarray, weights: np.ndarray):
+        self.ids = ids
+        cum = np.cumsum(weights, dtype=float)
+        self.cum = cum / cum[-1]
+
+    def draw(self, u: np.ndarray) -> np.ndarray:
+        return self.ids[np.minimum(np.searchsorted(self.cum, u, side="right"), len(self.ids) - 1)]
+
+
+def categorical_table(rows: list[dict[str, float]], names: tuple[str, ...]) -> np.ndarray:
+    """Cumulative probability table: one row per group, one column per category."""
+    w = np.array([[r.get(n, 0.0) for n in names] for r in rows], dtype=float)
+    w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
+    return np.cumsum(w, axis=1)
+
+
+def categorical(cum: np.ndarray, group: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Category per row for ``group`` rows of ``cum`` (vectorised inverse CDF)."""
+    return np.minimum((u[:, None] >= cum[group]).sum(axis=1), cum.shape[1] - 1).astype(np.uint8)
+
+
+@dataclass
+class Collected:
+    """Context rows the shard accumulates while it runs (small: one per incident, crime, record)."""
+
+    incidents: list[tuple] = field(default_factory=list)
+    crimes: list[tuple] = field(default_factory=list)
+    records: list[tuple] = field(default_factory=list)
+    shifts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    tasking: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+
+
+class ShardContext:
+    """Everything a shard's processes share: one small object, passed to plain generator functions."""
+
+    def __init__(self, scn: dict, seed: int, area: int, pop: Population, force: Force,
+                 midnights: np.ndarray, work_dir: Path):
+        self.scn = scn
+        self.seed = seed
+        self.area = area
+        self.area_name = scn["force"]["areas"][area]
+        self.pop = pop
+        self.force = force
+        self.midnights = midnights
+        self.days = scn["duration_days"]
+        self.env = simpy.Environment(initial_time=float(midnights[0]))
+        self.staff = np.flatnonzero(force.area == area)
+        self.refs = RefTable()
+        self.own = Holdings(force.n, 12)
+        self.team = Holdings(len(force.team_names), 32)
+        self.area_refs = Holdings(1, 512)
+        self.area_crimes = Holdings(1, 256)
+        self.next_id = (area + 1) * ID_SPAN
+        self.out = Collected()
+        self.rng = {k: derive(seed, "shard", self.area_name, k)
+                    for k in ("roster", "background", "demand", "incident", "sink", "misuse")}
+        ws = (force.team.astype(np.int32) * 16 + 1000)
+        self.sink = EventSink(work_dir / "events", midnights, self.days, force.user_id, ws,
+                              self.refs.strings, self.rng["sink"])
+        self.roster: dict[str, np.ndarray] = {}
+        self._prev_roster: dict[str, np.ndarray] = {}
+        self.counters: dict[str, int] = {}
+        self._build_samplers()
+        self._build_tables()
+
+    def _build_samplers(self) -> None:
+        pop, a = self.pop, self.area
+        in_area_addr = np.flatnonzero(pop.street_area[pop.addr_street] == a)
+        self.addr_sampler = Sampler(in_area_addr.astype(np.int64), pop.address_pop[in_area_addr])
+        area_of_person = pop.street_area[pop.addr_street[pop.address]]
+        local = np.flatnonzero(area_of_person == a)
+        self.person_sampler = Sampler(local.astype(np.int64), pop.person_pop[local])
+        self.any_person = Sampler(np.arange(pop.n_people, dtype=np.int64), pop.person_pop)
+        self.vehicle_sampler = Sampler(np.arange(len(pop.veh_keeper), dtype=np.int64), pop.vehicle_pop)
+        # Vehicles kept by each person (for person -> vehicle links at incidents).
+        order = np.argsort(pop.veh_keeper, kind="stable")
+        self.veh_by_keeper = order
+        self.veh_keeper_sorted = pop.veh_keeper[order]
+
+    def _build_tables(self) -> None:
+        scn = self.scn
+        roles = [scn["roles"][r] for r in ROLES]
+        self.role_systems = categorical_table([r["systems"] for r in roles], SYSTEMS)
+        self.system_etypes = categorical_table([scn["systems"].get(s, {"entity_types": {}})["entity_types"]
+                                                for s in SYSTEMS], ENTITY_TYPES)
+        acts = []
+        for r in roles:
+            for s in SYSTEMS:
+                base = scn["systems"].get(s, {"actions": {}})["actions"]
+                acts.append(r["actions"].get(s) or base)
+        self.role_system_actions = categorical_table(acts, ACTIONS)
+
+    # --- ids and references -------------------------------------------------------------------
+
+    def new_ids(self, n: int) -> np.ndarray:
+        ids = np.arange(self.next_id, self.next_id + n, dtype=np.int64)
+        self.next_id += n
+        return ids
+
+    def counter(self, key: str) -> int:
+        self.counters[key] = self.counters.get(key, 0) + 1
+        return self.counters[key]
+
+    def vehicles_of(self, people: np.ndarray) -> np.ndarray:
+        lo = np.searchsorted(self.veh_keeper_sorted, people)
+        hi = np.searchsorted(self.veh_keeper_sorted, people, side="right")
+        return np.concatenate([self.veh_by_keeper[a:b] for a, b in zip(lo, hi)]) if len(people) else lo
+
+    def task(self, staff: np.ndarray, refs: np.ndarray, via: str) -> None:
+        """Record that ``staff`` hold ``refs`` (tasking), from the reference's creation time."""
+        staff = np.atleast_1d(staff)
+        refs = np.broadcast_to(np.atleast_1d(refs), staff.shape)
+        ok = refs >= 0
+        self.out.tasking.append((staff[ok].astype(np.int32), refs[ok].astype(np.int64),
+                                 np.full(int(ok.sum()), 0 if via == "direct" else 1, np.int8)))
+
+    # --- who is on duty -----------------------------------------------------------------------
+
+    def set_roster(self, roster: dict[str, np.ndarray]) -> None:
+        self._prev_roster = self.roster
+        self.roster = roster
+        self.out.shifts.append((roster["staff"], roster["start"], roster["end"]))
+        keys = ("staff", "start", "end", "overrun")
+        if self._prev_roster:
+            self._duty = {k: np.concatenate([self._prev_roster[k], roster[k]]) for k in keys}
+        else:
+            self._duty = dict(roster)
+
+    def on_duty(self, t_ms: float, roles: tuple[str, ...]) -> np.ndarray:
+        """Staff of this area on duty at ``t_ms`` in one of ``roles`` (with their shift end)."""
+        d = self._duty
+        role_mask = np.zeros(len(ROLES), bool)
+        role_mask[[ROLE[r] for r in roles]] = True
+        m = (d["start"] <= t_ms) & (t_ms < d["end"]) & role_mask[self.force.role[d["staff"]]]
+        return np.flatnonzero(m)
+
+    def duty_staff(self, idx: np.ndarray) -> np.ndarray:
+        return self._duty["staff"][idx]
+
+    def duty_end(self, idx: np.ndarray) -> np.ndarray:
+        return self._duty["end"][idx] + self._duty["overrun"][idx]

@@ -1,0 +1,98 @@
+"""Running one shard, and turning what it collected into its part of the context tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from simulator.schema import TS, CRIMES, INCIDENTS, RECORDS, SHIFTS, TASKING
+from simulator.shard import ShardContext
+
+SHARD_TABLES = (INCIDENTS, CRIMES, RECORDS, SHIFTS, TASKING)
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    area: int
+    rows_per_day: list[int]
+    episodes: list[dict]
+
+
+def run_shard(scn: dict, area: int, work_dir: str, progress=None) -> ShardResult:
+    """Simulate one area for the whole period; write ``work_dir/events/day-*.arrow`` and context parts."""
+    from simulator.misuse import start_misuse
+    from simulator.incidents import demand
+    from simulator.workload import day_clock
+    from simulator.world import world_for
+
+    w = world_for(scn)
+    work = Path(work_dir)
+    ctx = ShardContext(scn, scn["seed"], area, w.pop, w.force, w.midnights, work)
+    env = ctx.env
+    env.process(day_clock(env, ctx))
+    env.process(demand(env, ctx))
+    episodes = start_misuse(env, ctx)
+    for day in range(ctx.days):
+        env.run(until=float(ctx.midnights[day + 1]))
+        if progress is not None:
+            progress(area, day + 1, int(ctx.sink.rows_per_day.sum() + sum(
+                sum(len(p[0]) for p in b) for b in ctx.sink.buckets.values())))
+    ctx.sink.close()
+    (work / "context").mkdir(parents=True, exist_ok=True)
+    for name, table in shard_context_tables(ctx).items():
+        pq.write_table(table, work / "context" / f"{name}.parquet", compression="none")
+    return ShardResult(area, ctx.sink.rows_per_day.tolist(), [e.to_row(ctx) for e in episodes])
+
+
+def shard_context_tables(ctx: ShardContext) -> dict[str, pa.Table]:
+    out, users, refs = ctx.out, ctx.force.user_id, ctx.refs
+    ref_str = np.array(refs.strings + [""], dtype=object)
+
+    def user_or_null(staff: np.ndarray) -> pa.Array:
+        staff = np.asarray(staff, np.int64)
+        return pa.array(users[np.maximum(staff, 0)], pa.int32(), mask=staff < 0)
+
+    inc = list(zip(*out.incidents)) if out.incidents else [[]] * 7
+    incidents = pa.table({
+        "incident_id": pa.array(inc[0], pa.int64()), "reference": pa.array(inc[1], pa.string()),
+        "opened": pa.array(inc[2], pa.int64()).cast(TS), "area": pa.array(inc[3], pa.string()),
+        "kind": pa.array(inc[4], pa.string()), "grade": pa.array(inc[5], pa.string()),
+        "crime_id": pa.array(np.array(inc[6], np.int64), pa.int64(), mask=np.array(inc[6], np.int64) < 0),
+    })
+    cr = list(zip(*out.crimes)) if out.crimes else [[]] * 6
+    crimes = pa.table({
+        "crime_id": pa.array(cr[0], pa.int64()), "reference": pa.array(cr[1], pa.string()),
+        "recorded": pa.array(cr[2], pa.int64()).cast(TS), "area": pa.array(cr[3], pa.string()),
+        "offence": pa.array(cr[4], pa.string()), "serious": pa.array(cr[5], pa.bool_()),
+    })
+    rec = list(zip(*out.records)) if out.records else [[]] * 7
+    subj = np.array(rec[5], np.int64)
+    records = pa.table({
+        "entity_type": pa.array(rec[0], pa.string()), "entity_id": pa.array(rec[1], pa.int64()),
+        "reference": pa.array(ref_str[np.array(rec[2], np.int64)] if rec[2] else [], pa.string()),
+        "created": pa.array(rec[3], pa.int64()).cast(TS), "created_by": user_or_null(rec[4]),
+        "subject_id": pa.array(subj, pa.int64(), mask=subj < 0), "category": pa.array(rec[6], pa.string()),
+    }).sort_by([("created", "ascending"), ("entity_id", "ascending")])
+    st = [np.concatenate(c) for c in zip(*out.shifts)] if out.shifts else [np.zeros(0, np.int64)] * 3
+    shifts = pa.table({
+        "user_id": pa.array(users[st[0]], pa.int32()),
+        "start": pa.array(st[1], pa.int64()).cast(TS), "end": pa.array(st[2], pa.int64()).cast(TS),
+    })
+    tk = [np.concatenate(c) for c in zip(*out.tasking)] if out.tasking else [np.zeros(0, np.int64)] * 3
+    staff, ref, via = tk
+    # One row per (user, reference): direct wins over team.
+    order = np.lexsort((via, ref, staff))
+    staff, ref, via = staff[order], ref[order], via[order]
+    first = np.r_[True, (staff[1:] != staff[:-1]) | (ref[1:] != ref[:-1])] if len(staff) else np.zeros(0, bool)
+    staff, ref, via = staff[first], ref[first], via[first]
+    tasking = pa.table({
+        "user_id": pa.array(users[staff], pa.int32()),
+        "reference": pa.array(ref_str[ref], pa.string()),
+        "since": pa.array(refs.created[ref], pa.int64()).cast(TS),
+        "via": pa.array(np.where(via == 0, "direct", "team"), pa.string()),
+    }).sort_by([("since", "ascending"), ("user_id", "ascending"), ("reference", "ascending")])
+    return {"incidents": incidents, "crimes": crimes, "records": records, "shifts": shifts, "tasking": tasking}

@@ -1,0 +1,111 @@
+"""The world every shard shares: the public, the force, the calendar.
+
+Built deterministically from the resolved scenario alone, so each worker process can build it
+itself (once, cached) instead of receiving it; the main process writes its context tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import pickle
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from simulator.force import Force, build_force, local_midnights_ms
+from simulator.population import COLOURS, MAKES, Population, build_population
+from simulator.schema import RELATION_KINDS, ROLES
+
+
+@dataclass
+class World:
+    scn: dict
+    pop: Population
+    force: Force
+    midnights: np.ndarray
+
+
+def build_world(scn: dict) -> World:
+    seed = scn["seed"]
+    n_people = int(scn["force"]["staff"] * scn["population"]["people_per_staff"])
+    pop = build_population(scn["population"], n_people, len(scn["force"]["areas"]), seed, scn["start_date"])
+    force = build_force(scn, pop, seed)
+    midnights = local_midnights_ms(scn["start_date"], scn["duration_days"], scn["timezone"])
+    return World(scn, pop, force, midnights)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached(blob: bytes) -> World:
+    return build_world(pickle.loads(blob))
+
+
+def world_for(scn: dict) -> World:
+    """The world of a resolved scenario, built once per process."""
+    return _cached(pickle.dumps(scn))
+
+
+def world_tables(w: World) -> dict[str, pa.Table]:
+    """Context tables known before the simulation runs, and the true relations."""
+    pop, force, scn = w.pop, w.force, w.scn
+    pools = pop.pools
+    areas = np.array(scn["force"]["areas"])
+    people = pa.table({
+        "person_id": np.arange(pop.n_people, dtype=np.int64),
+        "surname": pools.surnames[pop.surname],
+        "forenames": np.where(pop.female, pools.female_names[pop.forename % len(pools.female_names)],
+                              pools.male_names[pop.forename % len(pools.male_names)]),
+        "date_of_birth": pa.array(pop.birth_day.astype(np.int32), pa.date32()),
+        "sex": np.where(pop.female, "F", "M"),
+        "address_id": pop.address,
+    })
+    st = pop.addr_street
+    addresses = pa.table({
+        "address_id": np.arange(pop.n_addresses, dtype=np.int64),
+        "house_number": pop.addr_number,
+        "street_id": st,
+        "street": pools.street_names[pop.street_name[st]],
+        "town": pools.towns[pop.street_town[st]],
+        "postcode": pop.street_postcode[st],
+        "area": areas[pop.street_area[st]],
+        "easting_m": pop.addr_x,
+        "northing_m": pop.addr_y,
+    })
+    vehicles = pa.table({
+        "vehicle_id": np.arange(len(pop.veh_keeper), dtype=np.int64),
+        "vrm": pop.veh_vrm,
+        "make": MAKES[pop.veh_make],
+        "colour": COLOURS[pop.veh_colour],
+        "keeper_id": pop.veh_keeper,
+    })
+    rotas = np.array([scn["roles"][r]["rota"] for r in ROLES])
+    order = np.argsort(force.user_id)
+    staff = pa.table({
+        "user_id": force.user_id[order],
+        "person_id": force.person_id[order],
+        "role": np.array(ROLES)[force.role[order]],
+        "unit": np.array(force.team_names)[force.team[order]],
+        "area": areas[force.area[order]],
+        "rota": rotas[force.role[order]],
+        "joined": pa.array(force.joined_day[order], pa.date32()),
+    })
+    kinds = np.array(RELATION_KINDS)
+    rel = pa.table({
+        "user_id": force.user_id[force.rel_staff],
+        "person_id": force.rel_person,
+        "kind": kinds[force.rel_kind],
+    })
+    rel = rel.sort_by([("user_id", "ascending"), ("person_id", "ascending")])
+    declared_mask = force.rel_declared
+    declared = pa.table({
+        "user_id": force.user_id[force.rel_staff[declared_mask]],
+        "person_id": force.rel_person[declared_mask],
+        "kind": kinds[force.rel_kind[declared_mask]],
+    }).sort_by([("user_id", "ascending"), ("person_id", "ascending")])
+    return {"people": people, "addresses": addresses, "vehicles": vehicles, "staff": staff,
+            "declared_relations": declared, "relations": rel}
+
+
+def start_date_epoch_days(scn: dict) -> int:
+    return (scn["start_date"] - dt.date(1970, 1, 1)).days
