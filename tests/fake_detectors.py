@@ -114,3 +114,36 @@ FAKES = (Raises, ReturnsNaN, WrongLength, Sleeps, EatsMemory, Oracle, Volume, Pe
 def register_fakes() -> None:
     for cls in FAKES:
         register(cls.name, cls)
+
+
+class Retrospective(Detector):
+    """Asks for the whole period at once; fails unless it gets exactly ``expect`` rows."""
+
+    name = "fake_retro"
+    retrospective = True
+
+    def __init__(self, *, expect: int = 0) -> None:
+        self.expect = expect
+
+    def score(self, batch: pa.RecordBatch) -> np.ndarray:
+        if batch.num_rows != self.expect:
+            raise AssertionError(f"got a batch of {batch.num_rows} rows, not {self.expect}")
+        return np.zeros(batch.num_rows)
+
+
+class Hog(Detector):
+    """Allocates ``mb`` MiB (touching it) in fit: for memory limits."""
+
+    name = "fake_hog"
+
+    def __init__(self, *, mb: int = 100) -> None:
+        self.mb = mb
+
+    def fit(self, context: Mapping[str, pa.Table], history: pa.Table) -> None:
+        self.hog_ = np.ones(self.mb * 2**20, dtype=np.uint8)
+
+    def score(self, batch: pa.RecordBatch) -> np.ndarray:
+        return np.zeros(batch.num_rows)
+
+
+FAKES += (Retrospective, Hog)
