@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
 from benchmarks.cli import app, console, detectors_app
@@ -16,6 +17,8 @@ from benchmarks.harness import score_alerts, score_dataset
 from benchmarks.results import DetectorResult, ScoreResult
 from simulator.errors import InputError
 
+# Fits ten columns in an 80-column terminal: no vertical rules, one space between columns.
+_COMPACT = dict(box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False)
 _STATUS_STYLE = {"ok": "green", "error": "red", "timeout": "yellow", "oom": "magenta"}
 
 
@@ -47,25 +50,24 @@ def leaderboard_table(result: ScoreResult, title: str | None = None) -> Table:
     caption = "\n".join(
         [f"budget {result.budget:g} alerts/day/1,000 staff{per_day} for {result.n_staff:,} "
          f"staff · {result.n_days} days {result.first_day} to {result.last_day} · "
-         f"{result.n_events:,} events · {result.n_episodes} episodes"]
+         f"{result.n_events:,} events · {result.n_episodes} episodes to catch"]
         + [f"[{_STATUS_STYLE.get(r.status, 'white')}]{r.name}[/]: {r.error}" for r in failed]
     )
     table = Table(title=title or "snoopbench leaderboard", caption=caption,
-                  caption_justify="left")
-    for name, justify in (("detector", "left"), ("status", "left"), ("recall", "right"),
-                          ("precision", "right"), ("false/day", "right"),
-                          ("TTD med/p90 d", "right"), ("event AP", "right"),
-                          ("alerts", "right"), ("events/s", "right"), ("peak MB", "right")):
-        table.add_column(name, justify=justify, no_wrap=name != "detector")
+                  caption_justify="left", **_COMPACT)
+    table.add_column("detector", min_width=12, overflow="fold")
+    for name, header in (("status", "status"), ("recall", "recall"), ("precision", "prec."),
+                         ("false", "FA/day"), ("ttd", "TTD d\nmed/p90"), ("ap", "event\nAP"),
+                         ("alerts", "alerts"), ("rate", "ev/s"), ("mem", "peak\nMB")):
+        table.add_column(header, justify="left" if name == "status" else "right", no_wrap=True)
     for row in sorted(result.detectors, key=_rank):
         m = row.metrics
         status = f"[{_STATUS_STYLE.get(row.status, 'white')}]{row.status}[/]"
         if m is None:
             table.add_row(row.name, status, *["–"] * 8)
             continue
-        recall = "–" if m.recall is None else f"{m.recall:.2f} ({m.n_caught}/{m.n_episodes})"
         table.add_row(
-            row.name, status, recall, _num(m.precision), _num(m.false_alerts_per_day),
+            row.name, status, _num(m.recall), _num(m.precision), _num(m.false_alerts_per_day),
             f"{_num(m.ttd_median_days, '.1f')}/{_num(m.ttd_p90_days, '.1f')}",
             _num(m.average_precision, ".3f"), str(m.n_alerts), _rate(row.events_per_s),
             _num(row.peak_mem_mb, ".0f"),
@@ -76,8 +78,8 @@ def leaderboard_table(result: ScoreResult, title: str | None = None) -> Table:
 def kinds_table(result: ScoreResult) -> Table:
     """Recall per misuse kind: one row per working detector, one column per kind."""
     kinds = sorted({k for d in result.detectors if d.metrics for k in d.metrics.recall_by_kind})
-    table = Table(title="recall by misuse kind")
-    table.add_column("detector")
+    table = Table(title="recall by misuse kind", **_COMPACT)
+    table.add_column("detector", min_width=12, overflow="fold")
     for kind in kinds:
         table.add_column(kind.replace("_", " "), justify="right")
     for row in sorted(result.detectors, key=_rank):
