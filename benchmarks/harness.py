@@ -65,7 +65,7 @@ def score_dataset(
     """Run each detector of ``specs`` (plus the baselines) in its own process and score it.
 
     ``budget`` is alerts per day per 1,000 staff; ``timeout`` (seconds) and ``mem_limit_mb``
-    bound each detector's process; ``jobs`` runs that many detectors at once (1 keeps the
+    (address space the detector may add to its process's starting size) bound each detector; ``jobs`` runs that many detectors at once (1 keeps the
     throughput figures honest). Bad input raises :class:`InputError` before anything runs.
     """
     if not budget >= 0:
@@ -122,30 +122,33 @@ def _run_all(
 ) -> list[tuple[DetectorResult, np.ndarray | None]]:
     """Run jobs in child processes, at most ``parallel`` at once; kill those past ``timeout``."""
     ctx = _context()
+    limit = timeout if timeout else float("inf")
     outcomes: list[tuple[DetectorResult, np.ndarray | None] | None] = [None] * len(jobs)
     pending = list(range(len(jobs)))
     running: dict[int, tuple[mp.process.BaseProcess, float]] = {}
-    while pending or running:
-        while pending and len(running) < parallel:
-            i = pending.pop(0)
-            proc = ctx.Process(target=run_job, args=(jobs[i],), name=f"detector-{i}", daemon=True)
-            proc.start()
-            running[i] = (proc, time.monotonic() + (timeout if timeout else float("inf")))
-        soonest = min(deadline for _, deadline in running.values())
-        wait([p.sentinel for p, _ in running.values()],
-             timeout=None if soonest == float("inf") else max(0.0, soonest - time.monotonic()))
-        for i, (proc, deadline) in list(running.items()):
-            if proc.is_alive() and time.monotonic() < deadline:
-                continue
-            timed_out = proc.is_alive()
+    try:
+        while pending or running:
+            while pending and len(running) < parallel:
+                i = pending.pop(0)
+                proc = ctx.Process(target=run_job, args=(jobs[i],), daemon=True)
+                proc.start()
+                running[i] = (proc, time.monotonic() + limit)
+            soonest = min(deadline for _, deadline in running.values()) - time.monotonic()
+            wait([p.sentinel for p, _ in running.values()],
+                 timeout=None if soonest == float("inf") else max(0.0, soonest))
+            for i, (proc, deadline) in list(running.items()):
+                timed_out = proc.is_alive()
+                if timed_out and time.monotonic() < deadline:
+                    continue
+                _kill_group(proc)
+                proc.join()
+                del running[i]
+                outcomes[i] = _collect(jobs[i], proc.exitcode) if not timed_out else (
+                    DetectorResult(jobs[i].name, "timeout",
+                                   f"killed after the {timeout:g} s time limit"), None)
+    finally:  # interrupted: leave no detector (or a program it started) behind
+        for proc, _ in running.values():
             _kill_group(proc)
-            proc.join()
-            del running[i]
-            if timed_out:
-                outcomes[i] = (DetectorResult(jobs[i].name, "timeout",
-                                              f"killed after the {timeout:g} s time limit"), None)
-            else:
-                outcomes[i] = _collect(jobs[i], proc.exitcode)
     return [o for o in outcomes if o is not None]
 
 

@@ -61,7 +61,7 @@ def run_job(job: Job) -> None:
     """Process entry point: run one detector and record the outcome in ``job.workdir``."""
     os.setsid()  # own process group: the harness can kill this process and all it started
     if job.mem_limit_mb:
-        limit = job.mem_limit_mb * 1024 * 1024
+        limit = _address_space() + job.mem_limit_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     status: dict[str, Any] = {"status": "ok", "error": None}
     try:
@@ -82,6 +82,19 @@ def run_job(job: Job) -> None:
     tmp = Path(job.workdir) / "status.json.tmp"
     tmp.write_text(json.dumps(status))
     tmp.replace(Path(job.workdir) / "status.json")
+
+
+def _address_space() -> int:
+    """This process's virtual size in bytes (0 where /proc is missing).
+
+    The memory limit counts from here: numpy and pyarrow alone reserve hundreds of MiB of
+    address space, which says nothing about what the detector itself uses.
+    """
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def load_context(context_dir: str | Path) -> dict[str, pa.Table]:

@@ -110,7 +110,7 @@ def score(
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write results JSON here.")] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Seconds per detector.")] = None,
     mem_limit_mb: Annotated[Optional[int], typer.Option(
-        "--mem-limit-mb", help="Address-space limit per detector process.")] = None,
+        "--mem-limit-mb", help="MiB of address space a detector may add (else: oom).")] = None,
     jobs: Annotated[int, typer.Option(help="Detectors run at once (1 = honest timings).")] = 1,
 ) -> None:
     """Score detectors on a dataset. The null and random baselines are always included."""
