@@ -56,14 +56,33 @@ def _local_ms(day: int, hours: np.ndarray) -> np.ndarray:
     return wall_midnight_ms - offset_ms + np.round(np.asarray(hours) * 3_600_000).astype(np.int64)
 
 
+def _filler(field: pa.Field, n: int, data: dict) -> pa.Array:
+    """A column the builder does not know (the schema grew): nulls, or a plain default."""
+    if field.nullable:
+        return pa.nulls(n, field.type)
+    if pa.types.is_timestamp(field.type) and "start" in data:
+        return pa.array(data["start"], field.type)
+    if pa.types.is_string(field.type):
+        return pa.array([""] * n, field.type)
+    if pa.types.is_list(field.type):
+        return pa.array([[]] * n, field.type)
+    if pa.types.is_boolean(field.type):
+        return pa.array([False] * n)
+    if pa.types.is_date(field.type):
+        return pa.array([0] * n, pa.int32()).cast(field.type)
+    return pa.array([0] * n).cast(field.type)
+
+
 def _write(table: schema.Table, data: dict | None, root: Path) -> None:
     path = root / table.path
     path.parent.mkdir(parents=True, exist_ok=True)
     if data is None:
         t = schema.empty(table)
     else:
-        t = schema.conform(table, pa.table({f.name: pa.array(data[f.name], f.type)
-                                            for f in table.schema}))
+        n = len(next(iter(data.values())))
+        t = schema.conform(table, pa.table({
+            f.name: pa.array(data[f.name], f.type) if f.name in data else _filler(f, n, data)
+            for f in table.schema}))
     pq.write_table(t, path, row_group_size=1024)
 
 
@@ -126,8 +145,9 @@ def build_synthetic_dataset(root: Path, *, n_staff: int = 50, days: int = 10, se
         "entity_id": rng.integers(1, 10_000, n), "reference": [None] * n,
         "workstation_id": rng.integers(1, 200, n).astype(np.int32),
     }
-    table = schema.conform(schema.EVENTS, pa.table(
-        {f.name: pa.array(events[f.name], f.type) for f in schema.EVENTS.schema}))
+    table = schema.conform(schema.EVENTS, pa.table({
+        f.name: pa.array(events[f.name], f.type) if f.name in events else _filler(f, n, events)
+        for f in schema.EVENTS.schema}))
     (root / "events").mkdir(exist_ok=True)
     half = n // 2
     for i, (lo, hi) in enumerate(((0, half), (half, n))):
