@@ -128,6 +128,7 @@ class Metrics:
     alerts_per_day: int | None = None
     alert_budget: float = 0.0
     caught_by_kind: dict[str, int] = field(default_factory=dict)
+    episodes_by_kind: dict[str, int] = field(default_factory=dict)
 
 
 def clean(scores: np.ndarray) -> np.ndarray:
@@ -202,10 +203,12 @@ def evaluate_alerts(period: Period, alert_keys: np.ndarray) -> Metrics:
     kinds = np.asarray(period.kinds, dtype=object)
     recall_by_kind: dict[str, float] = {}
     caught_by_kind: dict[str, int] = {}
+    episodes_by_kind: dict[str, int] = {}
     for kind in sorted(set(kinds[present])):
         of_kind = present & (kinds == kind)
         caught_by_kind[kind] = int(caught[of_kind].sum())
-        recall_by_kind[kind] = caught_by_kind[kind] / int(of_kind.sum())
+        episodes_by_kind[kind] = int(of_kind.sum())
+        recall_by_kind[kind] = caught_by_kind[kind] / episodes_by_kind[kind]
 
     n_alerts = len(alert_keys)
     n_true = int(np.isin(alert_keys, period.labelled_keys).sum())
@@ -224,6 +227,7 @@ def evaluate_alerts(period: Period, alert_keys: np.ndarray) -> Metrics:
         n_caught=int(caught.sum()),
         alert_budget=implied_budget(n_alerts, period.n_days, period.n_staff),
         caught_by_kind=caught_by_kind,
+        episodes_by_kind=episodes_by_kind,
     )
 
 

@@ -47,7 +47,7 @@ class DetectorResult:
             score_seconds=self.score_seconds,
         )
         for key in ("n_alerts", "n_true_alerts", "n_episodes", "n_caught", "alerts_per_day",
-                    "alert_budget", "caught_by_kind"):
+                    "alert_budget", "caught_by_kind", "episodes_by_kind"):
             row[key] = m.get(key)
         return row
 

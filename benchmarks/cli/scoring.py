@@ -76,16 +76,19 @@ def leaderboard_table(result: ScoreResult, title: str | None = None) -> Table:
 
 
 def kinds_table(result: ScoreResult) -> Table:
-    """Recall per misuse kind: one row per working detector, one column per kind."""
-    kinds = sorted({k for d in result.detectors if d.metrics for k in d.metrics.recall_by_kind})
+    """Recall per misuse kind: one row per kind, one column per working detector."""
+    rows = [d for d in sorted(result.detectors, key=_rank) if d.metrics is not None]
+    counts: dict[str, int] = {}
+    for d in rows:
+        counts.update(d.metrics.episodes_by_kind)
     table = Table(title="recall by misuse kind", **_COMPACT)
-    table.add_column("detector", min_width=12, overflow="fold")
-    for kind in kinds:
-        table.add_column(kind.replace("_", " "), justify="right")
-    for row in sorted(result.detectors, key=_rank):
-        if row.metrics is not None:
-            by_kind = row.metrics.recall_by_kind
-            table.add_row(row.name, *[_num(by_kind.get(k)) for k in kinds])
+    table.add_column("kind")
+    table.add_column("episodes", justify="right")
+    for d in rows:
+        table.add_column(d.name, justify="right", overflow="fold", min_width=6)
+    for kind in sorted(counts):
+        table.add_row(kind, str(counts[kind]),
+                      *[_num(d.metrics.recall_by_kind.get(kind)) for d in rows])
     return table
 
 
