@@ -146,26 +146,39 @@ def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | Non
     part_of_day = np.cumsum(per_day > 0) - 1
     jobs = [(shard_dirs, d, int(offsets[d]), int(part_of_day[d]), str(root)) for d in range(scn.days) if per_day[d]]
     merged = _map(_merge_day, jobs, workers, scheduler)
-    labels = [m[1] for m in merged]
     files.extend(m[0] for m in merged)
-    label_table = pa.concat_tables([pa.table({"event_id": pa.array(ev, pa.int64()), "episode_id": pa.array(ep, pa.int32())})
-                                    for ev, ep in labels]) if labels else LABELS.schema.empty_table()
+    labels = pa.concat_tables([m[1] for m in merged]) if merged else None
+    label_table = labels.select(["event_id", "episode_id"]) if labels is not None else LABELS.schema.empty_table()
     truth.append(write_table(root, LABELS.path, label_table, LABELS))
     episodes = [e for r in results for e in r.episodes]
-    truth.append(write_table(root, EPISODES.path, _episodes_table(episodes, label_table), EPISODES))
+    ep_table = _episodes_table(episodes, labels)
+    truth.append(write_table(root, EPISODES.path, ep_table, EPISODES))
     shutil.rmtree(work)
-    return {"files": files, "truth": truth, "events": int(per_day.sum()), "episodes": len(episodes),
+    return {"files": files, "truth": truth, "events": int(per_day.sum()), "episodes": ep_table.num_rows,
             "labelled": label_table.num_rows}
 
 
-def _episodes_table(episodes: list[dict], labels: pa.Table) -> pa.Table:
-    if not episodes:
+def _episodes_table(episodes: list[dict], labels: pa.Table | None) -> pa.Table:
+    """Episodes that left events in the period, with start, end and counts taken from their labels."""
+    if not episodes or labels is None or labels.num_rows == 0:
         return EPISODES.schema.empty_table()
-    t = pa.Table.from_pylist(episodes)
-    counts = np.bincount(labels["episode_id"].to_numpy(), minlength=int(max(t["episode_id"].to_numpy()) + 1))
-    t = t.set_column(t.column_names.index("n_events"), "n_events",
-                     pa.array(counts[t["episode_id"].to_numpy()].astype(np.int32)))
-    for c in ("start", "end"):
+    ep = labels["episode_id"].to_numpy()
+    ts = labels["ts"].to_numpy()
+    size = int(max(max(e["episode_id"] for e in episodes), ep.max())) + 1
+    counts = np.bincount(ep, minlength=size)
+    first = np.full(size, np.iinfo(np.int64).max)
+    last = np.full(size, np.iinfo(np.int64).min)
+    np.minimum.at(first, ep, ts)
+    np.maximum.at(last, ep, ts)
+    rows = []
+    for e in episodes:
+        i = e["episode_id"]
+        if counts[i] == 0:
+            continue
+        rows.append({**e, "start": int(first[i]), "end": int(last[i]), "n_events": int(counts[i]),
+                     "detectable_from": int(first[i])})
+    t = pa.Table.from_pylist(rows)
+    for c in ("start", "end", "detectable_from", "public_at"):
         t = t.set_column(t.column_names.index(c), c, t[c].cast(pa.int64()).cast(TS))
     return t.sort_by("episode_id")
 
@@ -218,7 +231,7 @@ def _map(fn, jobs: list, workers: int, scheduler: str | None, on_done=None) -> l
         return out
 
 
-def _merge_day(args) -> tuple[FileEntry, tuple[np.ndarray, np.ndarray]]:
+def _merge_day(args) -> tuple[FileEntry, pa.Table]:
     """One day's rows from every shard: sort, number, split labels, write one events part."""
     shard_dirs, day, offset, part, root = args
     tables = []
@@ -245,4 +258,6 @@ def _merge_day(args) -> tuple[FileEntry, tuple[np.ndarray, np.ndarray]]:
         "workstation_id": t["workstation_id"],
     })
     entry = write_table(Path(root), f"events/part-{part:05d}.parquet", events, EVENTS)
-    return entry, (event_id[lab], episode[lab])
+    labels = pa.table({"event_id": pa.array(event_id[lab]), "episode_id": pa.array(episode[lab], pa.int32()),
+                       "ts": pa.array(t["ts"].to_numpy()[lab], pa.int64())})
+    return entry, labels

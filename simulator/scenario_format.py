@@ -124,13 +124,52 @@ MISUSE_KIND = Section({
     "lookups_min": Field("int", min=1, max=10_000),
     "lookups_max": Field("int", min=1, max=10_000),
     "duration_days_mean": Field("float", min=0.01, max=3650),
-}, optional=True)
+})
 
 MISUSE = Section({
     "kinds": MapOf(MISUSE_KIND, keys=EPISODE_KINDS),
-    "proxy_share_expert": Field("float", **SHARE, default=0.7,
-                                doc="expert look-ups made through a colleague or the control room"),
+    "proxy_via_control_room_share": Field("float", **SHARE, default=0.3,
+                                          doc="expert look-ups made over the radio by the control room"),
+    "notables": Field("int", min=0, max=10_000, default=0,
+                      doc="notable events (a murder, a celebrity's arrest) in the period"),
+    "notable_media": Field("int", min=1, max=500, default=12, doc="media items of each notable event"),
+    "notable_team_size": Field("int", min=1, max=100, default=6, doc="investigators legitimately on each"),
+    "networks": Field("int", min=0, max=10_000, default=0, doc="criminal networks known to the force"),
+    "network_size_min": Field("int", min=1, max=500, default=4),
+    "network_size_max": Field("int", min=1, max=500, default=12),
+    "operations_per_network_per_year": Field("float", min=0, max=365, default=4.0),
+    "analyst_network_searches_per_week": Field("float", min=0, max=500, default=2.0,
+                                               doc="legitimate searches of each network by analysts"),
+    "public_delay_days_mean": Field("float", min=0, max=365, default=3.0,
+                                    doc="days until exfiltrated media appears in public"),
 })
+
+CALIBRATION = Section({
+    "events_per_shift_median": MapOf(Field("float", min=0, max=100_000), keys=ROLES,
+                                     doc="target median audit events per rostered shift (all work), by role"),
+    "events_per_shift_factor_max": Field("float", min=1, max=100,
+                                         doc="a role's median passes within this factor of its target, either way"),
+    "response_p90_over_median_min": Field("float", min=1, max=100,
+                                          doc="heavy tail: response events per shift, 90th percentile over median"),
+    "rms_share_min": Field("float", **SHARE, doc="RMS share of all events, at least"),
+    "pnc_share_range": Field("list[float]", length=2, **SHARE, doc="PNC share of all events, [low, high]"),
+    "pnd_over_pnc_max": Field("float", **POS, doc="PND events per PNC event, at most (PND is the rarer)"),
+    "explained_share_range": Field("list[float]", length=2, **SHARE,
+                                   doc="legitimate events under a reference the user holds in tasking"),
+    "off_shift_share_max": Field("float", **SHARE, doc="legitimate events outside the user's rostered shifts"),
+    "peak_over_trough_hour_min": Field("float", min=1, max=1000,
+                                       doc="events in the busiest local hour over the quietest, at least"),
+    "trough_local_hour_range": Field("list[int]", length=2, min=0, max=24,
+                                     doc="the quietest local hour h has low <= h < high"),
+    "person_top_share": Field("float", min=0.0001, max=1, doc="the most looked-up share of people"),
+    "person_top_lookup_share_min": Field("float", **SHARE, doc="share of person look-ups they draw, at least"),
+    "relation_lookups_per_1000_staff_days_min": Field(
+        "float", **POS, doc="legitimate look-ups of a user's own relations (their record, vehicle or home), at least"),
+    "events_per_day_per_1000_staff_range": Field("list[float]", length=2, **POS,
+                                                 doc="events per local day per 1,000 staff, [low, high]"),
+    "roles_present": Field("list[str]", choices=ROLES, doc="roles every dataset's staff must include"),
+    "systems_present": Field("list[str]", choices=SYSTEMS, doc="systems every dataset's events must include"),
+}, doc="Realism targets `snoopbench profile` checks a dataset against.")
 
 SCENARIO = Section({
     "format": Field("str", choices=(SCENARIO_FORMAT,)),
@@ -151,4 +190,5 @@ SCENARIO = Section({
     "roles": MapOf(ROLE, keys=ROLES),
     "systems": MapOf(SYSTEM, keys=SYSTEMS),
     "misuse": MISUSE,
+    "calibration": CALIBRATION,
 })

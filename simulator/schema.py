@@ -166,6 +166,19 @@ DECLARED_RELATIONS = Table("declared_relations", "context", _schema(
     ("kind", pa.string(), False, "family, partner, ex_partner, neighbour, colleague, friend"),
 ), "Relations declared by staff at vetting: a part of the true ones.")
 
+WATCHLISTS = Table("watchlists", "context", _schema(
+    ("list", pa.string(), False, "the watchlist, e.g. a criminal network under investigation"),
+    ("entity_type", pa.string(), False, "person, vehicle or intel"),
+    ("entity_id", pa.int64(), False, ""),
+), "People, vehicles and intelligence the force flags as belonging to criminal networks.")
+
+SENSITIVE = Table("sensitive_records", "context", _schema(
+    ("entity_type", pa.string(), False, ""),
+    ("entity_id", pa.int64(), False, ""),
+    ("reason", pa.string(), False, "why the force restricts it: high_profile_case, public_figure"),
+    ("since", TS, False, "when it was flagged"),
+), "Records the force flags as high-profile or restricted.")
+
 LABELS = Table("labels", "truth", _schema(
     ("event_id", pa.int64(), False, ""),
     ("episode_id", pa.int32(), False, ""),
@@ -182,6 +195,8 @@ EPISODES = Table("episodes", "truth", _schema(
     ("targets", pa.list_(pa.int64()), False, "person ids (or other entity ids) the episode was after"),
     ("n_events", pa.int32(), False, "labelled events"),
     ("summary", pa.string(), False, "a short case summary a reviewer can read"),
+    ("detectable_from", TS, False, "when the first trace reached the logs"),
+    ("public_at", TS, True, "for media exfiltration: when the copy appeared in public"),
 ), "Misuse episodes.")
 
 RELATIONS = Table("relations", "truth", _schema(
@@ -192,7 +207,7 @@ RELATIONS = Table("relations", "truth", _schema(
 
 CONTEXT_TABLES: tuple[Table, ...] = (
     STAFF, SHIFTS, PEOPLE, ADDRESSES, VEHICLES, INCIDENTS, CRIMES, RECORDS, TASKING,
-    DECLARED_RELATIONS,
+    DECLARED_RELATIONS, WATCHLISTS, SENSITIVE,
 )
 TRUTH_TABLES: tuple[Table, ...] = (LABELS, EPISODES, RELATIONS)
 

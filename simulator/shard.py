@@ -65,7 +65,7 @@ class ShardContext:
     """Everything a shard's processes share: one small object, passed to plain generator functions."""
 
     def __init__(self, scn: dict, seed: int, area: int, pop: Population, force: Force,
-                 midnights: np.ndarray, work_dir: Path):
+                 midnights: np.ndarray, work_dir: Path, reserved_ids: int = 0):
         self.scn = scn
         self.seed = seed
         self.area = area
@@ -81,7 +81,7 @@ class ShardContext:
         self.team = Holdings(len(force.team_names), 32)
         self.area_refs = Holdings(1, 512)
         self.area_crimes = Holdings(1, 256)
-        self.next_id = (area + 1) * ID_SPAN
+        self.next_id = (area + 1) * ID_SPAN + reserved_ids
         self.out = Collected()
         self.rng = {k: derive(seed, "shard", self.area_name, k)
                     for k in ("roster", "background", "demand", "incident", "sink", "misuse")}

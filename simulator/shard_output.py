@@ -31,11 +31,11 @@ def run_shard(scn: dict, area: int, work_dir: str, progress=None) -> ShardResult
 
     w = world_for(scn)
     work = Path(work_dir)
-    ctx = ShardContext(scn, scn["seed"], area, w.pop, w.force, w.midnights, work)
+    ctx = ShardContext(scn, scn["seed"], area, w.pop, w.force, w.midnights, work, int(w.plan.reserved[area]))
     env = ctx.env
     env.process(day_clock(env, ctx))
     env.process(demand(env, ctx))
-    episodes = start_misuse(env, ctx)
+    episodes = start_misuse(env, ctx, w.plan)
     for day in range(ctx.days):
         env.run(until=float(ctx.midnights[day + 1]))
         if progress is not None:
@@ -73,7 +73,8 @@ def shard_context_tables(ctx: ShardContext) -> dict[str, pa.Table]:
     subj = np.array(rec[5], np.int64)
     records = pa.table({
         "entity_type": pa.array(rec[0], pa.string()), "entity_id": pa.array(rec[1], pa.int64()),
-        "reference": pa.array(ref_str[np.array(rec[2], np.int64)] if rec[2] else [], pa.string()),
+        "reference": pa.array(ref_str[np.array(rec[2], np.int64)] if rec[2] else [], pa.string(),
+                              mask=np.array(rec[2], np.int64) < 0 if rec[2] else None),
         "created": pa.array(rec[3], pa.int64()).cast(TS), "created_by": user_or_null(rec[4]),
         "subject_id": pa.array(subj, pa.int64(), mask=subj < 0), "category": pa.array(rec[6], pa.string()),
     }).sort_by([("created", "ascending"), ("entity_id", "ascending")])

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from simulator.force import Force, build_force, local_midnights_ms
+from simulator.misuse_plan import MisusePlan, plan_misuse
 from simulator.population import COLOURS, MAKES, Population, build_population
 from simulator.schema import RELATION_KINDS, ROLES
 
@@ -25,6 +26,7 @@ class World:
     pop: Population
     force: Force
     midnights: np.ndarray
+    plan: MisusePlan
 
 
 def build_world(scn: dict) -> World:
@@ -33,7 +35,7 @@ def build_world(scn: dict) -> World:
     pop = build_population(scn["population"], n_people, len(scn["force"]["areas"]), seed, scn["start_date"])
     force = build_force(scn, pop, seed)
     midnights = local_midnights_ms(scn["start_date"], scn["duration_days"], scn["timezone"])
-    return World(scn, pop, force, midnights)
+    return World(scn, pop, force, midnights, plan_misuse(scn, pop, force, midnights))
 
 
 @functools.lru_cache(maxsize=2)
@@ -103,8 +105,32 @@ def world_tables(w: World) -> dict[str, pa.Table]:
         "person_id": force.rel_person[declared_mask],
         "kind": kinds[force.rel_kind[declared_mask]],
     }).sort_by([("user_id", "ascending"), ("person_id", "ascending")])
+    lists, etypes, eids = [], [], []
+    for nw in w.plan.networks:
+        for et, ids in (("person", nw.members), ("vehicle", nw.vehicles), ("intel", nw.intel_ids)):
+            lists += [f"network-{nw.index + 1:02d}"] * len(ids)
+            etypes += [et] * len(ids)
+            eids += [int(x) for x in ids]
+    watchlists = pa.table({"list": pa.array(lists, pa.string()), "entity_type": pa.array(etypes, pa.string()),
+                           "entity_id": pa.array(eids, pa.int64())})
+    s_type, s_id, s_reason, s_since = [], [], [], []
+    for nt in w.plan.notables:
+        reason = "public_figure" if nt.kind == "celebrity" else "high_profile_case"
+        items = [("person", nt.person), ("incident", nt.incident_id), ("crime", nt.crime_id)]
+        items += [("media", int(m)) for m in nt.media_ids]
+        if nt.kind == "celebrity":
+            items.append(("custody", nt.custody_id))
+        for et, i in items:
+            s_type.append(et)
+            s_id.append(int(i))
+            s_reason.append(reason)
+            s_since.append(nt.t_ms)
+    sensitive = pa.table({"entity_type": pa.array(s_type, pa.string()), "entity_id": pa.array(s_id, pa.int64()),
+                          "reason": pa.array(s_reason, pa.string()),
+                          "since": pa.array(s_since, pa.int64()).cast(pa.timestamp("ms", tz="UTC"))})
     return {"people": people, "addresses": addresses, "vehicles": vehicles, "staff": staff,
-            "declared_relations": declared, "relations": rel}
+            "declared_relations": declared, "relations": rel, "watchlists": watchlists,
+            "sensitive_records": sensitive}
 
 
 def start_date_epoch_days(scn: dict) -> int:
