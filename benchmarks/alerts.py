@@ -130,7 +130,8 @@ def score_alerts(
     metrics = evaluate_alerts(period.period, keys)
     metrics = replace(metrics, alerts_per_day=per_day)
     row = DetectorResult(name=path.name, status="ok", metrics=metrics)
-    result = build_result(period, metrics.alert_budget if budget is None else budget, per_day, [row])
+    shown_budget = metrics.alert_budget if budget is None else budget
+    result = build_result(period, shown_budget, per_day, [row])
     if outside:
         result.notes.append(f"{outside} alert row(s) outside the scoring period "
                             f"({result.first_day} to {result.last_day}) were dropped")

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from benchmarks.metrics import Period
 from simulator.errors import DatasetError
-from simulator.schema import DATASET_FORMAT, EPISODES, EVENTS, LABELS, STAFF
+from simulator.schema import DATASET_FORMAT, EVENTS, LABELS, STAFF
 
 DEFAULT_TIMEZONE = "Europe/London"
 _EPOCH = dt.date(1970, 1, 1)
@@ -52,7 +52,7 @@ def scenario_key(scenario: dict[str, Any], key: str) -> Any:
 
 
 def open_dataset(path: str | Path) -> Dataset:
-    """Check a dataset directory's layout and read what scoring needs; :class:`DatasetError` if not."""
+    """Check a dataset directory and read what scoring needs; :class:`DatasetError` if unfit."""
     root = Path(path)
     if not root.is_dir():
         raise DatasetError("no such dataset directory", file=str(root))
@@ -85,7 +85,8 @@ def open_dataset(path: str | Path) -> Dataset:
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        raise DatasetError(f"unknown time zone {tz!r}", file=str(scenario_path), key="timezone") from exc
+        raise DatasetError(f"unknown time zone {tz!r}", file=str(scenario_path),
+                           key="timezone") from exc
     warmup = scenario_key(scenario, "warmup_days") or 0
     if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
         raise DatasetError(f"expected a whole number >= 0, found {warmup!r}",

@@ -65,8 +65,9 @@ def score_dataset(
     """Run each detector of ``specs`` (plus the baselines) in its own process and score it.
 
     ``budget`` is alerts per day per 1,000 staff; ``timeout`` (seconds) and ``mem_limit_mb``
-    (address space the detector may add to its process's starting size) bound each detector; ``jobs`` runs that many detectors at once (1 keeps the
-    throughput figures honest). Bad input raises :class:`InputError` before anything runs.
+    (address space the detector may add to its process's starting size) bound each detector;
+    ``jobs`` runs that many detectors at once (1 keeps the throughput figures honest).
+    Bad input raises :class:`InputError` before anything runs.
     """
     if not budget >= 0:
         raise InputError(f"expected a number >= 0, got {budget}", key="--budget")

@@ -46,7 +46,8 @@ def exec_scripts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "import os, sys, pyarrow as pa, pyarrow.csv as csv, pyarrow.parquet as pq\n"
         "events, context, out, listing = sys.argv[1:]\n"
         "root = os.path.dirname(os.path.abspath(events))\n"
-        "seen = [os.path.relpath(os.path.join(w, f), root) for w, _, fs in os.walk(root) for f in fs]\n"
+        "seen = [os.path.relpath(os.path.join(w, f), root)\n"
+        "        for w, _, fs in os.walk(root) for f in fs]\n"
         "seen += [os.path.realpath(os.path.join(events, p)) for p in os.listdir(events)]\n"
         "open(listing, 'w').write('\\n'.join(seen))\n"
         "ids = pa.concat_tables(pq.read_table(os.path.join(events, p), columns=['event_id'])\n"
@@ -61,7 +62,8 @@ def exec_scripts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"probe": d / "probe.py", "unknown": d / "unknown.py", "dir": d}
 
 
-def test_failing_detectors_get_their_status_while_the_others_finish(synthetic_dataset, exec_scripts):
+def test_failing_detectors_get_their_status_while_the_others_finish(synthetic_dataset,
+                                                                     exec_scripts):
     specs = ["fake_raise", "fake_nan", "fake_short", "fake_sleep:seconds=60", "fake_oom",
              "exec:exit 3", f"exec:{PY} {shlex.quote(str(exec_scripts['unknown']))} {{out}}",
              "fake_volume"]

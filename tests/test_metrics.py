@@ -189,7 +189,8 @@ def test_time_to_detect_counts_local_days_from_the_first_event() -> None:
                     episode=np.array([0, 0, 0, -1], np.int32),
                     kinds=np.array(["pursuit"], dtype=object), n_staff=10, n_days=4)
     m = evaluate_alerts(period, user_day_keys(np.array([1, 2]), np.array([13, 12])))
-    assert (m.recall, m.precision, m.ttd_median_days, m.false_alerts_per_day) == (1.0, 0.5, 3.0, 0.25)
+    assert (m.recall, m.precision, m.ttd_median_days) == (1.0, 0.5, 3.0)
+    assert m.false_alerts_per_day == 0.25
 
 
 def test_local_days_follow_london_time_across_the_clock_change() -> None:
@@ -197,7 +198,8 @@ def test_local_days_follow_london_time_across_the_clock_change() -> None:
            dt.datetime(2024, 3, 31, 23, 30, tzinfo=dt.timezone.utc),  # BST: already 1 April
            dt.datetime(2024, 10, 26, 23, 30, tzinfo=dt.timezone.utc)]  # BST: 27 October
     ms = np.array([int(t.timestamp() * 1000) for t in utc])
-    days = [dt.date(1970, 1, 1) + dt.timedelta(days=int(d)) for d in local_days(ms, "Europe/London")]
+    days = [dt.date(1970, 1, 1) + dt.timedelta(days=int(d))
+            for d in local_days(ms, "Europe/London")]
     assert days == [dt.date(2024, 3, 30), dt.date(2024, 4, 1), dt.date(2024, 10, 27)]
     assert local_midnight_ms(dt.date(2024, 4, 1), "Europe/London") == int(
         dt.datetime(2024, 3, 31, 23, 0, tzinfo=dt.timezone.utc).timestamp() * 1000)

@@ -19,6 +19,9 @@ from simulator.errors import InputError
 
 # Fits ten columns in an 80-column terminal: no vertical rules, one space between columns.
 _COMPACT = dict(box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False)
+SPEC_HELP = "SPEC: id, id:key=value,..., or exec:COMMAND. Repeatable."
+JSON_HELP = "Write results JSON here."
+TRUTH_HELP = "Truth folder of a sealed dataset."
 _STATUS_STYLE = {"ok": "green", "error": "red", "timeout": "yellow", "oom": "magenta"}
 
 
@@ -106,11 +109,11 @@ def _finish(result: ScoreResult, json_path: Path | None) -> None:
 @app.command("score")
 def score(
     dataset: Annotated[Path, typer.Argument(help="Dataset directory.")],
-    detector: Annotated[Optional[list[str]], typer.Option(
-        "--detector", "-d", help="SPEC: id, id:key=value,..., or exec:COMMAND. Repeatable.")] = None,
+    detector: Annotated[
+        Optional[list[str]], typer.Option("--detector", "-d", help=SPEC_HELP)] = None,
     budget: Annotated[float, typer.Option(help="Alerts per day per 1,000 staff.")] = 5.0,
-    truth: Annotated[Optional[Path], typer.Option(help="Truth folder of a sealed dataset.")] = None,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write results JSON here.")] = None,
+    truth: Annotated[Optional[Path], typer.Option(help=TRUTH_HELP)] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help=JSON_HELP)] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Seconds per detector.")] = None,
     mem_limit_mb: Annotated[Optional[int], typer.Option(
         "--mem-limit-mb", help="MiB of address space a detector may add (else: oom).")] = None,
@@ -127,18 +130,19 @@ def score(
 @app.command("score-alerts")
 def score_alerts_command(
     dataset: Annotated[Path, typer.Argument(help="Dataset directory.")],
-    alerts_file: Annotated[Path, typer.Argument(help="CSV or Parquet: event_id, or user_id + date.")],
-    truth: Annotated[Optional[Path], typer.Option(help="Truth folder of a sealed dataset.")] = None,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write results JSON here.")] = None,
+    alerts_file: Annotated[Path, typer.Argument(help="CSV or Parquet: event_id, or user_id+date.")],
+    truth: Annotated[Optional[Path], typer.Option(help=TRUTH_HELP)] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help=JSON_HELP)] = None,
     budget: Annotated[Optional[float], typer.Option(
-        help="Keep only the top alerts per day at this budget (default: every alert counts).")] = None,
+        help="Keep only each day's top alerts at this budget (default: all count).")] = None,
 ) -> None:
     """Score alerts produced elsewhere. Every alert counts against the budget."""
     result = score_alerts(dataset, alerts_file, truth_dir=truth, budget=budget)
     console.print(leaderboard_table(result, title="alerts file"))
     m = result.detectors[0].metrics
     console.print(f"{m.n_alerts:,} alerts (user-days) over {result.n_days} days for "
-                  f"{result.n_staff:,} staff: a budget of {m.alert_budget:.2f} alerts/day/1,000 staff")
+                  f"{result.n_staff:,} staff: a budget of {m.alert_budget:.2f} "
+                  "alerts/day/1,000 staff")
     _finish(result, json_path)
 
 
