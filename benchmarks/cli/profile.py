@@ -1,0 +1,52 @@
+"""The ``profile`` command: a dataset's realism figures against its scenario's calibration targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from benchmarks.cli import app, console
+from benchmarks.profile import Profile, profile_dataset
+
+
+def profile_table(p: Profile) -> Table:
+    """One row per check: figure, value, target, ok (green) or miss (red)."""
+    met = sum(c.ok for c in p.checks)
+    caption = "\n".join([
+        f"{p.n_events:,} events · {p.n_staff:,} staff · {p.n_days} days · {met} of {len(p.checks)} targets met",
+        f"legitimate = {p.legit_source}; relations from {p.relations_source}",
+        escape(f"targets: [calibration] of {p.targets_source}"),
+    ])
+    t = Table(title=f"realism profile: {p.scenario} (seed {p.seed}) {p.dataset}", caption=caption,
+              caption_justify="left")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    t.add_column("target", justify="right")
+    t.add_column("ok", justify="center")
+    for c in p.checks:
+        t.add_row(c.name, c.value_text, c.target_text, "[green]ok[/]" if c.ok else "[bold red]miss[/]")
+    return t
+
+
+@app.command()
+def profile(
+    dataset: Path = typer.Argument(..., help="dataset directory"),
+    plots: Optional[Path] = typer.Option(None, "--plots", help="write PNG plots into this folder"),
+    truth: Optional[Path] = typer.Option(None, "--truth", help="sealed truth folder (labels, relations)"),
+) -> None:
+    """Realism figures of a dataset against its scenario's calibration targets (a report: exit 0)."""
+    if plots is not None:
+        from benchmarks.profile_plots import pyplot
+
+        pyplot()  # fail before the pass over the events if matplotlib is missing
+    result = profile_dataset(dataset, truth)
+    console.print(profile_table(result))
+    if plots is not None:
+        from benchmarks.profile_plots import write_plots
+
+        for path in write_plots(result, plots):
+            console.print(f"wrote {path}")
