@@ -5,15 +5,18 @@ returns a :class:`Profile`: one :class:`Check` row per target, plus the raw seri
 Definitions, so that a figure means the same on every dataset:
 
 - *events per shift*: events of a user inside one of their rostered shifts (``start <= ts < end``,
-  overruns not added), per rostered shift, zero-event shifts included; the median over a role's shifts.
+  overruns not added), per rostered shift, zero-event shifts included; the median over a role's
+  shifts.
 - *legitimate* events: those not in ``truth/labels`` when the truth is at hand, else every event.
 - *explained*: the event's reference is held by its user in ``context/tasking`` and the user came to
   hold it no later than the event (``since <= ts``): an auditor cannot use a later tasking.
 - *off shift*: a legitimate event in none of its user's rostered shifts.
-- *relation look-ups*: legitimate events on a person tied to the user in ``truth/relations`` (or, with
-  the truth sealed, in ``context/declared_relations``), that person's vehicle (as keeper) or home address.
+- *relation look-ups*: legitimate events on a person tied to the user in ``truth/relations`` (or,
+  with the truth sealed, in ``context/declared_relations``), that person's vehicle (as keeper) or
+  home address.
 - *person look-ups*: events with ``entity_type == 'person'``; the top share is of the people table.
-- *events per day*: all events over the scenario's ``duration_days`` (warm-up included), per 1,000 staff.
+- *events per day*: all events over the scenario's ``duration_days`` (warm-up included), per 1,000
+  staff.
 """
 
 from __future__ import annotations
@@ -89,7 +92,8 @@ def calibration_targets(dataset_dir: str | Path) -> tuple[dict[str, Any], str]:
     source = str(path)
     if raw is None:
         base = scenario_mod.SCENARIO_DIR / "base.toml"
-        raw, source = scenario_mod.load(base)["calibration"], f"{base} (the dataset's scenario has none)"
+        raw = scenario_mod.load(base)["calibration"]
+        source = f"{base} (the dataset's scenario has none)"
     targets = resolve(CALIBRATION, raw, source, "calibration")
     for key, value in targets.items():
         if key.endswith("_range") and value[0] > value[1]:
@@ -116,9 +120,11 @@ def profile_dataset(dataset_dir: str | Path, truth_dir: str | Path | None = None
     labels = None
     relations, relations_source = None, "none"
     if truth is not None:
-        labels = np.sort(pq.read_table(truth / "labels.parquet", columns=["event_id"])["event_id"].to_numpy())
+        labels = pq.read_table(truth / "labels.parquet", columns=["event_id"])["event_id"]
+        labels = np.sort(labels.to_numpy())
         if (truth / "relations.parquet").is_file():
-            relations, relations_source = pq.read_table(truth / "relations.parquet"), "truth/relations"
+            relations = pq.read_table(truth / "relations.parquet")
+            relations_source = "truth/relations"
     if relations is None and (ds.context_dir / "declared_relations.parquet").is_file():
         relations = pq.read_table(ds.context_dir / "declared_relations.parquet")
         relations_source = "context/declared_relations (truth sealed: declared ties only)"
@@ -129,11 +135,13 @@ def profile_dataset(dataset_dir: str | Path, truth_dir: str | Path | None = None
     t = scan(ds.parts, ctx, ds.timezone, labels)
     manifest = json.loads((ds.root / "manifest.json").read_text())
     n_days = _days(ds.root, t)
-    per_shift = {r: t.per_shift[t.shift_role == i] for i, r in enumerate(ROLES) if (t.shift_role == i).any()}
+    per_shift = {r: t.per_shift[t.shift_role == i] for i, r in enumerate(ROLES)
+                 if (t.shift_role == i).any()}
     prof = Profile(
         dataset=ds.root, scenario=str(manifest.get("scenario", "?")), seed=manifest.get("seed"),
         timezone=ds.timezone, n_events=t.n_events, n_staff=ds.n_staff, n_days=n_days,
-        legit_source="events not in truth/labels" if labels is not None else "all events (no truth)",
+        legit_source=("events not in truth/labels" if labels is not None
+                      else "all events (no truth)"),
         relations_source=relations_source, targets_source=targets_source, targets=targets,
         events_by_hour=t.by_hour, events_per_shift=per_shift, system_mix=dict(t.by_system),
     )
@@ -165,8 +173,8 @@ def _between(x: float, lo: float, hi: float) -> bool:
     return not math.isnan(x) and lo <= x <= hi
 
 
-def _checks(tg: dict[str, Any], t: Tallies, roles_in_staff: list[str], per_shift: dict[str, np.ndarray],
-            n_staff: int, n_days: int) -> list[Check]:
+def _checks(tg: dict[str, Any], t: Tallies, roles_in_staff: list[str],
+            per_shift: dict[str, np.ndarray], n_staff: int, n_days: int) -> list[Check]:
     out: list[Check] = []
     f = tg["events_per_shift_factor_max"]
     for role, target in tg["events_per_shift_median"].items():
@@ -174,7 +182,8 @@ def _checks(tg: dict[str, Any], t: Tallies, roles_in_staff: list[str], per_shift
         med = float(np.median(counts)) if len(counts) else math.nan
         out.append(Check(f"events per shift: {role} (median)", med,
                          f"{target:g} within x{1 / f:g}-x{f:g} ({target / f:g}-{target * f:g})",
-                         _between(med, target / f, target * f), "no shifts" if math.isnan(med) else f"{med:,.0f}"))
+                         _between(med, target / f, target * f),
+                         "no shifts" if math.isnan(med) else f"{med:,.0f}"))
     resp = per_shift.get("response", np.zeros(0))
     tail = _ratio(float(np.percentile(resp, 90)), float(np.median(resp))) if len(resp) else math.nan
     lim = tg["response_p90_over_median_min"]
@@ -186,7 +195,8 @@ def _checks(tg: dict[str, Any], t: Tallies, roles_in_staff: list[str], per_shift
     out.append(Check("RMS share of events", rms, f">= {_pct(tg['rms_share_min'])}",
                      not math.isnan(rms) and rms >= tg["rms_share_min"], _pct(rms)))
     lo, hi = tg["pnc_share_range"]
-    out.append(Check("PNC share of events", pnc, f"{_pct(lo)}-{_pct(hi)}", _between(pnc, lo, hi), _pct(pnc)))
+    out.append(Check("PNC share of events", pnc, f"{_pct(lo)}-{_pct(hi)}", _between(pnc, lo, hi),
+                     _pct(pnc)))
     pnd = _ratio(sysn.get("PND", 0), sysn.get("PNC", 0))
     out.append(Check("PND events per PNC event", pnd, f"<= {tg['pnd_over_pnc_max']:g}",
                      not math.isnan(pnd) and pnd <= tg["pnd_over_pnc_max"], f"{pnd:.2f}"))
@@ -201,8 +211,9 @@ def _checks(tg: dict[str, Any], t: Tallies, roles_in_staff: list[str], per_shift
 
     hours = t.by_hour.astype(float)
     peak = _ratio(hours.max(), hours.min()) if hours.min() > 0 else math.inf
-    out.append(Check("busiest / quietest local hour", peak, f">= {tg['peak_over_trough_hour_min']:g}",
-                     peak >= tg["peak_over_trough_hour_min"], f"{peak:.2f}"))
+    lim = tg["peak_over_trough_hour_min"]
+    out.append(Check("busiest / quietest local hour", peak, f">= {lim:g}", peak >= lim,
+                     f"{peak:.2f}"))
     trough = int(np.argmin(hours))
     lo, hi = tg["trough_local_hour_range"]
     out.append(Check("quietest local hour", float(trough), f"{lo:02d}:00-{hi:02d}:00",
@@ -219,16 +230,19 @@ def _checks(tg: dict[str, Any], t: Tallies, roles_in_staff: list[str], per_shift
     staff_days = n_staff * n_days / 1000
     rel = _ratio(t.legit_relation_lookups, staff_days)
     lim = tg["relation_lookups_per_1000_staff_days_min"]
-    out.append(Check("legitimate look-ups of own relations per 1,000 staff-days", rel, f">= {lim:g}",
-                     not math.isnan(rel) and rel >= lim, f"{rel:.2f} ({t.legit_relation_lookups:,})"))
+    out.append(Check("legitimate look-ups of own relations per 1,000 staff-days", rel,
+                     f">= {lim:g}", not math.isnan(rel) and rel >= lim,
+                     f"{rel:.2f} ({t.legit_relation_lookups:,})"))
     rate = _ratio(t.n_events, staff_days)
     lo, hi = tg["events_per_day_per_1000_staff_range"]
-    out.append(Check("events per day per 1,000 staff", rate, f"{lo:,.0f}-{hi:,.0f}", _between(rate, lo, hi),
-                     f"{rate:,.0f}"))
+    out.append(Check("events per day per 1,000 staff", rate, f"{lo:,.0f}-{hi:,.0f}",
+                     _between(rate, lo, hi), f"{rate:,.0f}"))
 
+    systems = {s for s, n in sysn.items() if n}
     for what, want, have in (("roles in staff", tg["roles_present"], set(roles_in_staff)),
-                             ("systems in events", tg["systems_present"], {s for s, n in sysn.items() if n})):
+                             ("systems in events", tg["systems_present"], systems)):
         missing = [x for x in want if x not in have]
+        text = "missing " + ", ".join(missing) if missing else f"{len(want)}/{len(want)}"
         out.append(Check(what, float(len(want) - len(missing)), f"all {len(want)}", not missing,
-                         "missing " + ", ".join(missing) if missing else f"{len(want)}/{len(want)}"))
+                         text))
     return out

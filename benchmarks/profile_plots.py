@@ -1,4 +1,4 @@
-"""PNG plots of a :class:`~benchmarks.profile.Profile` (matplotlib, Agg backend, imported lazily)."""
+"""PNG plots of a :class:`~benchmarks.profile.Profile` (matplotlib on Agg, imported lazily)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ def pyplot() -> Any:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise SnoopbenchError(
-            "plots need matplotlib, which is not installed: pip install 'snoopbench[plots]'") from exc
+        raise SnoopbenchError("plots need matplotlib, which is not installed: "
+                              "pip install 'snoopbench[plots]'") from exc
     return plt
 
 
@@ -53,7 +53,8 @@ def _hours(ax: Any, p: Profile) -> None:
     colours[int(np.argmin(counts))] = "#55a868"
     ax.bar(np.arange(24), counts, color=colours)
     lo, hi = p.targets.get("trough_local_hour_range", (1, 7))
-    ax.axvspan(lo - 0.5, hi - 0.5, color="#55a868", alpha=0.08, label="target window of the quietest hour")
+    ax.axvspan(lo - 0.5, hi - 0.5, color="#55a868", alpha=0.08,
+               label="target window of the quietest hour")
     ax.set_xticks(np.arange(0, 24, 2), [f"{h:02d}" for h in range(0, 24, 2)])
     ax.set_xlabel(f"local hour ({p.timezone})")
     ax.set_ylabel("events per day")
@@ -64,7 +65,7 @@ def _hours(ax: Any, p: Profile) -> None:
 def _per_shift(ax: Any, p: Profile) -> None:
     roles = [r for r in ROLES if r in p.events_per_shift]
     data = [p.events_per_shift[r] for r in roles]
-    positive = [np.maximum(d, 1) for d in data]   # a log axis cannot show an empty shift: drawn at 1
+    positive = [np.maximum(d, 1) for d in data]   # a log axis cannot show 0: empty shifts at 1
     ax.boxplot(positive, whis=(5, 95), showfliers=False, widths=0.6,
                medianprops={"color": "#c44e52"})
     ax.set_xticks(np.arange(1, len(roles) + 1), roles)
@@ -74,9 +75,11 @@ def _per_shift(ax: Any, p: Profile) -> None:
         if r in targets:
             t = targets[r]
             ax.plot([i - 0.35, i + 0.35], [t, t], color="black", lw=1.5)
-            ax.fill_between([i - 0.35, i + 0.35], t / factor, t * factor, color="grey", alpha=0.15, lw=0)
+            ax.fill_between([i - 0.35, i + 0.35], t / factor, t * factor, color="grey",
+                            alpha=0.15, lw=0)
     ax.plot([], [], color="black", label="target median")
-    ax.fill_between([], [], [], color="grey", alpha=0.15, label=f"target x{1 / factor:g}-x{factor:g}")
+    ax.fill_between([], [], [], color="grey", alpha=0.15,
+                    label=f"target x{1 / factor:g}-x{factor:g}")
     ax.plot([], [], color="#c44e52", label="median (box: quartiles, whiskers: 5th-95th percentile)")
     ax.set_yscale("log")
     bottom, top = ax.get_ylim()
@@ -93,7 +96,8 @@ def _systems(ax: Any, p: Profile) -> None:
     share = counts / max(counts.sum(), 1)
     bars = ax.bar(names, share, color="#4c72b0")
     for b, s in zip(bars, share):
-        ax.annotate(f"{100 * s:.1f}%", (b.get_x() + b.get_width() / 2, s), ha="center", va="bottom", fontsize=9)
+        ax.annotate(f"{100 * s:.1f}%", (b.get_x() + b.get_width() / 2, s), ha="center",
+                    va="bottom", fontsize=9)
     ax.set_ylabel("share of events")
     ax.set_ylim(0, max(share.max() * 1.15, 0.05) if len(share) else 1)
     ax.set_title(f"system mix ({p.n_events:,} events)")

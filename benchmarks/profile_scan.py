@@ -42,7 +42,7 @@ class Tallies:
     by_hour: np.ndarray = field(default_factory=lambda: np.zeros(24, np.int64))
     by_system: dict[str, int] = field(default_factory=dict)
     person_lookups: np.ndarray | None = None   # per person of the people table
-    per_shift: np.ndarray | None = None        # events inside each shift (rows of the sorted shifts)
+    per_shift: np.ndarray | None = None        # events inside each (sorted) shift
     shift_role: np.ndarray | None = None       # role of each sorted shift's user
     first_ts: int | None = None
     last_ts: int | None = None
@@ -55,9 +55,10 @@ def _ms(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
 def _lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Position of each key in ``sorted_keys`` and whether it is there."""
     pos = np.searchsorted(sorted_keys, keys)
-    pos_c = np.minimum(pos, max(len(sorted_keys) - 1, 0))
-    found = (pos < len(sorted_keys)) & (sorted_keys[pos_c] == keys) if len(sorted_keys) else np.zeros(len(keys), bool)
-    return pos_c, found
+    if not len(sorted_keys):
+        return pos, np.zeros(len(keys), bool)
+    pos_c = np.minimum(pos, len(sorted_keys) - 1)
+    return pos_c, (pos < len(sorted_keys)) & (sorted_keys[pos_c] == keys)
 
 
 class Context:
@@ -68,9 +69,10 @@ class Context:
         uid = staff["user_id"].to_numpy().astype(np.int64)
         order = np.argsort(uid, kind="stable")
         self.users = uid[order]
-        role_code = np.array([roles.index(r) if r in roles else -1 for r in staff["role"].to_pylist()])
+        names = staff["role"].to_pylist()
+        role_code = np.array([roles.index(r) if r in roles else -1 for r in names], np.int64)
         self.user_role = role_code[order]
-        self.roles_in_staff = sorted(set(staff["role"].to_pylist()))
+        self.roles_in_staff = sorted(set(names))
         self.n_users = len(self.users)
         self._shifts(context_dir)
         self._tasking(context_dir)
@@ -105,7 +107,8 @@ class Context:
         return np.where(ok, pos, -1)
 
     def _tasking(self, context_dir: Path) -> None:
-        t = pq.read_table(context_dir / "tasking.parquet", columns=["user_id", "reference", "since"])
+        cols = ["user_id", "reference", "since"]
+        t = pq.read_table(context_dir / "tasking.parquet", columns=cols)
         self.ref_values = pc.unique(t["reference"].combine_chunks())
         code = pc.index_in(t["reference"], value_set=self.ref_values).to_numpy(zero_copy_only=False)
         u = self.user_index(t["user_id"].to_numpy())
@@ -117,7 +120,8 @@ class Context:
         order = np.lexsort((since, key))
         key, since = key[order], since[order]
         first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, bool)
-        self.task_key, self.task_since = key[first], since[first]   # earliest holding per (user, ref)
+        # the earliest holding of each (user, reference)
+        self.task_key, self.task_since = key[first], since[first]
 
     def explained(self, uidx: np.ndarray, refs: pa.Array, ts: np.ndarray) -> np.ndarray:
         """Whether each event's user held its reference at the time."""
@@ -125,7 +129,10 @@ class Context:
         has = code.is_valid().to_numpy(zero_copy_only=False) & (uidx >= 0)
         c = code.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
         pos, found = _lookup(self.task_key, uidx * self.n_refs + c)
-        return has & found & (self.task_since[pos] <= ts)
+        ok = np.flatnonzero(has & found)
+        out = np.zeros(len(ts), bool)
+        out[ok] = self.task_since[pos[ok]] <= ts[ok]
+        return out
 
     def _people(self, context_dir: Path, relations: pa.Table | None) -> None:
         people = pq.read_table(context_dir / "people.parquet", columns=["person_id", "address_id"])
@@ -148,7 +155,8 @@ class Context:
         self.rel_person_key = np.unique(u * n + ppos)
         addr = self.home[ppos]
         self.addr_vocab = np.unique(addr)
-        self.rel_addr_key = np.unique(u * len(self.addr_vocab) + np.searchsorted(self.addr_vocab, addr))
+        apos = np.searchsorted(self.addr_vocab, addr)
+        self.rel_addr_key = np.unique(u * len(self.addr_vocab) + apos)
 
     def relation_hits(self, uidx: np.ndarray, etype: np.ndarray, eid: np.ndarray) -> np.ndarray:
         """Whether each event looks up a relation of its user: the person, their vehicle or home."""
@@ -163,7 +171,8 @@ class Context:
         m = person >= 0
         ppos, pfound = _lookup(self.people, person[m])
         idx = np.flatnonzero(m)[pfound]
-        hit[idx] = _lookup(self.rel_person_key, uidx[idx] * (len(self.people) + 1) + ppos[pfound])[1]
+        key = uidx[idx] * (len(self.people) + 1) + ppos[pfound]
+        hit[idx] = _lookup(self.rel_person_key, key)[1]
         m = ok & (etype == ET["address"])
         apos, afound = _lookup(self.addr_vocab, eid[m])
         idx = np.flatnonzero(m)[afound]
@@ -171,8 +180,9 @@ class Context:
         return hit
 
 
-def scan(parts: tuple[Path, ...], ctx: Context, timezone: str, labels: np.ndarray | None) -> Tallies:
-    """Tally every events part in one pass; ``labels`` are the misuse event ids (sorted), if known."""
+def scan(parts: tuple[Path, ...], ctx: Context, timezone: str,
+         labels: np.ndarray | None) -> Tallies:
+    """Tally every events part in one pass; ``labels``: the misuse event ids (sorted), if known."""
     tz_type = pa.timestamp("ms", tz=timezone)
     out = Tallies(by_system={s: 0 for s in SYSTEMS})
     out.person_lookups = np.zeros(len(ctx.people), np.int64)
@@ -184,14 +194,16 @@ def scan(parts: tuple[Path, ...], ctx: Context, timezone: str, labels: np.ndarra
     return out
 
 
-def _tally(out: Tallies, b: pa.RecordBatch, ctx: Context, tz_type: pa.DataType, labels: np.ndarray | None) -> None:
+def _tally(out: Tallies, b: pa.RecordBatch, ctx: Context, tz_type: pa.DataType,
+           labels: np.ndarray | None) -> None:
     n = b.num_rows
     if not n:
         return
     col = dict(zip(b.schema.names, b.columns))
     ts = _ms(col["ts"])
     uidx = ctx.user_index(col["user_id"].to_numpy(zero_copy_only=False))
-    etype = pc.index_in(col["entity_type"], value_set=_ET_VALUES).fill_null(-1).to_numpy(zero_copy_only=False)
+    etype = pc.index_in(col["entity_type"], value_set=_ET_VALUES).fill_null(-1)
+    etype = etype.to_numpy(zero_copy_only=False)
     eid = col["entity_id"].to_numpy(zero_copy_only=False)
     out.n_events += n
     out.first_ts = int(ts.min()) if out.first_ts is None else min(out.first_ts, int(ts.min()))

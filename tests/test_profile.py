@@ -1,4 +1,4 @@
-"""The realism profile on the tiny scenario: it pins the mechanisms behind the figures, not numbers."""
+"""The realism profile on the tiny scenario: pins the mechanisms behind the figures, not numbers."""
 
 from __future__ import annotations
 
@@ -50,12 +50,13 @@ def test_the_profile_holds_every_check(prof: Profile, tiny: Path) -> None:
     assert len(names) == len(set(names))
     for role in targets["events_per_shift_median"]:
         assert f"events per shift: {role} (median)" in names
-    for name in ("events per shift: response p90 / median", "RMS share of events", "PNC share of events",
-                 "PND events per PNC event", "legitimate events explained by tasking",
-                 "legitimate events off shift", "busiest / quietest local hour", "quietest local hour",
+    for name in ("events per shift: response p90 / median", "RMS share of events",
+                 "PNC share of events", "PND events per PNC event",
+                 "legitimate events explained by tasking", "legitimate events off shift",
+                 "busiest / quietest local hour", "quietest local hour",
                  "top 1.0% of people: share of person look-ups",
-                 "legitimate look-ups of own relations per 1,000 staff-days", "events per day per 1,000 staff",
-                 "roles in staff", "systems in events"):
+                 "legitimate look-ups of own relations per 1,000 staff-days",
+                 "events per day per 1,000 staff", "roles in staff", "systems in events"):
         assert name in names
     assert all(isinstance(c.ok, bool) and c.target_text and c.value_text for c in prof.checks)
     assert prof.targets_source.endswith("scenario.toml")
@@ -64,8 +65,10 @@ def test_the_profile_holds_every_check(prof: Profile, tiny: Path) -> None:
     assert _check(prof, "roles in staff").ok and _check(prof, "systems in events").ok
 
 
-def test_tasking_explains_most_referenced_events(prof: Profile, events: pa.Table, tiny: Path) -> None:
-    tasking = pq.read_table(tiny / "context" / "tasking.parquet", columns=["user_id", "reference", "since"])
+def test_tasking_explains_most_referenced_events(prof: Profile, events: pa.Table,
+                                                 tiny: Path) -> None:
+    cols = ["user_id", "reference", "since"]
+    tasking = pq.read_table(tiny / "context" / "tasking.parquet", columns=cols)
     legit = events.filter(events["legit"])
     joined = legit.filter(pc.is_valid(legit["reference"])).join(tasking, ["user_id", "reference"])
     held = joined.filter(pc.less_equal(joined["since"], joined["ts"]))
@@ -99,7 +102,8 @@ def test_shifts_bound_activity(prof: Profile, events: pa.Table, tiny: Path) -> N
 def test_control_room_runs_pnc_checks_for_officers(events: pa.Table, tiny: Path) -> None:
     staff = pq.read_table(tiny / "context" / "staff.parquet", columns=["user_id", "role"])
     control = staff.filter(pc.equal(staff["role"], "control_room"))["user_id"]
-    pnc = events.filter(pc.and_(pc.equal(events["system"], "PNC"), pc.is_in(events["user_id"], value_set=control)))
+    by_control = pc.is_in(events["user_id"], value_set=control)
+    pnc = events.filter(pc.and_(pc.equal(events["system"], "PNC"), by_control))
     pnc = pnc.filter(pc.is_valid(pnc["reference"]))
     assert pnc.num_rows > 0, "the control room checks PNC over the radio"
     tasking = pq.read_table(tiny / "context" / "tasking.parquet", columns=["user_id", "reference"])
@@ -122,7 +126,8 @@ def test_sealed_truth_and_bad_input(tiny: Path, tmp_path: Path, capsys) -> None:
     sealed = tmp_path / "sealed"
     shutil.copytree(tiny, sealed, ignore=shutil.ignore_patterns("truth"))
     p = profile_dataset(sealed)
-    assert p.legit_source.startswith("all events") and p.relations_source.startswith("context/declared")
+    assert p.legit_source.startswith("all events")
+    assert p.relations_source.startswith("context/declared")
     assert main(["profile", str(tiny), "--truth", str(tmp_path / "nowhere")]) == 2
     assert main(["profile", str(tmp_path / "no-dataset")]) == 2
     assert "Traceback" not in capsys.readouterr().err

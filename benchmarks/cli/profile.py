@@ -1,4 +1,4 @@
-"""The ``profile`` command: a dataset's realism figures against its scenario's calibration targets."""
+"""The ``profile`` command: a dataset's realism figures against its calibration targets."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def profile_table(p: Profile) -> Table:
     """One row per check: figure, value, target, ok (green) or miss (red)."""
     met = sum(c.ok for c in p.checks)
     caption = "\n".join([
-        f"{p.n_events:,} events · {p.n_staff:,} staff · {p.n_days} days · {met} of {len(p.checks)} targets met",
+        f"{p.n_events:,} events · {p.n_staff:,} staff · {p.n_days} days · "
+        f"{met} of {len(p.checks)} targets met",
         f"legitimate = {p.legit_source}; relations from {p.relations_source}",
         escape(f"targets: [calibration] of {p.targets_source}"),
     ])
@@ -28,7 +29,8 @@ def profile_table(p: Profile) -> Table:
     t.add_column("target", justify="right")
     t.add_column("ok", justify="center")
     for c in p.checks:
-        t.add_row(c.name, c.value_text, c.target_text, "[green]ok[/]" if c.ok else "[bold red]miss[/]")
+        ok = "[green]ok[/]" if c.ok else "[bold red]miss[/]"
+        t.add_row(c.name, c.value_text, c.target_text, ok)
     return t
 
 
@@ -36,9 +38,10 @@ def profile_table(p: Profile) -> Table:
 def profile(
     dataset: Path = typer.Argument(..., help="dataset directory"),
     plots: Optional[Path] = typer.Option(None, "--plots", help="write PNG plots into this folder"),
-    truth: Optional[Path] = typer.Option(None, "--truth", help="sealed truth folder (labels, relations)"),
+    truth: Optional[Path] = typer.Option(None, "--truth",
+                                         help="sealed truth folder (labels, relations)"),
 ) -> None:
-    """Realism figures of a dataset against its scenario's calibration targets (a report: exit 0)."""
+    """Realism figures of a dataset against its calibration targets (a report: exit 0)."""
     if plots is not None:
         from benchmarks.profile_plots import pyplot
 
