@@ -128,7 +128,10 @@ def demo(out: Optional[Path] = typer.Option(None, help="keep the dataset here (d
         else:
             result = run_simulation(path, target, workers=workers)
         console.print(_summary(result))
-        from benchmarks.cli import scoring
+        from benchmarks.cli.scoring import kinds_table, leaderboard_table
+        from benchmarks.harness import score_dataset
+        from detectors.registry import BUILTIN
 
-        if hasattr(scoring, "demo_leaderboard"):  # until the scoring harness lands
-            scoring.demo_leaderboard(target)
+        scored = score_dataset(target, sorted(BUILTIN))
+        console.print(leaderboard_table(scored, title="leaderboard: built-in detectors on the tiny scenario"))
+        console.print(kinds_table(scored))
