@@ -253,8 +253,9 @@ def _visit(ctx: ShardContext, person: int, rng) -> tuple[int, int, int, int]:
 
 
 def _female_kept_vehicle(ctx: ShardContext, rng) -> int:
+    """A registration seen on the road: any vehicle, planted canaries included."""
     for _ in range(50):
-        v = int(ctx.vehicle_sampler.draw(rng.random(1))[0])
+        v = int(ctx.lure_vehicle_sampler.draw(rng.random(1))[0])
         if ctx.pop.female[ctx.pop.veh_keeper[v]]:
             return v
     return v

@@ -188,6 +188,6 @@ def _spread_skills(rng, n: int, mix: np.ndarray) -> np.ndarray:
 def _person_in(pop: Population, rng, area: int) -> int:
     for _ in range(1000):
         p = int(rng.integers(pop.n_people))
-        if pop.street_area[pop.addr_street[pop.address[p]]] == area:
+        if pop.street_area[pop.addr_street[pop.address[p]]] == area and pop.person_pop[p] > 0:
             return p
     return int(rng.integers(pop.n_people))

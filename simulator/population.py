@@ -66,6 +66,31 @@ class Population:
     person_pop: np.ndarray
     address_pop: np.ndarray
     vehicle_pop: np.ndarray
+    # canary records planted for protective monitoring: never drawn by legitimate work
+    canary_people: np.ndarray = None
+    canary_vehicles: np.ndarray = None
+    vehicle_lure_pop: np.ndarray = None   # what a browsing misuser draws from: canaries included
+
+    def plant_canaries(self, cfg: dict, n_staff: int, excluded: np.ndarray, rng: np.random.Generator) -> None:
+        """Pick canary people and vehicles; take them out of every legitimate sampler."""
+        n_p = int(round(cfg["people_per_1000_staff"] * n_staff / 1000))
+        n_v = int(round(cfg["vehicles_per_1000_staff"] * n_staff / 1000))
+        free = np.setdiff1d(np.arange(self.n_people), excluded)
+        people = np.sort(rng.choice(free, size=min(n_p + n_v, len(free)), replace=False)).astype(np.int64)
+        vehicles = np.sort(rng.choice(len(self.veh_keeper), size=min(n_v, len(self.veh_keeper)), replace=False))
+        keepers = people[n_p:n_p + len(vehicles)] if len(people) > n_p else people[:len(vehicles)]
+        self.female[keepers] = True
+        self.veh_keeper[vehicles[: len(keepers)]] = keepers
+        self.canary_people = people
+        self.canary_vehicles = vehicles.astype(np.int64)
+        mean_w = self.vehicle_pop.mean()
+        self.person_pop[people] = 0.0
+        self.person_pop /= self.person_pop.sum()
+        self.vehicle_lure_pop = self.vehicle_pop.copy()
+        self.vehicle_lure_pop[vehicles] = mean_w * cfg["lure_factor"]
+        self.vehicle_lure_pop /= self.vehicle_lure_pop.sum()
+        self.vehicle_pop[vehicles] = 0.0
+        self.vehicle_pop /= self.vehicle_pop.sum()
 
     @property
     def n_people(self) -> int:

@@ -171,6 +171,15 @@ CALIBRATION = Section({
     "systems_present": Field("list[str]", choices=SYSTEMS, doc="systems every dataset's events must include"),
 }, doc="Realism targets `snoopbench profile` checks a dataset against.")
 
+CANARIES = Section({
+    "people_per_1000_staff": Field("float", min=0, max=1000, default=0.0,
+                                   doc="planted person records no legitimate work touches"),
+    "vehicles_per_1000_staff": Field("float", min=0, max=1000, default=0.0,
+                                     doc="planted vehicle records, kept by planted people"),
+    "lure_factor": Field("float", min=0, max=10_000, default=20.0,
+                         doc="how much likelier a browsing misuser lands on a canary than on an average record"),
+})
+
 SCENARIO = Section({
     "format": Field("str", choices=(SCENARIO_FORMAT,)),
     "name": Field("str"),
@@ -191,4 +200,5 @@ SCENARIO = Section({
     "systems": MapOf(SYSTEM, keys=SYSTEMS),
     "misuse": MISUSE,
     "calibration": CALIBRATION,
+    "canaries": CANARIES,
 })

@@ -179,6 +179,11 @@ SENSITIVE = Table("sensitive_records", "context", _schema(
     ("since", TS, False, "when it was flagged"),
 ), "Records the force flags as high-profile or restricted.")
 
+CANARIES = Table("canaries", "context", _schema(
+    ("entity_type", pa.string(), False, "person or vehicle"),
+    ("entity_id", pa.int64(), False, ""),
+), "Planted records no legitimate work touches: a look-up of one is a tripwire.")
+
 LABELS = Table("labels", "truth", _schema(
     ("event_id", pa.int64(), False, ""),
     ("episode_id", pa.int32(), False, ""),
@@ -207,7 +212,7 @@ RELATIONS = Table("relations", "truth", _schema(
 
 CONTEXT_TABLES: tuple[Table, ...] = (
     STAFF, SHIFTS, PEOPLE, ADDRESSES, VEHICLES, INCIDENTS, CRIMES, RECORDS, TASKING,
-    DECLARED_RELATIONS, WATCHLISTS, SENSITIVE,
+    DECLARED_RELATIONS, WATCHLISTS, SENSITIVE, CANARIES,
 )
 TRUTH_TABLES: tuple[Table, ...] = (LABELS, EPISODES, RELATIONS)
 

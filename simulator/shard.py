@@ -103,6 +103,7 @@ class ShardContext:
         self.person_sampler = Sampler(local.astype(np.int64), pop.person_pop[local])
         self.any_person = Sampler(np.arange(pop.n_people, dtype=np.int64), pop.person_pop)
         self.vehicle_sampler = Sampler(np.arange(len(pop.veh_keeper), dtype=np.int64), pop.vehicle_pop)
+        self.lure_vehicle_sampler = Sampler(np.arange(len(pop.veh_keeper), dtype=np.int64), pop.vehicle_lure_pop)
         # Vehicles kept by each person (for person -> vehicle links at incidents).
         order = np.argsort(pop.veh_keeper, kind="stable")
         self.veh_by_keeper = order

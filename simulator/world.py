@@ -17,6 +17,7 @@ import pyarrow as pa
 from simulator.force import Force, build_force, local_midnights_ms
 from simulator.misuse_plan import MisusePlan, plan_misuse
 from simulator.population import COLOURS, MAKES, Population, build_population
+from simulator.rng import derive
 from simulator.schema import RELATION_KINDS, ROLES
 
 
@@ -34,6 +35,8 @@ def build_world(scn: dict) -> World:
     n_people = int(scn["force"]["staff"] * scn["population"]["people_per_staff"])
     pop = build_population(scn["population"], n_people, len(scn["force"]["areas"]), seed, scn["start_date"])
     force = build_force(scn, pop, seed)
+    excluded = np.concatenate([force.person_id, force.rel_person])
+    pop.plant_canaries(scn["canaries"], scn["force"]["staff"], excluded, derive(seed, "canaries"))
     midnights = local_midnights_ms(scn["start_date"], scn["duration_days"], scn["timezone"])
     return World(scn, pop, force, midnights, plan_misuse(scn, pop, force, midnights))
 
@@ -128,9 +131,13 @@ def world_tables(w: World) -> dict[str, pa.Table]:
     sensitive = pa.table({"entity_type": pa.array(s_type, pa.string()), "entity_id": pa.array(s_id, pa.int64()),
                           "reason": pa.array(s_reason, pa.string()),
                           "since": pa.array(s_since, pa.int64()).cast(pa.timestamp("ms", tz="UTC"))})
+    canaries = pa.table({
+        "entity_type": pa.array(["person"] * len(pop.canary_people) + ["vehicle"] * len(pop.canary_vehicles)),
+        "entity_id": pa.array(np.concatenate([pop.canary_people, pop.canary_vehicles]), pa.int64()),
+    })
     return {"people": people, "addresses": addresses, "vehicles": vehicles, "staff": staff,
             "declared_relations": declared, "relations": rel, "watchlists": watchlists,
-            "sensitive_records": sensitive}
+            "sensitive_records": sensitive, "canaries": canaries}
 
 
 def start_date_epoch_days(scn: dict) -> int:

@@ -33,7 +33,7 @@ def data(zoo: Path) -> dict:
     ep_of = np.full(len(ev["event_id"]), -1)
     ep_of[labels["event_id"].to_numpy()] = labels["episode_id"].to_numpy()
     ctx = {n: pq.read_table(zoo / "context" / f"{n}.parquet") for n in
-           ("staff", "shifts", "people", "vehicles", "tasking", "sensitive_records", "watchlists")}
+           ("staff", "shifts", "people", "vehicles", "tasking", "sensitive_records", "watchlists", "canaries")}
     rel = pq.read_table(zoo / "truth" / "relations.parquet")
     return {"ev": ev, "ep_of": ep_of, "episodes": {e["episode_id"]: e for e in episodes}, "ctx": ctx, "rel": rel}
 
@@ -179,3 +179,12 @@ def test_the_leakage_check_would_catch_an_artifact(zoo: Path) -> None:
     X = X.copy()
     X[y, 2] = 0  # the sub-second column
     assert artifact_auc(X, y, ts) > 0.9
+
+
+def test_no_legitimate_work_touches_a_canary(data: dict) -> None:
+    can = data["ctx"]["canaries"] if "canaries" in data["ctx"] else None
+    assert can is not None and can.num_rows > 0
+    ev = data["ev"]
+    planted = {(t, i) for t, i in zip(can["entity_type"].to_pylist(), can["entity_id"].to_pylist())}
+    touched = np.array([(t, i) in planted for t, i in zip(ev["entity_type"], ev["entity_id"])])
+    assert not (touched & (data["ep_of"] < 0)).any()
