@@ -53,22 +53,14 @@ def incident(env, ctx: ShardContext, grade: str):
     """One call that became an incident, from the call handler to the investigation."""
     rng, dem, sink = ctx.rng["incident"], ctx.scn["demand"], ctx.sink
     t0 = int(env.now)
-    date = dt.datetime.fromtimestamp(t0 / 1000, dt.timezone.utc)
-    inc_id = int(ctx.new_ids(1)[0])
-    n_inc = ctx.counter(f"inc{date:%y%m%d}")
-    ref = ctx.refs.add(f"CAD {ctx.area + 1}{n_inc:04d} {date:%d%b%y}".upper(), t0, ctx.area, incident_id=inc_id)
-    people = ctx.person_sampler.draw(rng.random(rng.poisson(dem["people_per_incident_mean"])))
-    vehicles = ctx.vehicle_sampler.draw(rng.random(rng.poisson(dem["vehicles_per_incident_mean"])))
-    kept = ctx.vehicles_of(people[:2])
-    vehicles = np.concatenate([vehicles, kept[: 1 + int(rng.random() < 0.3)]])
-    places = np.concatenate([ctx.addr_sampler.draw(rng.random(1)), ctx.pop.address[people]])
-    ctx.refs.attach(ref, "person", people)
-    ctx.refs.attach(ref, "vehicle", vehicles)
-    ctx.refs.attach(ref, "address", places)
-    ctx.area_refs.push(0, ref, t0 + 14 * DAY)
-    kind = INCIDENT_KINDS[int(rng.integers(len(INCIDENT_KINDS)))]
-    record = [inc_id, ctx.refs.strings[ref], t0, ctx.area_name, kind, grade, -1]
-    ctx.out.incidents.append(record)
+    linked = -1
+    if rng.random() < dem["staff_relation_incident_share"]:
+        # Officers police where they live: now and then a relative or neighbour is involved.
+        here = ctx.duty_staff(ctx.on_duty(t0, ATTENDING))
+        if len(here):
+            linked = int(rng.choice(here))
+    ref, record, people, vehicles = new_incident(ctx, rng, t0, grade, relation_of=linked)
+    inc_id = record[0]
 
     # The call handler logs it; the log is touched 10-30 times over its life.
     handlers = ctx.on_duty(t0, CONTROL)
@@ -76,8 +68,7 @@ def incident(env, ctx: ShardContext, grade: str):
     touches = int(rng.integers(dem["cad_touches_min"], dem["cad_touches_max"] + 1))
     if len(handler):
         h = handler[0]
-        ctx.own.push(h, ref, t0 + 2 * DAY)
-        ctx.task(h, ref, "direct")
+        ctx.assign(h, ref, t0, t0 + 2 * DAY)
         n_h = max(1, touches // 3)
         ts = _spread(rng, t0, 20 * MIN, n_h)
         act = np.where(np.arange(n_h) == 0, ACT["create"], ACT["update"])
@@ -93,11 +84,13 @@ def incident(env, ctx: ShardContext, grade: str):
     if not len(chosen):
         return
     officers = ctx.duty_staff(chosen)
+    if linked >= 0 and linked not in officers:
+        mine = np.flatnonzero(ctx.duty_staff(avail) == linked)
+        if len(mine):
+            chosen = np.concatenate([[avail[mine[0]]], chosen[:-1]])
+            officers = ctx.duty_staff(chosen)
     ends = ctx.duty_end(chosen)
-    for o in officers:
-        ctx.own.push(o, ref, t1 + 3 * DAY)
-        ctx.team.push(ctx.force.team[o], ref, t1 + 3 * DAY)
-    ctx.task(officers, ref, "direct")
+    ctx.assign(officers, ref, t1, t1 + 7 * DAY)
     duration = rng.exponential(dem["attendance_minutes_mean"] * MIN) + 10 * MIN
 
     # Dispatcher and officers update the log while they deal with it.
@@ -109,8 +102,7 @@ def incident(env, ctx: ShardContext, grade: str):
         sink.emit(ts, who, SYS["CAD"], np.where(rng.random(touches) < 0.5, ACT["update"], ACT["view"]),
                   ETYPE["incident"], inc_id, ref)
     if len(dispatchers):
-        ctx.own.push(dispatchers[0], ref, t1 + DAY)
-        ctx.task(dispatchers[0], ref, "direct")
+        ctx.assign(dispatchers[0], ref, t1, t1 + DAY, team=False)
 
     # PNC checks on scene: by the officer, or over the radio by the control room.
     n_pnc = int(rng.poisson(len(people) * dem["pnc_checks_per_person"] + len(vehicles)))
@@ -150,45 +142,16 @@ def crime(env, ctx: ShardContext, inc_ref: int, inc_record: list, officers: np.n
     """A recorded crime: allocated to an investigator, with intelligence, custody and media."""
     rng, dem, sink = ctx.rng["incident"], ctx.scn["demand"], ctx.sink
     t = int(env.now)
-    crime_id = int(ctx.new_ids(1)[0])
-    inc_record[6] = crime_id
-    yy = dt.datetime.fromtimestamp(t / 1000, dt.timezone.utc).strftime("%y")
-    cref = ctx.refs.add(f"{ctx.scn['force']['code']}/{ctx.area + 1}{ctx.counter('crime'):06d}/{yy}", t, ctx.area,
-                        incident_id=ctx.refs.incident_id[inc_ref], crime_id=crime_id)
-    ctx.refs.copy_pools(inc_ref, cref)
-    serious = rng.random() < dem["serious_crime_share"]
-    pool = SERIOUS if serious else OFFENCES
-    offence = pool[int(rng.integers(len(pool)))]
-    ctx.out.crimes.append((crime_id, ctx.refs.strings[cref], t, ctx.area_name, offence, bool(serious)))
-    ctx.area_refs.push(0, cref, t + 60 * DAY)
-    ctx.area_crimes.push(0, cref, t + 30 * DAY)
+    cref = new_crime(ctx, rng, t, inc_ref, inc_record, people, creator=int(officers[0]))
     sink.emit(np.array([t + int(rng.integers(MIN, 30 * MIN))]), officers[0], SYS["RMS"], ACT["create"],
-              ETYPE["crime"], crime_id, cref)
-    # Intelligence reports on the people involved.
-    n_intel = int(rng.poisson(dem["intel_per_crime_mean"]))
-    if n_intel and len(people):
-        ids = ctx.new_ids(n_intel)
-        ctx.refs.attach(cref, "intel", ids)
-        for i in ids:
-            ctx.out.records.append(("intel", int(i), cref, t, int(officers[0]), int(rng.choice(people)), "intel_report"))
-    if serious:
-        n_media = int(rng.poisson(dem["crime_scene_media_mean"]))
-        ids = ctx.new_ids(n_media)
-        ctx.refs.attach(cref, "media", ids[-4:])
-        for i in ids:
-            cat = "post_mortem" if offence == "homicide" and rng.random() < 0.3 else "crime_scene_photo"
-            ctx.out.records.append(("media", int(i), cref, t, -1, -1, cat))
+              ETYPE["crime"], int(ctx.refs.crime_id[cref]), cref)
     # Allocation to an investigator of the area (who need not be on duty).
     inv = ctx.staff[ctx.force.role[ctx.staff] == ROLE["investigator"]]
     if len(inv):
         oic = int(rng.choice(inv))
         days = rng.exponential(dem["investigation_days_mean"]) + 1
-        ctx.own.push(oic, cref, t + int(days * DAY))
-        ctx.team.push(ctx.force.team[oic], cref, t + int(days * DAY))
-        ctx.task(oic, cref, "direct")
-    for o in officers:
-        ctx.own.push(o, cref, t + 7 * DAY)
-    ctx.task(officers, cref, "direct")
+        ctx.assign(oic, cref, t, t + int(days * DAY))
+    ctx.assign(officers, cref, t, t + 14 * DAY, team=False)
     # Custody: the suspect is booked in by the custody team on duty.
     if len(people) and rng.random() < dem["arrest_share"]:
         yield env.timeout(rng.exponential(6 * HOUR))
@@ -208,4 +171,63 @@ def crime(env, ctx: ShardContext, inc_ref: int, inc_record: list, officers: np.n
         act = np.where(np.arange(n) == 0, ACT["create"], np.where(rng.random(n) < 0.5, ACT["update"], ACT["view"]))
         sink.emit(ts, who, SYS["RMS"], act, ETYPE["custody"], cust, cref)
         sink.emit(ts[:1] + 5 * MIN, who[0], SYS["DEMS"], ACT["create"], ETYPE["media"], photo, cref)
-        ctx.task(sergeants, cref, "direct")
+        ctx.assign(sergeants, cref, tc, tc + 2 * DAY, team=False)
+
+
+def new_incident(ctx: ShardContext, rng, t0: int, grade: str, relation_of: int = -1):
+    """A CAD incident with its people, vehicles and places; ``relation_of`` a staff member one of
+    whose relations is involved."""
+    dem = ctx.scn["demand"]
+    date = dt.datetime.fromtimestamp(t0 / 1000, dt.timezone.utc)
+    inc_id = int(ctx.new_ids(1)[0])
+    n_inc = ctx.counter(f"inc{date:%y%m%d}")
+    ref = ctx.refs.add(f"CAD {ctx.area + 1}{n_inc:04d} {date:%d%b%y}".upper(), t0, ctx.area, incident_id=inc_id)
+    people = ctx.person_sampler.draw(rng.random(rng.poisson(dem["people_per_incident_mean"])))
+    if relation_of >= 0:
+        ties = ctx.relations_of(relation_of)
+        if len(ties):
+            people = np.concatenate([[int(rng.choice(ties))], people])
+    vehicles = ctx.vehicle_sampler.draw(rng.random(rng.poisson(dem["vehicles_per_incident_mean"])))
+    kept = ctx.vehicles_of(people[:2])
+    vehicles = np.concatenate([vehicles, kept[: 1 + int(rng.random() < 0.3)]])
+    places = np.concatenate([ctx.addr_sampler.draw(rng.random(1)), ctx.pop.address[people]])
+    ctx.refs.attach(ref, "person", people)
+    ctx.refs.attach(ref, "vehicle", vehicles)
+    ctx.refs.attach(ref, "address", places)
+    ctx.area_refs.push(0, ref, t0 + 14 * DAY)
+    kind = INCIDENT_KINDS[int(rng.integers(len(INCIDENT_KINDS)))]
+    record = [inc_id, ctx.refs.strings[ref], t0, ctx.area_name, kind, grade, -1]
+    ctx.out.incidents.append(record)
+    return ref, record, people, vehicles
+
+
+def new_crime(ctx: ShardContext, rng, t: int, inc_ref: int, inc_record: list, people: np.ndarray,
+              creator: int = -1) -> int:
+    """A crime recorded from an incident: its reference, intelligence and (if serious) scene media."""
+    dem = ctx.scn["demand"]
+    crime_id = int(ctx.new_ids(1)[0])
+    inc_record[6] = crime_id
+    yy = dt.datetime.fromtimestamp(t / 1000, dt.timezone.utc).strftime("%y")
+    cref = ctx.refs.add(f"{ctx.scn['force']['code']}/{ctx.area + 1}{ctx.counter('crime'):06d}/{yy}", t, ctx.area,
+                        incident_id=ctx.refs.incident_id[inc_ref], crime_id=crime_id)
+    ctx.refs.copy_pools(inc_ref, cref)
+    serious = rng.random() < dem["serious_crime_share"]
+    pool = SERIOUS if serious else OFFENCES
+    offence = pool[int(rng.integers(len(pool)))]
+    ctx.out.crimes.append((crime_id, ctx.refs.strings[cref], t, ctx.area_name, offence, bool(serious)))
+    ctx.area_refs.push(0, cref, t + 60 * DAY)
+    ctx.area_crimes.push(0, cref, t + 30 * DAY)
+    n_intel = int(rng.poisson(dem["intel_per_crime_mean"]))
+    if n_intel and len(people):
+        ids = ctx.new_ids(n_intel)
+        ctx.refs.attach(cref, "intel", ids)
+        for i in ids:
+            ctx.out.records.append(("intel", int(i), cref, t, creator, int(rng.choice(people)), "intel_report"))
+    if serious:
+        n_media = int(rng.poisson(dem["crime_scene_media_mean"]))
+        ids = ctx.new_ids(n_media)
+        ctx.refs.attach(cref, "media", ids[-4:])
+        for i in ids:
+            cat = "post_mortem" if offence == "homicide" and rng.random() < 0.3 else "crime_scene_photo"
+            ctx.out.records.append(("media", int(i), cref, t, -1, -1, cat))
+    return cref

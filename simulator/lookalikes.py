@@ -53,9 +53,7 @@ def notable_event(env, ctx: ShardContext, nt: Notable):
     inv = ctx.staff[ctx.force.role[ctx.staff] == ROLE["investigator"]]
     team = rng.choice(inv, size=min(len(inv), ctx.scn["misuse"]["notable_team_size"]), replace=False) \
         if len(inv) else inv
-    for s in team:
-        ctx.own.push(int(s), cref, t + 60 * DAY)
-    ctx.task(team, cref, "direct")
+    ctx.assign(team, cref, t, t + 60 * DAY, team=False)
     if len(team):
         n = 40
         ts = np.sort(t + rng.integers(HOUR, 3 * DAY, n))
@@ -106,9 +104,7 @@ def network_watch(env, ctx: ShardContext, nw: Network):
                 ctx.refs.attach(r, "intel", nw.intel_ids)
             inv = ctx.staff[ctx.force.role[ctx.staff] == ROLE["investigator"]]
             team = rng.choice(inv, size=min(len(inv), 5), replace=False) if len(inv) else inv
-            for s in team:
-                ctx.own.push(int(s), op_ref[key], int(op_t) + 3 * DAY)
-            ctx.task(team, op_ref[key], "direct")
+            ctx.assign(team, op_ref[key], int(op_t) - 5 * DAY, int(op_t) + 3 * DAY, team=False)
             if len(team):
                 n = 20
                 ts = np.sort(int(op_t) - rng.integers(HOUR, 2 * DAY, n))

@@ -100,6 +100,10 @@ class RefTable:
         inc = self.incident_id[refs[fb]]
         out_t[fb] = np.where(crime >= 0, ET["crime"], ET["incident"])
         out_id[fb] = np.where(crime >= 0, crime, inc)
+        # A case with neither (a vetting file, a request) falls back to its first person.
+        bare = np.flatnonzero(fb)[(crime < 0) & (inc < 0)]
+        out_t[bare] = ET["person"]
+        out_id[bare] = self.pools["person"][refs[bare], 0]
         return out_t, out_id
 
 
@@ -113,7 +117,7 @@ class Holdings:
         self.width = width
 
     def push(self, owner, ref: int, until_ms: int) -> None:
-        owner = np.atleast_1d(owner)
+        owner = np.unique(np.atleast_1d(owner))
         slot = self.next[owner] % self.width
         self.ref[owner, slot] = ref
         self.until[owner, slot] = until_ms

@@ -12,7 +12,8 @@ from simulator.spec import Field, ListOf, MapOf, Section
 SHARE = dict(min=0.0, max=1.0)
 POS = dict(min=0.0)
 
-HOLDINGS = ("attended_incidents", "handled_incidents", "allocated_crimes", "area_crimes", "none")
+HOLDINGS = ("attended_incidents", "handled_incidents", "allocated_crimes", "area_crimes", "own_cases", "none")
+CASE_KINDS = ("request", "vetting", "conduct", "intelligence")
 
 REFERENCE = Section({
     "id": Field("str", doc="short id cited by notes"),
@@ -94,6 +95,12 @@ DEMAND = Section({
     "foreign_reference_share": Field("float", **SHARE,
                                      doc="referenced tasks typed with a reference the user does not hold"),
     "team_reference_share": Field("float", **SHARE, doc="referenced tasks under a team-mate's reference"),
+    "staff_relation_incident_share": Field("float", **SHARE, default=0.0,
+                                           doc="incidents involving a relation or neighbour of an officer on duty"),
+    "open_incidents_per_officer": Field("float", min=0, max=100, default=0.0,
+                                        doc="incidents each attending officer holds when the period starts"),
+    "open_cases_per_investigator": Field("float", min=0, max=200, default=0.0,
+                                         doc="open investigations each investigator holds when the period starts"),
 })
 
 ROLE = Section({
@@ -107,6 +114,10 @@ ROLE = Section({
     "user_sigma": Field("float", min=0, max=3, doc="lognormal sigma of each user's own pace"),
     "referenced_share": Field("float", **SHARE, doc="background tasks done under a held reference"),
     "task_rows_mean": Field("float", min=1, max=1000, doc="events per task (a burst of look-ups)"),
+    "case_kind": Field("str", choices=CASE_KINDS, default="request",
+                       doc="for holds = own_cases: what the role's own cases are about"),
+    "cases_per_week": Field("float", min=0, max=500, default=0.0, doc="own cases opened per member a week"),
+    "case_days_mean": Field("float", min=0.1, max=3650, default=14.0, doc="how long an own case stays open"),
     "systems": MapOf(Field("float", **POS), keys=SYSTEMS, doc="system mix of background events"),
     "actions": MapOf(MapOf(Field("float", **POS), keys=ACTIONS), keys=SYSTEMS,
                      doc="per-system action mix overriding [systems.X.actions] for this role"),

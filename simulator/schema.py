@@ -157,6 +157,7 @@ TASKING = Table("tasking", "context", _schema(
     ("user_id", pa.int32(), False, ""),
     ("reference", pa.string(), False, "incident or case reference the user holds"),
     ("since", TS, False, "when the user came to hold it"),
+    ("until", TS, True, "when the task ended (null: still open at the end of the period)"),
     ("via", pa.string(), False, "direct or team"),
 ), "Who legitimately holds which reference, directly or through their team.")
 

@@ -58,7 +58,7 @@ class Collected:
     crimes: list[tuple] = field(default_factory=list)
     records: list[tuple] = field(default_factory=list)
     shifts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
-    tasking: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    tasking: list[tuple[np.ndarray, ...]] = field(default_factory=list)  # staff, ref, via, since, until
 
 
 class ShardContext:
@@ -104,6 +104,9 @@ class ShardContext:
         self.any_person = Sampler(np.arange(pop.n_people, dtype=np.int64), pop.person_pop)
         self.vehicle_sampler = Sampler(np.arange(len(pop.veh_keeper), dtype=np.int64), pop.vehicle_pop)
         self.lure_vehicle_sampler = Sampler(np.arange(len(pop.veh_keeper), dtype=np.int64), pop.vehicle_lure_pop)
+        # True relations of each staff member (for incidents that involve one).
+        self.rel_order = np.argsort(self.force.rel_staff, kind="stable")
+        self.rel_sorted = self.force.rel_staff[self.rel_order]
         # Vehicles kept by each person (for person -> vehicle links at incidents).
         order = np.argsort(pop.veh_keeper, kind="stable")
         self.veh_by_keeper = order
@@ -138,13 +141,36 @@ class ShardContext:
         hi = np.searchsorted(self.veh_keeper_sorted, people, side="right")
         return np.concatenate([self.veh_by_keeper[a:b] for a, b in zip(lo, hi)]) if len(people) else lo
 
-    def task(self, staff: np.ndarray, refs: np.ndarray, via: str) -> None:
-        """Record that ``staff`` hold ``refs`` (tasking), from the reference's creation time."""
-        staff = np.atleast_1d(staff)
-        refs = np.broadcast_to(np.atleast_1d(refs), staff.shape)
+    def relations_of(self, staff: int) -> np.ndarray:
+        lo, hi = np.searchsorted(self.rel_sorted, [staff, staff + 1])
+        return self.force.rel_person[self.rel_order[lo:hi]]
+
+    def task(self, staff, refs, via: str, since=None, until=None) -> None:
+        """Record in tasking that ``staff`` hold ``refs`` from ``since`` (default: the reference's
+        creation) until ``until`` (default: open-ended)."""
+        staff = np.atleast_1d(np.asarray(staff, np.int64))
+        refs = np.broadcast_to(np.atleast_1d(np.asarray(refs, np.int64)), staff.shape)
         ok = refs >= 0
-        self.out.tasking.append((staff[ok].astype(np.int32), refs[ok].astype(np.int64),
-                                 np.full(int(ok.sum()), 0 if via == "direct" else 1, np.int8)))
+        staff, refs = staff[ok], refs[ok]
+        since = self.refs.created[refs] if since is None else np.broadcast_to(np.asarray(since, np.int64), ok.shape)[ok]
+        until = np.full(len(staff), -1, np.int64) if until is None else \
+            np.broadcast_to(np.asarray(until, np.int64), ok.shape)[ok]
+        self.out.tasking.append((staff.astype(np.int32), refs, np.full(len(staff), 0 if via == "direct" else 1, np.int8),
+                                 np.asarray(since, np.int64), np.asarray(until, np.int64)))
+
+    def assign(self, staff, ref: int, since: int, until: int, team: bool = True) -> None:
+        """Give ``staff`` a reference to work under (and, through them, their teams)."""
+        staff = np.atleast_1d(np.asarray(staff, np.int64))
+        if not len(staff) or ref < 0:
+            return
+        self.own.push(staff, ref, until)
+        self.task(staff, ref, "direct", since=since, until=until)
+        if team:
+            teams = np.unique(self.force.team[staff])
+            self.team.push(teams, ref, until)
+            mates = self.staff[np.isin(self.force.team[self.staff], teams)]
+            mates = mates[~np.isin(mates, staff)]
+            self.task(mates, ref, "team", since=since, until=until)
 
     # --- who is on duty -----------------------------------------------------------------------
 

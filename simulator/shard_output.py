@@ -24,6 +24,7 @@ class ShardResult:
 
 def run_shard(scn: dict, area: int, work_dir: str, progress=None) -> ShardResult:
     """Simulate one area for the whole period; write ``work_dir/events/day-*.arrow`` and context parts."""
+    from simulator.caseload import casework, seed_caseload
     from simulator.misuse import start_misuse
     from simulator.incidents import demand
     from simulator.workload import day_clock
@@ -33,8 +34,10 @@ def run_shard(scn: dict, area: int, work_dir: str, progress=None) -> ShardResult
     work = Path(work_dir)
     ctx = ShardContext(scn, scn["seed"], area, w.pop, w.force, w.midnights, work, int(w.plan.reserved[area]))
     env = ctx.env
+    seed_caseload(ctx)
     env.process(day_clock(env, ctx))
     env.process(demand(env, ctx))
+    env.process(casework(env, ctx))
     episodes = start_misuse(env, ctx, w.plan)
     for day in range(ctx.days):
         env.run(until=float(ctx.midnights[day + 1]))
@@ -83,17 +86,23 @@ def shard_context_tables(ctx: ShardContext) -> dict[str, pa.Table]:
         "user_id": pa.array(users[st[0]], pa.int32()),
         "start": pa.array(st[1], pa.int64()).cast(TS), "end": pa.array(st[2], pa.int64()).cast(TS),
     })
-    tk = [np.concatenate(c) for c in zip(*out.tasking)] if out.tasking else [np.zeros(0, np.int64)] * 3
-    staff, ref, via = tk
-    # One row per (user, reference): direct wins over team.
-    order = np.lexsort((via, ref, staff))
-    staff, ref, via = staff[order], ref[order], via[order]
+    tk = [np.concatenate(c) for c in zip(*out.tasking)] if out.tasking else [np.zeros(0, np.int64)] * 5
+    staff, ref, via, since, until = tk
+    # One row per (user, reference): the earliest start, the latest end (open if any is), direct over team.
+    order = np.lexsort((since, via, ref, staff))
+    staff, ref, via, since, until = staff[order], ref[order], via[order], since[order], until[order]
     first = np.r_[True, (staff[1:] != staff[:-1]) | (ref[1:] != ref[:-1])] if len(staff) else np.zeros(0, bool)
-    staff, ref, via = staff[first], ref[first], via[first]
+    group = np.cumsum(first) - 1
+    open_ended = np.zeros(int(first.sum()), bool)
+    np.logical_or.at(open_ended, group, until < 0)
+    last_until = np.full(int(first.sum()), np.iinfo(np.int64).min)
+    np.maximum.at(last_until, group, until)
+    staff, ref, via, since = staff[first], ref[first], via[first], since[first]
     tasking = pa.table({
         "user_id": pa.array(users[staff], pa.int32()),
         "reference": pa.array(ref_str[ref], pa.string()),
-        "since": pa.array(refs.created[ref], pa.int64()).cast(TS),
+        "since": pa.array(since, pa.int64()).cast(TS),
+        "until": pa.array(last_until, pa.int64(), mask=open_ended).cast(TS),
         "via": pa.array(np.where(via == 0, "direct", "team"), pa.string()),
     }).sort_by([("since", "ascending"), ("user_id", "ascending"), ("reference", "ascending")])
     return {"incidents": incidents, "crimes": crimes, "records": records, "shifts": shifts, "tasking": tasking}

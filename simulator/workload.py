@@ -30,71 +30,80 @@ SERIOUS = ("homicide", "rape", "robbery", "serious assault")
 
 
 def day_clock(env, ctx: ShardContext):
-    """Roster each day at local midnight, draw its shifts' background work, spill finished days."""
+    """Roster each day at local midnight and plan its shifts' own work; each hour, the tasks that
+    start in it pick their references (so today's incidents can be worked today) and emit rows."""
+    pending: dict[str, np.ndarray] | None = None
     for day in range(ctx.days):
         yield env.timeout(max(ctx.midnights[day] - env.now, 0))
         r = roster(ctx.scn, ctx.force, ctx.staff, day, ctx.midnights, ctx.rng["roster"])
         ctx.set_roster(r)
-        background(ctx, r)
+        planned = plan_tasks(ctx, r)
+        pending = planned if pending is None else {k: np.concatenate([pending[k], planned[k]]) for k in planned}
         ctx.sink.flush_before(day - 1)
+        t = int(ctx.midnights[day])
+        while t < ctx.midnights[day + 1]:
+            t = min(t + HOUR, int(ctx.midnights[day + 1]))
+            due = pending["start"] < t
+            if due.any():
+                emit_tasks(ctx, {k: v[due] for k, v in pending.items()})
+                pending = {k: v[~due] for k, v in pending.items()}
+            yield env.timeout(max(t - env.now, 0))
 
 
-def background(ctx: ShardContext, r: dict[str, np.ndarray]) -> None:
-    """Every shift's own work in one pass: bursts of look-ups (tasks) spread over the shift."""
+def plan_tasks(ctx: ShardContext, r: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every shift's own work as tasks (bursts of look-ups): when, by whom, how many rows."""
     rng = ctx.rng["background"]
     scn, force = ctx.scn, ctx.force
     staff, start, end = r["staff"], r["start"], r["end"] + r["overrun"]
-    if not len(staff):
-        return
     role = force.role[staff]
     par = {k: np.array([scn["roles"][x][k] for x in ROLES]) for k in
-           ("events_per_shift_median", "events_per_shift_sigma", "referenced_share", "task_rows_mean")}
-    holds = np.array([scn["roles"][x]["holds"] for x in ROLES])[role]
+           ("events_per_shift_median", "events_per_shift_sigma", "task_rows_mean")}
     n = np.rint(par["events_per_shift_median"][role] * force.pace[staff]
                 * np.exp(rng.normal(0, 1, len(staff)) * par["events_per_shift_sigma"][role])).astype(np.int64)
-    k = np.maximum(1, np.rint(n / par["task_rows_mean"][role])).astype(np.int64)
-    k = np.minimum(k, np.maximum(n, 1))
-    # Tasks: a start time in the shift, a reference, an owner.
-    t_shift = np.repeat(np.arange(len(staff)), k)
-    t_start = start[t_shift] + (rng.random(len(t_shift)) * (end - start)[t_shift] * 0.95).astype(np.int64)
-    t_role = role[t_shift]
-    t_staff = staff[t_shift]
-    t_ref = np.full(len(t_shift), -1, np.int64)
-    u = rng.random(len(t_shift))
-    wants = u < par["referenced_share"][t_role]
-    t_holds = holds[t_shift]
+    k = np.minimum(np.maximum(1, np.rint(n / par["task_rows_mean"][role])), np.maximum(n, 1)).astype(np.int64)
+    shift = np.repeat(np.arange(len(staff)), k)
+    j = np.arange(len(shift)) - np.repeat(np.cumsum(k) - k, k)
+    rows = ((j + 1) * n[shift]) // k[shift] - (j * n[shift]) // k[shift]
+    t_start = start[shift] + (rng.random(len(shift)) * (end - start)[shift] * 0.95).astype(np.int64)
+    keep = rows > 0
+    order = np.argsort(t_start[keep], kind="stable")
+    return {"start": t_start[keep][order], "staff": staff[shift][keep][order], "rows": rows[keep][order]}
+
+
+def emit_tasks(ctx: ShardContext, tasks: dict[str, np.ndarray]) -> None:
+    """Pick each task's reference among what its user holds now, then draw and emit its rows."""
+    rng = ctx.rng["background"]
+    scn, force = ctx.scn, ctx.force
+    t_staff, t_start = tasks["staff"], tasks["start"]
+    n_tasks = len(t_staff)
+    t_role = force.role[t_staff]
+    referenced = np.array([scn["roles"][x]["referenced_share"] for x in ROLES])[t_role]
+    holds = np.array([scn["roles"][x]["holds"] for x in ROLES])[t_role]
     dem = scn["demand"]
-    v = rng.random(len(t_shift))
-    own = wants & np.isin(t_holds, ("attended_incidents", "handled_incidents", "allocated_crimes"))
+    u, v, w, f = rng.random((4, n_tasks))
+    wants = u < referenced
+    t_ref = np.full(n_tasks, -1, np.int64)
+    own = wants & (holds != "area_crimes") & (holds != "none")
     via_team = own & (v < dem["team_reference_share"])
-    own_direct = own & ~via_team
-    w = rng.random(len(t_shift))
-    idx = np.flatnonzero(own_direct)
+    idx = np.flatnonzero(own & ~via_team)
     t_ref[idx] = ctx.own.pick(t_staff[idx], t_start[idx], w[idx])
-    idx = np.flatnonzero(via_team)
+    # Team-mates' matters, and what one turns to when holding nothing of one's own.
+    idx = np.flatnonzero(via_team | (own & (t_ref < 0)))
     t_ref[idx] = ctx.team.pick(force.team[t_staff[idx]], t_start[idx], w[idx])
-    ctx.task(t_staff[idx], t_ref[idx], "team")
-    idx = np.flatnonzero(wants & (t_holds == "area_crimes"))
+    idx = np.flatnonzero(wants & (holds == "area_crimes"))
     t_ref[idx] = ctx.area_crimes.pick(np.zeros(len(idx), np.int64), t_start[idx], w[idx])
-    ctx.task(t_staff[idx], t_ref[idx], "direct")
+    # Custody and disclosure take up the area's cases as they work them.
+    ctx.task(t_staff[idx], t_ref[idx], "direct", since=t_start[idx], until=t_start[idx] + 30 * DAY)
     # A few referenced tasks carry a reference the user does not hold (a colleague's, a typo).
-    idx = np.flatnonzero(wants & (rng.random(len(t_shift)) < dem["foreign_reference_share"]))
+    idx = np.flatnonzero(wants & (f < dem["foreign_reference_share"]))
     t_ref[idx] = ctx.area_refs.pick(np.zeros(len(idx), np.int64), t_start[idx], w[idx])
     # Rows: a burst per task, a few seconds to minutes apart.
-    task_of_row = _rows_to_tasks(n, k)
+    task_of_row = np.repeat(np.arange(n_tasks), tasks["rows"])
     gaps = rng.exponential(40_000, len(task_of_row)).astype(np.int64)
     first = np.r_[True, task_of_row[1:] != task_of_row[:-1]]
     csum = np.cumsum(gaps)
     ts = t_start[task_of_row] + csum - np.maximum.accumulate(np.where(first, csum, 0))
     emit_rows(ctx, rng, ts, t_staff[task_of_row], t_ref[task_of_row])
-
-
-def _rows_to_tasks(n: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Global task index of each row: shift i's ``n[i]`` rows split evenly over its ``k[i]`` tasks."""
-    shift_of_row = np.repeat(np.arange(len(n)), n)
-    rank = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
-    local = (rank * k[shift_of_row]) // np.maximum(n[shift_of_row], 1)
-    return (np.cumsum(k) - k)[shift_of_row] + local
 
 
 def emit_rows(ctx: ShardContext, rng: np.random.Generator, ts: np.ndarray, staff: np.ndarray,

@@ -1,0 +1,118 @@
+"""Caseloads: what staff already hold when the period starts, and the cases office roles open.
+
+- ``seed_caseload``: officers start the period with recent incidents and investigators with open
+  investigations (created before the start, in context and tasking), so day one is not a cold start.
+- ``casework``: roles whose own cases justify their look-ups open them as they work: information
+  requests (back office), vetting files (applicants, and staff and their relatives when re-vetted),
+  conduct investigations (professional standards, about colleagues), intelligence developments
+  (analysts). These are the legitimate look-ups of staff and their families that relationship rules
+  fire on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from simulator.incidents import GRADES, new_crime, new_incident
+from simulator.rng import derive
+from simulator.schema import ROLES
+from simulator.shard import ShardContext
+
+DAY = 86_400_000
+HOUR = 3_600_000
+CASE_PREFIX = {"request": "DR", "vetting": "VET", "conduct": "PSD", "intelligence": "INT"}
+
+
+def _holders(ctx: ShardContext, holds: str) -> np.ndarray:
+    roles = [i for i, r in enumerate(ROLES) if ctx.scn["roles"][r]["holds"] == holds]
+    return ctx.staff[np.isin(ctx.force.role[ctx.staff], roles)]
+
+
+def seed_caseload(ctx: ShardContext) -> None:
+    """Open incidents and investigations held at the start of the period."""
+    rng = derive(ctx.seed, "caseload", ctx.area)
+    dem = ctx.scn["demand"]
+    t0 = int(ctx.midnights[0])
+    for s in _holders(ctx, "attended_incidents"):
+        for _ in range(rng.poisson(dem["open_incidents_per_officer"])):
+            t = t0 - int(rng.uniform(0.1, 6) * DAY)
+            ref, *_ = new_incident(ctx, rng, t, GRADES[int(rng.integers(3))])
+            ctx.assign(int(s), ref, t, t + 7 * DAY)
+    for s in _holders(ctx, "handled_incidents"):
+        for _ in range(rng.poisson(2)):
+            t = t0 - int(rng.uniform(0.1, 1) * DAY)
+            ref, *_ = new_incident(ctx, rng, t, GRADES[int(rng.integers(3))])
+            ctx.assign(int(s), ref, t, t + DAY, team=False)
+    mean_days = dem["investigation_days_mean"]
+    for s in _holders(ctx, "allocated_crimes"):
+        for _ in range(rng.poisson(dem["open_cases_per_investigator"])):
+            t = t0 - int(rng.uniform(0.5, 2 * mean_days) * DAY)
+            until = t + int((rng.exponential(mean_days) + 1) * DAY)
+            if until <= t0:
+                until = t0 + int(rng.exponential(mean_days / 2) * DAY) + DAY
+            ref, record, people, _ = new_incident(ctx, rng, t, "scheduled")
+            cref = new_crime(ctx, rng, t + HOUR, ref, record, people)
+            ctx.assign(int(s), cref, t + HOUR, until)
+    for s in _holders(ctx, "own_cases"):
+        kind = ctx.scn["roles"][ROLES[ctx.force.role[s]]]
+        for _ in range(rng.poisson(kind["cases_per_week"] * kind["case_days_mean"] / 7)):
+            t = t0 - int(rng.uniform(0, kind["case_days_mean"]) * DAY)
+            open_case(ctx, rng, int(s), t, t0 + int(rng.exponential(kind["case_days_mean"] / 2) * DAY) + DAY)
+
+
+def casework(env, ctx: ShardContext):
+    """Each morning, staff on duty in case-holding roles may open new cases."""
+    rng = derive(ctx.seed, "casework", ctx.area)
+    holders = _holders(ctx, "own_cases")
+    rate = np.array([ctx.scn["roles"][r]["cases_per_week"] for r in ROLES]) / 5.0
+    days = np.array([ctx.scn["roles"][r]["case_days_mean"] for r in ROLES])
+    for day in range(ctx.days):
+        yield env.timeout(max(ctx.midnights[day] + 6 * HOUR - env.now, 0))
+        r = ctx.roster
+        on = r["staff"][np.isin(r["staff"], holders)]
+        starts = r["start"][np.isin(r["staff"], holders)]
+        n_new = rng.poisson(rate[ctx.force.role[on]])
+        for s, t, n in zip(on, starts, n_new):
+            for _ in range(n):
+                t_open = int(t + rng.uniform(0, 4) * HOUR)
+                length = int((rng.exponential(days[ctx.force.role[s]]) + 0.5) * DAY)
+                open_case(ctx, rng, int(s), t_open, t_open + length)
+
+
+def open_case(ctx: ShardContext, rng, staff: int, t: int, until: int) -> int:
+    """A case of the staff member's role, with the people and records it concerns."""
+    kind = ctx.scn["roles"][ROLES[ctx.force.role[staff]]]["case_kind"]
+    year = dt.datetime.fromtimestamp(t / 1000, dt.timezone.utc).strftime("%y")
+    label = f"{CASE_PREFIX[kind]}/{year}/{ctx.area + 1}{ctx.counter('case-' + kind):05d}"
+    related = int(ctx.area_refs.pick(np.zeros(1, np.int64), np.array([t]), rng.random(1))[0])
+    if kind == "vetting":
+        if rng.random() < 0.4:
+            # Re-vetting a serving colleague: their own record and their relatives'.
+            colleague = int(rng.choice(ctx.staff))
+            people = np.concatenate([[ctx.force.person_id[colleague]],
+                                     rng.permutation(ctx.relations_of(colleague))[:5]])
+        else:
+            applicant = int(ctx.any_person.draw(rng.random(1))[0])
+            household = np.flatnonzero(ctx.pop.address == ctx.pop.address[applicant])[:4]
+            people = np.concatenate([[applicant], household[household != applicant]])
+        related = -1
+    elif kind == "conduct":
+        colleague = int(rng.choice(ctx.staff))
+        people = np.array([ctx.force.person_id[colleague]])
+    elif kind == "intelligence":
+        people = ctx.person_sampler.draw(rng.random(int(rng.integers(3, 9))))
+    else:
+        people = ctx.any_person.draw(rng.random(int(rng.integers(1, 3))))
+    crime = int(ctx.refs.crime_id[related]) if related >= 0 else -1
+    inc = int(ctx.refs.incident_id[related]) if related >= 0 else -1
+    ref = ctx.refs.add(label, t, ctx.area, incident_id=inc, crime_id=crime)
+    if related >= 0:
+        ctx.refs.copy_pools(related, ref)
+        ctx.refs.counts["person"][ref] = 0
+    ctx.refs.attach(ref, "person", np.asarray(people, np.int64))
+    ctx.refs.attach(ref, "address", ctx.pop.address[np.asarray(people, np.int64)])
+    ctx.refs.attach(ref, "vehicle", ctx.vehicles_of(np.asarray(people, np.int64)[:2]))
+    ctx.assign(staff, ref, t, until, team=False)
+    return ref
