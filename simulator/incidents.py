@@ -13,7 +13,7 @@ import numpy as np
 
 from simulator.shard import ACT, ETYPE, ROLE, SYS, ShardContext
 from simulator.schema import ROLES
-from simulator.workload import ATTENDING, DAY, GRADES, HOUR, INCIDENT_KINDS, MIN, OFFENCES, SERIOUS, emit_rows
+from simulator.workload import ATTENDING, DAY, GRADES, HOUR, INCIDENT_KINDS, MIN, OFFENCES, SERIOUS
 
 CONTROL = ("control_room",)
 
@@ -112,12 +112,12 @@ def incident(env, ctx: ShardContext, grade: str):
         radio = rng.random(n_pnc) < dem["control_room_pnc_share"]
         if radio.any() and len(dispatchers):
             who = np.where(radio, dispatchers[0], who)
-        emit_rows(ctx, rng, ts, who, np.full(n_pnc, ref), system=np.full(n_pnc, SYS["PNC"], np.uint8))
+        ctx.request_rows(ts, who, ref, SYS["PNC"])
     n_rms = int(rng.poisson(max(len(people), 1) * dem["rms_views_per_person"]))
     if n_rms:
         ts = _spread(rng, t1, duration + 2 * HOUR, n_rms)
         who = officers[rng.integers(0, len(officers), n_rms)]
-        emit_rows(ctx, rng, ts, who, np.full(n_rms, ref), system=np.full(n_rms, SYS["RMS"], np.uint8))
+        ctx.request_rows(ts, who, ref, SYS["RMS"])
 
     # Body-worn video, uploaded when the camera is docked at the end of the shift.
     n_clips = rng.poisson(dem["bwv_clips_per_officer_mean"], len(officers))

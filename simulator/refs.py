@@ -117,7 +117,14 @@ class Holdings:
         self.width = width
 
     def push(self, owner, ref: int, until_ms: int) -> None:
-        owner = np.unique(np.atleast_1d(owner))
+        if np.ndim(owner) == 0 or len(owner) == 1:
+            o = int(np.asarray(owner).reshape(-1)[0])
+            slot = self.next[o] % self.width
+            self.ref[o, slot] = ref
+            self.until[o, slot] = until_ms
+            self.next[o] += 1
+            return
+        owner = np.unique(owner)
         slot = self.next[owner] % self.width
         self.ref[owner, slot] = ref
         self.until[owner, slot] = until_ms
@@ -125,6 +132,12 @@ class Holdings:
 
     def pick(self, owner: np.ndarray, now_ms: np.ndarray, u: np.ndarray) -> np.ndarray:
         """A held reference per row, uniformly among the owner's live ones; -1 where none is live."""
+        if len(owner) == 1:
+            o = int(owner[0])
+            live = np.flatnonzero((self.until[o] > now_ms[0]) & (self.ref[o] >= 0))
+            if not len(live):
+                return np.full(1, -1, np.int64)
+            return self.ref[o, live[min(int(u[0] * len(live)), len(live) - 1)]].reshape(1)
         live = (self.until[owner] > now_ms[:, None]) & (self.ref[owner] >= 0)
         n_live = live.sum(axis=1)
         k = (u * n_live).astype(np.int64)

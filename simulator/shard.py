@@ -46,8 +46,16 @@ def categorical_table(rows: list[dict[str, float]], names: tuple[str, ...]) -> n
 
 
 def categorical(cum: np.ndarray, group: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Category per row for ``group`` rows of ``cum`` (vectorised inverse CDF)."""
-    return np.minimum((u[:, None] >= cum[group]).sum(axis=1), cum.shape[1] - 1).astype(np.uint8)
+    """Category per row for ``group`` rows of ``cum`` (vectorised inverse CDF).
+
+    Row g of ``cum`` is shifted by g, so one sorted array holds every group's CDF and a single
+    ``searchsorted`` serves all rows, whatever the number of categories.
+    """
+    k = cum.shape[1]
+    flat = (cum + np.arange(cum.shape[0])[:, None]).ravel()
+    g = group.astype(np.int64)
+    pos = np.searchsorted(flat, g + u, side="right") - g * k
+    return np.clip(pos, 0, k - 1).astype(np.uint8)
 
 
 @dataclass
@@ -79,8 +87,8 @@ class ShardContext:
         self.refs = RefTable()
         self.own = Holdings(force.n, 12)
         self.team = Holdings(len(force.team_names), 32)
-        self.area_refs = Holdings(1, 512)
-        self.area_crimes = Holdings(1, 256)
+        self.area_refs = Holdings(1, 128)
+        self.area_crimes = Holdings(1, 96)
         self.next_id = (area + 1) * ID_SPAN + reserved_ids
         self.out = Collected()
         self.rng = {k: derive(seed, "shard", self.area_name, k)
@@ -88,6 +96,9 @@ class ShardContext:
         ws = (force.team.astype(np.int32) * 16 + 1000)
         self.sink = EventSink(work_dir / "events", midnights, self.days, force.user_id, ws,
                               self.refs.strings, self.rng["sink"])
+        self.row_requests: list[tuple] = []
+        self.team_members = {int(t): self.staff[self.force.team[self.staff] == t]
+                             for t in np.unique(self.force.team[self.staff])}
         self.roster: dict[str, np.ndarray] = {}
         self._prev_roster: dict[str, np.ndarray] = {}
         self.counters: dict[str, int] = {}
@@ -141,6 +152,11 @@ class ShardContext:
         hi = np.searchsorted(self.veh_keeper_sorted, people, side="right")
         return np.concatenate([self.veh_by_keeper[a:b] for a, b in zip(lo, hi)]) if len(people) else lo
 
+    def request_rows(self, ts: np.ndarray, staff, ref, system: int = 255) -> None:
+        """Ask for rows whose system (255: by the user's role), action and entity are drawn in the
+        next batch (see :func:`simulator.workload.flush_rows`)."""
+        self.row_requests.append((ts, staff, ref, system))
+
     def relations_of(self, staff: int) -> np.ndarray:
         lo, hi = np.searchsorted(self.rel_sorted, [staff, staff + 1])
         return self.force.rel_person[self.rel_order[lo:hi]]
@@ -149,14 +165,20 @@ class ShardContext:
         """Record in tasking that ``staff`` hold ``refs`` from ``since`` (default: the reference's
         creation) until ``until`` (default: open-ended)."""
         staff = np.atleast_1d(np.asarray(staff, np.int64))
-        refs = np.broadcast_to(np.atleast_1d(np.asarray(refs, np.int64)), staff.shape)
+        n = len(staff)
+        refs = np.asarray(refs, np.int64)
+        refs = np.full(n, refs) if refs.ndim == 0 else refs
+        if n == 0:
+            return
+        since = self.refs.created[refs] if since is None else np.asarray(since, np.int64)
+        until = np.asarray(-1 if until is None else until, np.int64)
+        since = np.full(n, since) if since.ndim == 0 else since
+        until = np.full(n, until) if until.ndim == 0 else until
         ok = refs >= 0
-        staff, refs = staff[ok], refs[ok]
-        since = self.refs.created[refs] if since is None else np.broadcast_to(np.asarray(since, np.int64), ok.shape)[ok]
-        until = np.full(len(staff), -1, np.int64) if until is None else \
-            np.broadcast_to(np.asarray(until, np.int64), ok.shape)[ok]
-        self.out.tasking.append((staff.astype(np.int32), refs, np.full(len(staff), 0 if via == "direct" else 1, np.int8),
-                                 np.asarray(since, np.int64), np.asarray(until, np.int64)))
+        via_code = np.full(n, 0 if via == "direct" else 1, np.int8)
+        if not ok.all():
+            staff, refs, since, until, via_code = staff[ok], refs[ok], since[ok], until[ok], via_code[ok]
+        self.out.tasking.append((staff.astype(np.int32), refs, via_code, since, until))
 
     def assign(self, staff, ref: int, since: int, until: int, team: bool = True) -> None:
         """Give ``staff`` a reference to work under (and, through them, their teams)."""
@@ -168,8 +190,8 @@ class ShardContext:
         if team:
             teams = np.unique(self.force.team[staff])
             self.team.push(teams, ref, until)
-            mates = self.staff[np.isin(self.force.team[self.staff], teams)]
-            mates = mates[~np.isin(mates, staff)]
+            mates = np.concatenate([self.team_members[int(t)] for t in teams])
+            mates = mates[~np.isin(mates, staff)] if len(staff) > 1 else mates[mates != staff[0]]
             self.task(mates, ref, "team", since=since, until=until)
 
     # --- who is on duty -----------------------------------------------------------------------

@@ -27,7 +27,7 @@ def run_shard(scn: dict, area: int, work_dir: str, progress=None) -> ShardResult
     from simulator.caseload import casework, seed_caseload
     from simulator.misuse import start_misuse
     from simulator.incidents import demand
-    from simulator.workload import day_clock
+    from simulator.workload import day_clock, flush_rows
     from simulator.world import world_for
 
     w = world_for(scn)
@@ -42,8 +42,8 @@ def run_shard(scn: dict, area: int, work_dir: str, progress=None) -> ShardResult
     for day in range(ctx.days):
         env.run(until=float(ctx.midnights[day + 1]))
         if progress is not None:
-            progress(area, day + 1, int(ctx.sink.rows_per_day.sum() + sum(
-                sum(len(p[0]) for p in b) for b in ctx.sink.buckets.values())))
+            progress(area, day + 1, int(ctx.sink.rows_per_day.sum()) + ctx.sink.pending_rows())
+    flush_rows(ctx)
     ctx.sink.close()
     (work / "context").mkdir(parents=True, exist_ok=True)
     for name, table in shard_context_tables(ctx).items():

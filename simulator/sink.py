@@ -42,17 +42,31 @@ class EventSink:
         self.references = references
         self.rng = rng
         self.buckets: dict[int, list[tuple[np.ndarray, ...]]] = {}
+        self.pending: list[tuple] = []
         self.rows_per_day = np.zeros(days, dtype=np.int64)
         self.flushed = -1
 
     def emit(self, ts, staff, system, action, entity_type, entity_id, ref, episode=-1) -> None:
-        """Append a burst of rows. Scalars broadcast; ``staff`` are force staff indexes."""
-        ts = np.asarray(ts, dtype=np.int64)
-        n = ts.shape[0]
-        if n == 0:
+        """Append a burst of rows. Scalars broadcast; ``staff`` are force staff indexes.
+
+        Cheap by design (one list append): bursts are combined and bucketed in :meth:`drain`.
+        """
+        self.pending.append((ts, staff, system, action, entity_type, entity_id, ref, episode))
+
+    def drain(self) -> None:
+        """Combine pending bursts into columns and bucket them by local day."""
+        if not self.pending:
             return
-        cols = [np.broadcast_to(np.asarray(c), (n,)) for c in
-                (staff, system, action, entity_type, entity_id, ref, episode)]
+        pending, self.pending = self.pending, []
+        ts_parts = [np.asarray(p[0], dtype=np.int64).reshape(-1) for p in pending]
+        lengths = np.array([len(t) for t in ts_parts], dtype=np.int64)
+        total = int(lengths.sum())
+        if total == 0:
+            return
+        ts = np.concatenate(ts_parts)
+        starts = np.cumsum(lengths) - lengths
+        cols = [_column([p[j] for p in pending], lengths, starts, total, dt)
+                for j, dt in enumerate((np.int64, np.uint8, np.uint8, np.uint8, np.int64, np.int64, np.int32), 1)]
         day = np.searchsorted(self.midnights, ts, side="right") - 1
         ok = (day >= 0) & (day < self.days)
         if not ok.all():
@@ -61,21 +75,26 @@ class EventSink:
             return
         if int(day.min()) <= self.flushed:
             raise RuntimeError("event emitted for a day already written")  # a simulator bug, never input
-        if day[0] == day[-1] and (day == day[0]).all():
-            self.buckets.setdefault(int(day[0]), []).append((ts, *cols))
-            return
-        for d in np.unique(day):
-            m = day == d
-            self.buckets.setdefault(int(d), []).append((ts[m], *(c[m] for c in cols)))
+        order = np.argsort(day, kind="stable")
+        day, ts, cols = day[order], ts[order], [c[order] for c in cols]
+        bounds = np.flatnonzero(np.r_[True, day[1:] != day[:-1], True])
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            self.buckets.setdefault(int(day[lo]), []).append((ts[lo:hi], *(c[lo:hi] for c in cols)))
+
+    def pending_rows(self) -> int:
+        return sum(len(np.atleast_1d(p[0])) for p in self.pending) + sum(
+            len(part[0]) for bucket in self.buckets.values() for part in bucket)
 
     def flush_before(self, day: int) -> None:
         """Write every bucket of a day before ``day``: no process may emit into them any more."""
+        self.drain()
         for d in sorted(k for k in self.buckets if k < day):
             self._write(d)
         self.flushed = max(self.flushed, day - 1)
 
     def close(self) -> None:
         self.flush_before(self.days)
+
 
     def _write(self, day: int) -> None:
         parts = self.buckets.pop(day)
@@ -98,3 +117,25 @@ class EventSink:
         ], schema=SHARD_SCHEMA)
         feather.write_feather(table, self.dir / f"day-{day:05d}.arrow", compression="uncompressed")
         self.rows_per_day[day] += n
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(s, s + n)`` for each (s, n), vectorised."""
+    total = int(lengths.sum())
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return np.arange(total, dtype=np.int64) + offsets
+
+
+def _column(values: list, lengths: np.ndarray, starts: np.ndarray, total: int, dtype) -> np.ndarray:
+    """One column from per-burst values that are scalars (broadcast) or arrays."""
+    scalar = np.fromiter((np.ndim(v) == 0 for v in values), dtype=bool, count=len(values))
+    out = np.empty(total, dtype=dtype)
+    if scalar.any():
+        idx = np.flatnonzero(scalar)
+        out[_ranges(starts[idx], lengths[idx])] = np.repeat(np.array([values[i] for i in idx], dtype=dtype),
+                                                            lengths[idx])
+    if not scalar.all():
+        idx = np.flatnonzero(~scalar)
+        out[_ranges(starts[idx], lengths[idx])] = np.concatenate(
+            [np.asarray(values[i]).reshape(-1).astype(dtype, copy=False) for i in idx])
+    return out

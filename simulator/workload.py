@@ -48,6 +48,22 @@ def day_clock(env, ctx: ShardContext):
                 emit_tasks(ctx, {k: v[due] for k, v in pending.items()})
                 pending = {k: v[~due] for k, v in pending.items()}
             yield env.timeout(max(t - env.now, 0))
+            flush_rows(ctx)
+            ctx.sink.drain()
+
+
+def flush_rows(ctx: ShardContext) -> None:
+    """Draw and emit, in one batch, the rows processes asked for since the last batch."""
+    if not ctx.row_requests:
+        return
+    reqs, ctx.row_requests = ctx.row_requests, []
+    n = np.array([len(r[0]) for r in reqs])
+    ts = np.concatenate([r[0] for r in reqs]).astype(np.int64)
+    staff = np.repeat(np.array([r[1] for r in reqs], np.int64), n) if all(np.ndim(r[1]) == 0 for r in reqs) \
+        else np.concatenate([np.broadcast_to(r[1], (k,)) for r, k in zip(reqs, n)]).astype(np.int64)
+    ref = np.repeat(np.array([r[2] for r in reqs], np.int64), n)
+    system = np.repeat(np.array([r[3] for r in reqs], np.uint8), n)
+    emit_rows(ctx, ctx.rng["background"], ts, staff, ref, system=system)
 
 
 def plan_tasks(ctx: ShardContext, r: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -115,8 +131,8 @@ def emit_rows(ctx: ShardContext, rng: np.random.Generator, ts: np.ndarray, staff
     """
     role = ctx.force.role[staff]
     n = len(ts)
-    if system is None:
-        system = categorical(ctx.role_systems, role, rng.random(n))
+    drawn = categorical(ctx.role_systems, role, rng.random(n))
+    system = drawn if system is None else np.where(system == 255, drawn, system).astype(np.uint8)
     etype = categorical(ctx.system_etypes, system, rng.random(n))
     action = categorical(ctx.role_system_actions, role.astype(np.int64) * len(SYS) + system, rng.random(n))
     eid = np.zeros(n, np.int64)

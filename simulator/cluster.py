@@ -1,0 +1,69 @@
+"""Running simulation jobs on an existing Dask cluster (``snoopbench simulate --scheduler ADDR``).
+
+Each job (a shard, or one day's merge) runs on whichever worker the scheduler picks, and writes its
+files itself, under the paths it was given. So every worker must see the same filesystem paths as
+the process that runs ``simulate``: one machine, or a shared filesystem (NFS and the like) mounted at
+the same place everywhere, and the same snoopbench installed. Only small results (row counts,
+episode rows, labels) travel back to the client. Seeds come from the scenario and the shard key, so
+the dataset is the same as a local run's, byte for byte.
+
+Jobs and results cross the network as plain pickles, as they cross to local worker processes: Dask's
+own Arrow serialisation changes a table's chunk layout (an empty table comes back with no chunks),
+and the dataset's content digests must not see a difference. So ``fn`` must be importable by name on
+the workers (a module-level function), as for a local process pool.
+
+Dask is imported here only, when a scheduler is asked for (``pip install 'snoopbench[cluster]'``).
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any, Callable
+
+from simulator.errors import InputError
+
+#: Seconds to wait for the scheduler to answer, and for at least one worker to join it.
+CONNECT_TIMEOUT_S = 10.0
+
+
+def dask_map(scheduler: str, fn: Callable[[Any], Any], jobs: list, *,
+             timeout: float | None = None) -> list:
+    """Run ``fn(job)`` for every job on the cluster at ``scheduler``; results in submission order.
+
+    An unreachable scheduler, or one without workers, is bad input (:class:`InputError`, exit 2).
+    A job that fails on the cluster re-raises its own exception here, so the caller can clean up.
+    """
+    try:
+        from distributed import Client
+        from distributed.comm import get_address_host_port
+    except ImportError:
+        raise InputError("needs dask.distributed, which is not installed; "
+                         "install it with: pip install 'snoopbench[cluster]'", key="--scheduler") from None
+    wait_s = CONNECT_TIMEOUT_S if timeout is None else timeout
+    try:
+        get_address_host_port(scheduler)  # a malformed address fails here, before any waiting
+        client = Client(scheduler, timeout=wait_s, set_as_default=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(f"cannot connect to the Dask scheduler at {scheduler!r}: {exc}; "
+                         "expected the address of a running scheduler, e.g. tcp://HOST:8786",
+                         key="--scheduler") from None
+    try:
+        try:
+            client.wait_for_workers(1, timeout=wait_s)
+        except (OSError, TimeoutError):
+            raise InputError(f"the Dask scheduler at {scheduler!r} has no workers (waited {wait_s:g} s)",
+                             key="--scheduler") from None
+        futures = [client.submit(_call, pickle.dumps((fn, job), protocol=5), pure=False) for job in jobs]
+        try:
+            return [pickle.loads(blob) for blob in client.gather(futures)]
+        except BaseException:
+            client.cancel(futures)  # stop the jobs still queued or running
+            raise
+    finally:
+        client.close()
+
+
+def _call(blob: bytes) -> bytes:
+    """On a worker: unpickle ``(fn, job)``, run it, pickle the result."""
+    fn, job = pickle.loads(blob)
+    return pickle.dumps(fn(job), protocol=5)
