@@ -26,7 +26,7 @@ import numpy as np
 
 from benchmarks.alerts import score_alerts
 from benchmarks.dataset import ScoringPeriod, open_dataset, scoring_period, truth_dir_of
-from benchmarks.metrics import alerts_per_day, evaluate_scores
+from benchmarks.metrics import alerts_per_day, evaluate_scores, sweep_budgets
 from benchmarks.results import DetectorResult, ScoreResult, build_result
 from benchmarks.worker import Job, run_job
 from detectors.registry import DetectorSpec, SpecError, parse_spec, target_of
@@ -61,16 +61,22 @@ def score_dataset(
     mem_limit_mb: int | None = None,
     batch_size: int = 65536,
     jobs: int = 1,
+    budgets: Sequence[float] = (),
 ) -> ScoreResult:
     """Run each detector of ``specs`` (plus the baselines) in its own process and score it.
 
     ``budget`` is alerts per day per 1,000 staff; ``timeout`` (seconds) and ``mem_limit_mb``
     (address space the detector may add to its process's starting size) bound each detector;
     ``jobs`` runs that many detectors at once (1 keeps the throughput figures honest).
+    ``budgets``: also evaluate each working detector's scores at these budgets (its
+    ``budget_sweep``), without running it again.
     Bad input raises :class:`InputError` before anything runs.
     """
     if not budget >= 0:
         raise InputError(f"expected a number >= 0, got {budget}", key="--budget")
+    for b in budgets:
+        if not 0 <= b < float("inf"):
+            raise InputError(f"expected budgets >= 0, got {b}", key="budgets")
     if timeout is not None and not timeout > 0:
         raise InputError(f"expected a number of seconds > 0, got {timeout}", key="--timeout")
     dataset = open_dataset(dataset_dir)
@@ -85,6 +91,7 @@ def score_dataset(
     for result, scores in results:
         if result.status == "ok":
             result.metrics = evaluate_scores(period.period, scores, budget)
+            result.budget_sweep = sweep_budgets(period.period, scores, budgets)
     per_day = alerts_per_day(budget, period.period.n_staff)
     return build_result(period, budget, per_day, [r for r, _ in results])
 

@@ -129,6 +129,7 @@ class Metrics:
     alert_budget: float = 0.0
     caught_by_kind: dict[str, int] = field(default_factory=dict)
     episodes_by_kind: dict[str, int] = field(default_factory=dict)
+    ttd_days: tuple[float, ...] = ()  # per caught episode, in episode order
 
 
 def clean(scores: np.ndarray) -> np.ndarray:
@@ -228,6 +229,7 @@ def evaluate_alerts(period: Period, alert_keys: np.ndarray) -> Metrics:
         alert_budget=implied_budget(n_alerts, period.n_days, period.n_staff),
         caught_by_kind=caught_by_kind,
         episodes_by_kind=episodes_by_kind,
+        ttd_days=tuple(ttd.tolist()),
     )
 
 
@@ -265,6 +267,27 @@ def evaluate_scores(period: Period, scores: np.ndarray, budget: float) -> Metric
         average_precision=average_precision(s, period.episode >= 0),
         alerts_per_day=per_day,
     )
+
+
+def sweep_budgets(
+    period: Period, scores: np.ndarray, budgets: Iterable[float]
+) -> dict[float, Metrics]:
+    """The alert metrics of the same scores at several budgets, without scoring again.
+
+    Each is what :func:`evaluate_scores` gives at that budget, less the event-level average
+    precision, which does not depend on the budget (None here). A larger budget alerts a
+    superset of user-days, so recall never falls as the budget grows.
+    """
+    s = clean(scores)
+    ud = user_day_max(period, s)
+    floor = floor_of(s)
+    out: dict[float, Metrics] = {}
+    for budget in budgets:
+        per_day = alerts_per_day(budget, period.n_staff)
+        alerted = select_alerts(period.keys, ud, per_day, floor=floor)
+        out[float(budget)] = replace(evaluate_alerts(period, period.keys[alerted]),
+                                     alerts_per_day=per_day)
+    return out
 
 
 # Two-sided 95% quantiles of Student's t for 1..30 degrees of freedom.

@@ -19,6 +19,9 @@ CONTRACT_KEYS = (
     "name", "status", "error", "recall", "recall_by_kind", "precision", "false_alerts_per_day",
     "ttd_median_days", "ttd_p90_days", "average_precision", "events_per_s", "peak_mem_mb",
 )
+#: What each entry of a row's ``budget_sweep`` holds besides the budget.
+_SWEEP_KEYS = ("recall", "precision", "false_alerts_per_day", "n_alerts", "n_caught",
+               "alerts_per_day", "recall_by_kind")
 
 
 @dataclass
@@ -34,6 +37,8 @@ class DetectorResult:
     fit_events_per_s: float | None = None
     events_per_s: float | None = None
     peak_mem_mb: float | None = None
+    #: Alert metrics of the same scores at other budgets (``score_dataset(budgets=...)``).
+    budget_sweep: dict[float, Metrics] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The row in results format ``snoopbench/results/v1`` (null for missing metrics)."""
@@ -49,6 +54,11 @@ class DetectorResult:
         for key in ("n_alerts", "n_true_alerts", "n_episodes", "n_caught", "alerts_per_day",
                     "alert_budget", "caught_by_kind", "episodes_by_kind"):
             row[key] = m.get(key)
+        row["ttd_days"] = list(m["ttd_days"]) if m else None
+        row["budget_sweep"] = [
+            {"budget": b, **{k: getattr(bm, k) for k in _SWEEP_KEYS}}
+            for b, bm in sorted(self.budget_sweep.items())
+        ]
         return row
 
 

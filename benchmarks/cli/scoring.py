@@ -165,7 +165,4 @@ def detectors_list() -> None:
     console.print("[dim]also: exec:COMMAND runs an outside program ({events}, {context}, {out})[/]")
 
 
-# `snoopbench bench [SCENARIO ...] [--seeds N] [--detector SPEC ...] [--report DIR]` goes here:
-# for each scenario and seed, simulator.run.simulate(scenario_path, out_dir, seed=..., days=...,
-# workers=1, quiet=True), then score_dataset(...) on it; aggregate each metric over seeds with
-# benchmarks.metrics.mean_interval and print a leaderboard of means and 95% intervals.
+# `snoopbench bench` lives in benchmarks/cli/bench.py (library: benchmarks/bench.py).

@@ -1,0 +1,333 @@
+"""``snoopbench bench``: simulate worlds, score detectors on each, summarise over seeds.
+
+For each scenario and each of ``seeds`` seeds, the simulator writes a dataset into a temporary
+folder (or under ``keep``), the harness scores every detector on it (each also at the
+:data:`SWEEP_BUDGETS`, for recall against budget, without running it again), and the dataset is
+deleted unless kept. The seeds of a scenario are its own ``seed``, then ``seed + 1``,
+``seed + 2``, ...: the first run is the dataset ``snoopbench simulate`` makes by default.
+
+Over seeds, each metric is the mean and 95% t-interval of the per-seed values
+(:func:`benchmarks.metrics.mean_interval`). A seed on which a detector failed counts in that
+detector's status and errors, never in its metrics; the other detectors and seeds carry on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from benchmarks.harness import resolve_specs, score_dataset
+from benchmarks.metrics import Interval, mean_interval
+from benchmarks.results import DetectorResult, ScoreResult
+from simulator import __version__
+from simulator import scenario as scenario_mod
+from simulator.errors import InputError
+from simulator.run import simulate
+
+BENCH_FORMAT = "snoopbench/bench/v1"
+#: The benchmark suite run when no scenario is named: quick enough to run often.
+SUITE = ("tiny", "misuse-zoo")
+#: Budgets (alerts per day per 1,000 staff) of the recall-against-budget series.
+SWEEP_BUDGETS = (1.0, 2.0, 5.0, 10.0, 20.0)
+#: The metrics summarised over seeds, as named in the results format.
+SUMMARY_METRICS = ("recall", "precision", "false_alerts_per_day", "ttd_median_days",
+                   "ttd_p90_days", "average_precision")
+#: Metrics whose intervals are clipped to [0, 1]; the others' to [0, inf).
+_SHARES = ("recall", "precision", "average_precision")
+
+#: Called with (what is happening now, runs finished, runs in all).
+Progress = Callable[[str, int, int], None]
+
+
+def seeds_of(base_seed: int, n: int) -> list[int]:
+    """The ``n`` seeds a scenario is benchmarked on: its own seed and the ones after it."""
+    return [base_seed + i for i in range(n)]
+
+
+def clipped(iv: Interval | None, high: float | None = None) -> Interval | None:
+    """An interval clipped to the metric's range: [0, ``high``] (no upper end if None)."""
+    if iv is None or iv.low is None or iv.high is None:
+        return iv
+    return replace(iv, low=max(iv.low, 0.0), high=iv.high if high is None else min(iv.high, high))
+
+
+def interval_json(iv: Interval | None) -> dict[str, Any] | None:
+    """An :class:`Interval` as JSON (None stays None)."""
+    return None if iv is None else asdict(iv)
+
+
+@dataclass
+class ScenarioRun:
+    """What was benchmarked of one scenario."""
+
+    name: str
+    file: str
+    seeds: list[int]
+    days: int
+    warmup_days: int
+    staff: int
+
+
+@dataclass
+class Run:
+    """One scenario at one seed: the dataset made and every detector's result on it."""
+
+    scenario: str
+    seed: int
+    fingerprint: str
+    kept: str | None
+    simulate_seconds: float
+    score_seconds: float
+    result: ScoreResult
+
+    def to_json(self) -> dict[str, Any]:
+        """The run, with its full result in results format ``snoopbench/results/v1``."""
+        head = {k: v for k, v in asdict(self).items() if k != "result"}
+        return {**head, "result": self.result.to_json()}
+
+
+@dataclass
+class Row:
+    """One detector on one scenario, over its seeds: a leaderboard row."""
+
+    scenario: str
+    detector: str
+    seeds: list[int]
+    statuses: list[str]
+    errors: list[str | None] = field(default_factory=list)  # per seed, None if ok
+    metrics: dict[str, Interval | None] = field(default_factory=dict)
+    recall_by_kind: dict[str, Interval | None] = field(default_factory=dict)
+    caught_by_kind: dict[str, int] = field(default_factory=dict)
+    episodes_by_kind: dict[str, int] = field(default_factory=dict)
+    recall_by_budget: dict[float, Interval | None] = field(default_factory=dict)
+    ttd_days: list[float] = field(default_factory=list)
+
+    @property
+    def n_ok(self) -> int:
+        return self.statuses.count("ok")
+
+    @property
+    def status(self) -> str:
+        """``ok`` if every seed worked, else each other status with its count: ``error 1/3``."""
+        n = len(self.statuses)
+        bad = {s: self.statuses.count(s) for s in self.statuses if s != "ok"}
+        return ", ".join(f"{s} {c}/{n}" for s, c in bad.items()) or "ok"
+
+    def failures(self) -> list[tuple[str, str | None, list[int]]]:
+        """Each distinct (status, reason) of the failed seeds, with those seeds."""
+        seen: dict[tuple[str, str | None], list[int]] = {}
+        for seed, status, error in zip(self.seeds, self.statuses, self.errors):
+            if status != "ok":
+                seen.setdefault((status, error), []).append(seed)
+        return [(status, error, seeds) for (status, error), seeds in seen.items()]
+
+    def get(self, metric: str) -> Interval | None:
+        """The summary of one of :data:`SUMMARY_METRICS` (None if no seed gave a value)."""
+        return self.metrics.get(metric)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario, "detector": self.detector, "status": self.status,
+            "seeds": self.seeds, "statuses": self.statuses, "errors": self.errors,
+            **{k: interval_json(v) for k, v in self.metrics.items()},
+            "recall_by_kind": {k: interval_json(v) for k, v in self.recall_by_kind.items()},
+            "caught_by_kind": self.caught_by_kind, "episodes_by_kind": self.episodes_by_kind,
+            "recall_by_budget": [{"budget": b, "recall": interval_json(v)}
+                                 for b, v in sorted(self.recall_by_budget.items())],
+            "ttd_days": self.ttd_days,
+        }
+
+
+@dataclass
+class BenchResult:
+    """Everything a bench produced: what was run, each run's result, and the leaderboard."""
+
+    scenarios: list[ScenarioRun]
+    detectors: list[str]
+    budget: float
+    sweep_budgets: list[float]
+    version: str
+    started: str
+    seconds: float
+    runs: list[Run]
+    leaderboard: list[Row]
+
+    def rows(self, scenario: str) -> list[Row]:
+        """The leaderboard rows of one scenario, best first."""
+        return [r for r in self.leaderboard if r.scenario == scenario]
+
+    def to_json(self) -> dict[str, Any]:
+        """The bench in format ``snoopbench/bench/v1``."""
+        return {
+            "format": BENCH_FORMAT, "version": self.version, "started": self.started,
+            "seconds": self.seconds, "budget": self.budget, "sweep_budgets": self.sweep_budgets,
+            "detectors": self.detectors, "scenarios": [asdict(s) for s in self.scenarios],
+            "leaderboard": [r.to_json() for r in self.leaderboard],
+            "runs": [r.to_json() for r in self.runs],
+        }
+
+    def write_json(self, path: str | Path) -> None:
+        """Write :meth:`to_json` to ``path`` (strict JSON: no NaN)."""
+        Path(path).write_text(json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n")
+
+
+def run_bench(
+    scenarios: Sequence[str | Path] = (),
+    seeds: int = 3,
+    specs: Sequence[str] | None = None,
+    budget: float = 5.0,
+    days: int | None = None,
+    workers: int = 1,
+    keep: str | Path | None = None,
+    progress: Progress | None = None,
+    *,
+    timeout: float | None = None,
+    sweep: Sequence[float] = SWEEP_BUDGETS,
+) -> BenchResult:
+    """Benchmark ``specs`` (default: every built-in detector) on ``scenarios`` (default: the
+    :data:`SUITE`) at ``seeds`` seeds each. Bad input raises :class:`InputError` before anything
+    runs; ``keep`` keeps each dataset as ``KEEP/<scenario>-seed<N>``.
+    """
+    started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    t0 = time.perf_counter()
+    plan = _plan(scenarios or SUITE, seeds, days, keep)
+    names = [s.text for s in resolve_specs(_default_specs() if specs is None else specs)]
+    if not 0 <= budget < float("inf"):
+        raise InputError(f"expected a number >= 0, got {budget}", key="--budget")
+    if workers < 1:
+        raise InputError(f"expected at least 1 worker, got {workers}", key="--workers")
+    budgets = sorted({float(b) for b in (*sweep, budget)})
+    total = sum(len(s.seeds) for s, _ in plan)
+    runs: list[Run] = []
+    for info, scn in plan:
+        for seed in info.seeds:
+            say = _announcer(progress, f"{info.name} seed {seed}", len(runs), total)
+            runs.append(_run_one(info, scn, seed, names, budget, budgets, workers, keep, timeout,
+                                 say))
+    if progress is not None:
+        progress("done", total, total)
+    leaderboard = [row for info, _ in plan
+                   for row in summarise([r for r in runs if r.scenario == info.name], budgets)]
+    return BenchResult(
+        scenarios=[info for info, _ in plan], detectors=names, budget=budget,
+        sweep_budgets=budgets, version=__version__, started=started,
+        seconds=round(time.perf_counter() - t0, 3), runs=runs, leaderboard=leaderboard,
+    )
+
+
+def _default_specs() -> list[str]:
+    from detectors.registry import BUILTIN
+
+    return sorted(BUILTIN)
+
+
+def _plan(scenarios: Sequence[str | Path], seeds: int, days: int | None,
+          keep: str | Path | None) -> list[tuple[ScenarioRun, scenario_mod.Scenario]]:
+    """Load and check every scenario (and the folders to keep) before anything runs."""
+    if seeds < 1:
+        raise InputError(f"expected at least 1 seed, got {seeds}", key="--seeds")
+    plan: list[tuple[ScenarioRun, scenario_mod.Scenario]] = []
+    for given in scenarios:
+        scn = scenario_mod.load(scenario_mod.find(given)).with_overrides(days=days)
+        name = scn.name
+        if any(info.name == name for info, _ in plan):
+            name = f"{name} ({given})"  # the same scenario name twice: tell them apart
+        info = ScenarioRun(name=name, file=str(scn.path), seeds=seeds_of(scn.seed, seeds),
+                           days=scn.days, warmup_days=scn["warmup_days"],
+                           staff=scn["force"]["staff"])
+        plan.append((info, scn))
+        if keep is None:
+            continue
+        for seed in info.seeds:
+            target = _kept_dir(keep, info.name, seed)
+            if target.exists() and (not target.is_dir() or any(target.iterdir())):
+                raise InputError("already exists and is not empty; expected a new dataset "
+                                 "directory", file=str(target))
+    return plan
+
+
+def _announcer(progress: Progress | None, label: str, done: int, total: int
+               ) -> Callable[[str], None]:
+    def say(what: str) -> None:
+        if progress is not None:
+            progress(f"{label}: {what}", done, total)
+    return say
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a scenario name."""
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-") or "scenario"
+
+
+def _kept_dir(keep: str | Path, name: str, seed: int) -> Path:
+    return Path(keep) / f"{slug(name)}-seed{seed}"
+
+
+def _run_one(info: ScenarioRun, scn: scenario_mod.Scenario, seed: int, specs: list[str],
+             budget: float, budgets: list[float], workers: int, keep: str | Path | None,
+             timeout: float | None, say: Callable[[str], None]) -> Run:
+    """Simulate one seed, score every detector on it, and delete the dataset unless kept."""
+    tmp = None if keep is not None else tempfile.mkdtemp(prefix="snoopbench-bench-")
+    target = _kept_dir(keep, info.name, seed) if keep is not None else Path(tmp) / "dataset"
+    try:
+        say("simulating")
+        t0 = time.perf_counter()
+        sim = simulate(scn, target, seed=seed, workers=workers)
+        t1 = time.perf_counter()
+        say(f"scoring {len(specs)} detectors")
+        result = score_dataset(target, specs, budget=budget, timeout=timeout, budgets=budgets)
+        t2 = time.perf_counter()
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if tmp is not None:
+        result.dataset = f"{info.name} seed {seed} (temporary, deleted after scoring)"
+    return Run(scenario=info.name, seed=seed, fingerprint=sim.fingerprint,
+               kept=None if tmp is not None else str(target),
+               simulate_seconds=round(t1 - t0, 3), score_seconds=round(t2 - t1, 3),
+               result=result)
+
+
+def summarise(runs: Sequence[Run], budgets: Sequence[float] = ()) -> list[Row]:
+    """One leaderboard row per detector over the runs of one scenario, best first."""
+    if not runs:
+        return []
+    by_name: dict[str, list[tuple[int, DetectorResult]]] = {}
+    for run in runs:
+        for d in run.result.detectors:
+            by_name.setdefault(d.name, []).append((run.seed, d))
+    rows = [_row(runs[0].scenario, name, seen, budgets) for name, seen in by_name.items()]
+    return sorted(rows, key=_rank)
+
+
+def _row(scenario: str, name: str, seen: list[tuple[int, DetectorResult]],
+         budgets: Sequence[float]) -> Row:
+    ok = [d for _, d in seen if d.metrics is not None]
+    row = Row(scenario=scenario, detector=name, seeds=[s for s, _ in seen],
+              statuses=[d.status for _, d in seen],
+              errors=[d.error for _, d in seen])
+    row.metrics = {k: clipped(mean_interval(getattr(d.metrics, k) for d in ok),
+                              1.0 if k in _SHARES else None) for k in SUMMARY_METRICS}
+    kinds = sorted({k for d in ok for k in d.metrics.episodes_by_kind})
+    for kind in kinds:
+        row.recall_by_kind[kind] = clipped(
+            mean_interval(d.metrics.recall_by_kind.get(kind) for d in ok), 1.0)
+        row.caught_by_kind[kind] = sum(d.metrics.caught_by_kind.get(kind, 0) for d in ok)
+        row.episodes_by_kind[kind] = sum(d.metrics.episodes_by_kind.get(kind, 0) for d in ok)
+    for b in budgets:
+        row.recall_by_budget[b] = clipped(
+            mean_interval(d.budget_sweep[b].recall for d in ok if b in d.budget_sweep), 1.0)
+    row.ttd_days = sorted(t for d in ok for t in d.metrics.ttd_days)
+    return row
+
+
+def _rank(row: Row) -> tuple:
+    recall, ap = row.get("recall"), row.get("average_precision")
+    return (row.n_ok == 0, -(recall.mean if recall else 0.0), -(ap.mean if ap else 0.0),
+            row.detector)

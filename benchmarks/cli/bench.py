@@ -1,0 +1,118 @@
+"""The ``bench`` command: simulate worlds, score detectors on each (see benchmarks.bench)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from benchmarks.bench import SUITE, BenchResult, ScenarioRun, run_bench
+from benchmarks.cli import app, console
+from benchmarks.cli.scoring import _COMPACT, JSON_HELP, SPEC_HELP
+from benchmarks.metrics import Interval
+from simulator.errors import InputError
+
+
+def _iv(iv: Interval | None, fmt: str = ".2f") -> str:
+    if iv is None:
+        return "–"
+    if iv.low is None or iv.high is None:
+        return format(iv.mean, fmt)
+    return f"{iv.mean:{fmt}} [dim][{iv.low:{fmt}}–{iv.high:{fmt}}][/]"
+
+
+def _mean(iv: Interval | None, fmt: str = ".2f") -> str:
+    return "–" if iv is None else format(iv.mean, fmt)
+
+
+def bench_table(result: BenchResult, info: ScenarioRun) -> Table:
+    """One scenario's leaderboard: means over seeds, recall with its 95% interval."""
+    rows = result.rows(info.name)
+    errors = [f"[red]{r.detector}[/] {status} on seed{'s' * (len(seeds) > 1)} "
+              f"{', '.join(map(str, seeds))}: {reason}"
+              for r in rows for status, reason, seeds in r.failures()]
+    caption = "\n".join(
+        [f"means over {len(info.seeds)} seeds ({info.seeds[0]}..{info.seeds[-1]}) · budget "
+         f"{result.budget:g} alerts/day/1,000 staff · {info.staff:,} staff · {info.days} days"]
+        + errors)
+    table = Table(title=f"{info.name}: leaderboard", caption=caption, caption_justify="left",
+                  **_COMPACT)
+    table.add_column("detector", min_width=12, overflow="fold")
+    table.add_column("status", no_wrap=True)
+    for header in ("recall [95% interval]", "prec.", "FA/day", "TTD d\nmedian", "event\nAP"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for row in rows:
+        style = "green" if row.status == "ok" else "red"
+        table.add_row(row.detector, f"[{style}]{row.status}[/]", _iv(row.get("recall")),
+                      _mean(row.get("precision")), _mean(row.get("false_alerts_per_day")),
+                      _mean(row.get("ttd_median_days"), ".1f"),
+                      _mean(row.get("average_precision"), ".3f"))
+    return table
+
+
+def _progress_bar():
+    """A rich progress bar over runs on a terminal; nothing in a pipe."""
+    if not sys.stderr.isatty():
+        return None, None
+    bar = Progress(TextColumn("[bold]bench"), BarColumn(), TextColumn("{task.description}"),
+                   TimeElapsedColumn(), console=console, transient=True)
+    task = bar.add_task("", total=1)
+
+    def update(what: str, done: int, total: int) -> None:
+        bar.update(task, description=f"run {min(done + 1, total)}/{total}: {what}",
+                   completed=done, total=total)
+
+    return bar, update
+
+
+@app.command("bench")
+def bench(
+    scenarios: Annotated[Optional[list[str]], typer.Argument(
+        help=f"Scenario files or shipped names (default: {', '.join(SUITE)}).")] = None,
+    seeds: Annotated[int, typer.Option(
+        help="Seeds per scenario: its own seed, then seed+1, seed+2, ...")] = 3,
+    detector: Annotated[Optional[list[str]], typer.Option(
+        "--detector", "-d", help=SPEC_HELP + " Default: every built-in detector.")] = None,
+    report: Annotated[Optional[Path], typer.Option(
+        help="Write an HTML report (index.html, plots, results.json) into this folder.")] = None,
+    budget: Annotated[float, typer.Option(help="Alerts per day per 1,000 staff.")] = 5.0,
+    days: Annotated[Optional[int], typer.Option(help="Override each scenario's duration.")] = None,
+    workers: Annotated[int, typer.Option(help="Local worker processes per simulation.")] = 1,
+    keep: Annotated[Optional[Path], typer.Option(
+        help="Keep the datasets here (as SCENARIO-seedN) instead of deleting them.")] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help=JSON_HELP)] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds per detector per run.")] = None,
+) -> None:
+    """Simulate each scenario at several seeds and score detectors on each: the leaderboard.
+
+    The null and random baselines are always included. A detector that fails on a seed gets
+    its status; the rest finish.
+    """
+    if report is not None:
+        from benchmarks.bench_report import check_report_dir
+
+        check_report_dir(report)  # no matplotlib, or no folder: say so before a long run
+    bar, update = _progress_bar()
+    kwargs = dict(scenarios=scenarios or (), seeds=seeds, specs=detector, budget=budget,
+                  days=days, workers=workers, keep=keep, timeout=timeout)
+    if bar is not None:
+        with bar:
+            result = run_bench(**kwargs, progress=update)
+    else:
+        result = run_bench(**kwargs)
+    for info in result.scenarios:
+        console.print(bench_table(result, info))
+    if json_path is not None:
+        try:
+            result.write_json(json_path)
+        except OSError as exc:
+            raise InputError(f"cannot write ({exc.strerror})", file=str(json_path)) from exc
+        console.print(f"results written to {json_path}")
+    if report is not None:
+        from benchmarks.bench_report import write_report
+
+        console.print(f"report written to {write_report(result, report)}")
