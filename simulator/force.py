@@ -41,6 +41,12 @@ class Force:
         return len(self.user_id)
 
 
+def area_weights(force_cfg: dict) -> np.ndarray:
+    """Relative size of each area: the scenario's weights, or equal."""
+    w = np.array(force_cfg["area_weights"] or [1.0] * len(force_cfg["areas"]), dtype=float)
+    return w / w.sum()
+
+
 def _split(total: int, shares: np.ndarray) -> np.ndarray:
     """Largest-remainder rounding of ``total`` by ``shares``."""
     raw = shares / shares.sum() * total
@@ -55,6 +61,7 @@ def build_force(scn: dict, pop: Population, seed: int) -> Force:
     n_staff = scn["force"]["staff"]
     roles = scn["roles"]
     counts = _split(n_staff, np.array([roles[r]["share"] for r in ROLES]))
+    area_w = area_weights(scn["force"])
     role = np.repeat(np.arange(len(ROLES), dtype=np.int8), counts)
     area = np.zeros(n_staff, dtype=np.int16)
     team = np.zeros(n_staff, dtype=np.int32)
@@ -65,7 +72,7 @@ def build_force(scn: dict, pop: Population, seed: int) -> Force:
     pos = 0
     for r, name in enumerate(ROLES):
         c = int(counts[r])
-        a = (np.arange(c) * len(areas) // max(c, 1)).astype(np.int16)
+        a = np.repeat(np.arange(len(areas), dtype=np.int16), _split(c, area_w))
         area[pos:pos + c] = a
         size = roles[name]["team_size"]
         for ai, aname in enumerate(areas):

@@ -159,14 +159,18 @@ def _vrms(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.stack(cols, axis=1).view("S8").ravel().astype(str)
 
 
-def build_population(cfg: dict, n_people: int, n_areas: int, seed: int, start: dt.date) -> Population:
+def build_population(cfg: dict, n_people: int, area_w: np.ndarray, seed: int, start: dt.date) -> Population:
     """Streets in areas, addresses along streets, households at addresses, vehicles with keepers."""
     pools = build_pools(cfg, seed)
     rng = derive(seed, "population")
     n_addr = max(int(round(n_people / cfg["people_per_address"])), 4)
     per_street = cfg["addresses_per_street"]
     n_streets = -(-n_addr // per_street)
-    street_area = (np.arange(n_streets) * n_areas // n_streets).astype(np.int16)
+    n_areas = len(area_w)
+    streets_per_area = np.floor(area_w * n_streets).astype(np.int64)
+    streets_per_area[np.argsort(-(area_w * n_streets - streets_per_area), kind="stable")[
+        : n_streets - streets_per_area.sum()]] += 1
+    street_area = np.repeat(np.arange(n_areas, dtype=np.int16), streets_per_area)
     size = cfg["area_size_m"]
     sx = rng.integers(0, size, n_streets) + street_area.astype(np.int64) * size
     sy = rng.integers(0, size, n_streets)

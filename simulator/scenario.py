@@ -127,6 +127,10 @@ def _check_cross_keys(d: dict[str, Any], file: str) -> None:
         fail("timezone", f"expected an IANA time zone such as 'Europe/London', got {d['timezone']!r}")
     if d["warmup_days"] >= d["duration_days"]:
         fail("warmup_days", f"expected fewer than duration_days ({d['duration_days']}), got {d['warmup_days']}")
+    weights = d["force"]["area_weights"]
+    if weights and (len(weights) != len(d["force"]["areas"]) or sum(weights) <= 0):
+        fail("force.area_weights", f"expected {len(d['force']['areas'])} non-negative weights, one per area, "
+                                   f"with a positive sum; got {len(weights)}")
     missing = [r for r in ROLES if r not in d["roles"]]
     if missing:
         fail(f"roles.{missing[0]}", "missing; every role of the contract needs a table")

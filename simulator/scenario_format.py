@@ -27,6 +27,8 @@ FORCE = Section({
     "code": Field("str", doc="two-letter code used in references"),
     "areas": Field("list[str]", min_len=1, doc="areas (basic command units); each is a shard"),
     "staff": Field("int", min=20, max=2_000_000, doc="officers, staff and PCSOs with an account"),
+    "area_weights": Field("list[float]", default=[], min=0,
+                          doc="relative size of each area (staff and population); empty: equal"),
 })
 
 POPULATION = Section({

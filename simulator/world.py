@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from simulator.force import Force, build_force, local_midnights_ms
+from simulator.force import Force, area_weights, build_force, local_midnights_ms
 from simulator.misuse_plan import MisusePlan, plan_misuse
 from simulator.population import COLOURS, MAKES, Population, build_population
 from simulator.rng import derive
@@ -33,7 +33,7 @@ class World:
 def build_world(scn: dict) -> World:
     seed = scn["seed"]
     n_people = int(scn["force"]["staff"] * scn["population"]["people_per_staff"])
-    pop = build_population(scn["population"], n_people, len(scn["force"]["areas"]), seed, scn["start_date"])
+    pop = build_population(scn["population"], n_people, area_weights(scn["force"]), seed, scn["start_date"])
     force = build_force(scn, pop, seed)
     excluded = np.concatenate([force.person_id, force.rel_person])
     pop.plant_canaries(scn["canaries"], scn["force"]["staff"], excluded, derive(seed, "canaries"))

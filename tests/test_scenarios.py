@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import tomllib
+
+import numpy as np
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,21 @@ def test_any_staff_value_is_accepted_or_rejected_cleanly(value, tmp_path_factory
     else:
         assert isinstance(value, int) and not isinstance(value, bool) and 20 <= value <= 2_000_000
         assert s["force"]["staff"] == value
+
+
+def test_area_weights_size_the_areas() -> None:
+    from simulator.world import build_world
+
+    s = scenario.load(scenario.find("tiny"))
+    data = dict(s.data, force=dict(s.data["force"], area_weights=[3.0, 1.0]))
+    w = build_world(data)
+    staff = np.bincount(w.force.area, minlength=2)
+    assert 2.5 < staff[0] / staff[1] < 3.5
+    homes = np.bincount(w.pop.street_area[w.pop.addr_street[w.pop.address]], minlength=2)
+    assert 2.5 < homes[0] / homes[1] < 3.5
+
+
+def test_area_weights_must_match_the_areas(tmp_path: Path) -> None:
+    path = _write(tmp_path, HEAD + '[force]\nareas = ["A", "B"]\narea_weights = [1.0]\n')
+    with pytest.raises(ScenarioError, match="force.area_weights"):
+        scenario.load(path)
