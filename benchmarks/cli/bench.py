@@ -89,8 +89,7 @@ def bench(
 ) -> None:
     """Simulate each scenario at several seeds and score detectors on each: the leaderboard.
 
-    The null and random baselines are always included. A detector that fails on a seed gets
-    its status; the rest finish.
+    Baselines null and random are always in. A detector failing on a seed gets its status.
     """
     if report is not None:
         from benchmarks.bench_report import check_report_dir
