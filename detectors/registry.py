@@ -25,6 +25,17 @@ EXEC_PREFIX = "exec:"
 BUILTIN: dict[str, str] = {
     "null": "detectors.baselines:NullDetector",
     "random": "detectors.baselines:RandomDetector",
+    "random_audit": "detectors.rules:RandomAuditDetector",
+    "canary": "detectors.rules:CanaryDetector",
+    "off_shift": "detectors.rules:OffShiftDetector",
+    "explanation": "detectors.explanation:ExplanationDetector",
+    "relationship": "detectors.relationship:RelationshipDetector",
+    "vip": "detectors.records:VipDetector",
+    "watchlist": "detectors.records:WatchlistDetector",
+    "media_export": "detectors.records:MediaExportDetector",
+    "volume": "detectors.volume:VolumeDetector",
+    "ensemble": "detectors.ensemble:EnsembleDetector",
+    "isolation_forest": "detectors.forest:IsolationForestDetector",
 }
 #: Ids registered at run time (tests, notebooks); they win over plug-ins, not over built-ins.
 _EXTRA: dict[str, str] = {}

@@ -1,0 +1,398 @@
+"""What the built-in rules know of the force: context tables turned into sorted-key lookups.
+
+A :class:`ForceIndex` is built once in ``fit`` from the context tables; :meth:`ForceIndex.decode`
+wraps a batch of events in a :class:`Frame` that decodes columns into numpy codes on first use.
+Every per-event question a rule asks (did the user hold that case? how far from the user's
+shift?) is a vectorised ``np.searchsorted`` on packed int64 keys, never a Python loop per event.
+People, addresses and vehicles are in :mod:`detectors.population`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cached_property
+from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from detectors.columns import (
+    DAY_MS, ET, NEVER, QUARTER_MS, T_BITS, VOCAB, IdIndex, arr, codes, column, entity_key, ints,
+    lookup, ms, np_column,
+)
+from detectors.population import Population
+from detectors.tasking import Holdings
+
+class Frame:
+    """A batch of events, decoded column by column on first use.
+
+    ``user`` indexes :attr:`ForceIndex.user_ids` (-1 if not on the staff list); ``system``,
+    ``action`` and ``etype`` index the contract's vocabularies (-1 unknown); ``ref`` indexes
+    :attr:`ForceIndex.refs` (-1 for no reference or one the context does not know). What rules
+    derive from a frame goes in :meth:`memo`, so the rules of an ensemble share the work.
+    """
+
+    def __init__(self, batch: pa.RecordBatch | pa.Table, index: ForceIndex) -> None:
+        self.batch = batch
+        self.index = index
+        self.cache: dict[str, Any] = {}
+
+    def __len__(self) -> int:
+        return self.batch.num_rows
+
+    def memo(self, name: str, compute: Callable[[], Any]) -> Any:
+        if name not in self.cache:
+            self.cache[name] = compute()
+        return self.cache[name]
+
+    @cached_property
+    def event_id(self) -> np.ndarray:
+        return np_column(self.batch.column("event_id")).astype(np.int64, copy=False)
+
+    @cached_property
+    def ts(self) -> np.ndarray:
+        """UTC milliseconds."""
+        return ms(self.batch.column("ts"))
+
+    @cached_property
+    def user(self) -> np.ndarray:
+        return self.index.user_index(np_column(self.batch.column("user_id")))
+
+    @cached_property
+    def system(self) -> np.ndarray:
+        return codes(self.batch.column("system"), VOCAB["system"])
+
+    @cached_property
+    def action(self) -> np.ndarray:
+        return codes(self.batch.column("action"), VOCAB["action"])
+
+    @cached_property
+    def etype(self) -> np.ndarray:
+        return codes(self.batch.column("entity_type"), VOCAB["entity_type"])
+
+    @cached_property
+    def entity(self) -> np.ndarray:
+        return np_column(self.batch.column("entity_id")).astype(np.int64, copy=False)
+
+    @cached_property
+    def ref(self) -> np.ndarray:
+        return codes(self.batch.column("reference"), self.index.refs)
+
+    @cached_property
+    def typed(self) -> np.ndarray:
+        """A reference was typed (not null, not empty)."""
+        col = arr(self.batch.column("reference"))
+        if not pa.types.is_string(col.type):
+            col = col.cast(pa.string())
+        offsets = np.frombuffer(col.buffers()[1], np.int32)[col.offset:col.offset + len(col) + 1] \
+            if len(col) else np.zeros(1, np.int32)
+        valid = col.is_valid().to_numpy(zero_copy_only=False) if col.null_count else True
+        return (np.diff(offsets) > 0) & valid
+
+    @property
+    def role(self) -> np.ndarray:
+        """Role code of each event's user (the unknown-role code for unknown users)."""
+        return self.memo("role", lambda: self.index.role_of(self.user))
+
+
+class ForceIndex:
+    """Sorted-key lookups over the context tables (each built on first use)."""
+
+    def __init__(self, context: Mapping[str, pa.Table], timezone: str = "Europe/London") -> None:
+        self.context = context
+        self.timezone = timezone
+        self._tz = ZoneInfo(timezone)
+        self._offsets: dict[int, int] = {}
+        self.population = Population(self)
+
+    def table(self, name: str) -> pa.Table | None:
+        """A context table, or None if it is missing or empty."""
+        t = self.context.get(name)
+        return t if t is not None and t.num_rows else None
+
+    def decode(self, batch: pa.RecordBatch | pa.Table) -> Frame:
+        """A batch of events, to be decoded column by column as rules ask."""
+        return Frame(batch, self)
+
+    # --- staff -------------------------------------------------------------------------------
+    @cached_property
+    def _staff(self) -> pa.Table | None:
+        staff = self.table("staff")
+        if staff is None:
+            return None
+        return staff.take(pa.array(np.argsort(ints(staff, "user_id"), kind="stable")))
+
+    @cached_property
+    def user_ids(self) -> np.ndarray:
+        """Staff user ids, sorted: a user's index is its position here."""
+        return np.zeros(0, np.int64) if self._staff is None else ints(self._staff, "user_id")
+
+    def staff_codes(self, name: str) -> tuple[np.ndarray, list[str]]:
+        """A string column of staff as codes per user index, and the code's names."""
+        if self._staff is None:
+            return np.zeros(0, np.int64), []
+        col = column(self._staff, name, "").cast(pa.string()).fill_null("")
+        vocab = pc.unique(col)
+        return codes(col, vocab), vocab.to_pylist()
+
+    @cached_property
+    def roles(self) -> list[str]:
+        """Role names; the code ``len(roles)`` stands for an unknown user."""
+        return self.staff_codes("role")[1]
+
+    @cached_property
+    def role(self) -> np.ndarray:
+        return self.staff_codes("role")[0]
+
+    def role_of(self, user: np.ndarray) -> np.ndarray:
+        return np.where(user >= 0, self.role[np.maximum(user, 0)] if len(self.role) else 0,
+                        len(self.roles))
+
+    @cached_property
+    def unit(self) -> np.ndarray:
+        return self.staff_codes("unit")[0]
+
+    @cached_property
+    def areas(self) -> pa.Array:
+        """Names of the force's areas (staff's and addresses')."""
+        found = [column(t, "area", "").cast(pa.string())
+                 for name in ("staff", "addresses") if (t := self.table(name)) is not None]
+        return pc.unique(pa.chunked_array(found, pa.string()).combine_chunks()).drop_null()
+
+    @cached_property
+    def user_area(self) -> np.ndarray:
+        """Area code (into :attr:`areas`) of each user (-1 unknown)."""
+        if self._staff is None:
+            return np.zeros(0, np.int64)
+        return codes(column(self._staff, "area", ""), self.areas)
+
+    def away(self, f: Frame) -> np.ndarray:
+        """The event points at an address outside the user's own area."""
+        def compute() -> np.ndarray:
+            area = self.population.address_area(self.population.place(f))
+            mine = np.where(f.user >= 0, self.user_area[np.maximum(f.user, 0)]
+                            if len(self.user_area) else -1, -1)
+            return (area >= 0) & (mine >= 0) & (area != mine)
+        return f.memo("away", compute)
+
+    @cached_property
+    def staff_person(self) -> np.ndarray:
+        """Each user's own person_id (-1 if none)."""
+        return np.zeros(0, np.int64) if self._staff is None else ints(self._staff, "person_id")
+
+    @cached_property
+    def _user_pos(self) -> IdIndex:
+        return IdIndex(self.user_ids)
+
+    def user_index(self, user_ids: np.ndarray) -> np.ndarray:
+        """Index of each user id in :attr:`user_ids` (-1 if not on the staff list)."""
+        return self._user_pos(user_ids)
+
+    # --- references, cases and who holds them ------------------------------------------------
+    @cached_property
+    def refs(self) -> pa.Array:
+        """Every reference string the context knows (tasking, incidents, crimes, records)."""
+        found = [column(t, "reference").cast(pa.string())
+                 for name in ("tasking", "incidents", "crimes", "records")
+                 if (t := self.table(name)) is not None]
+        if not found:
+            return pa.array([], pa.string())
+        return pc.unique(pa.chunked_array(found).combine_chunks()).drop_null()
+
+    @cached_property
+    def case(self) -> np.ndarray:
+        """Case code (dense, from 0) of each reference: an incident and the crime recorded from
+        it are one case."""
+        case = np.arange(len(self.refs), dtype=np.int64)
+        inc, crimes = self.table("incidents"), self.table("crimes")
+        if inc is not None and crimes is not None:
+            cid = ints(crimes, "crime_id")
+            order = np.argsort(cid, kind="stable")
+            pos, found = lookup(cid[order], ints(inc, "crime_id"))
+            a = codes(inc["reference"], self.refs)[found]
+            b = codes(crimes["reference"], self.refs)[order][pos[found]]
+            ok = (a >= 0) & (b >= 0)
+            a, b = a[ok], b[ok]
+            for _ in range(64):  # label propagation to the smallest code of each component
+                before = case.copy()
+                low = np.minimum(case[a], case[b])
+                np.minimum.at(case, a, low)
+                np.minimum.at(case, b, low)
+                case = case[case]
+                if np.array_equal(before, case):
+                    break
+        return np.unique(case, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+    def case_of(self, ref: np.ndarray) -> np.ndarray:
+        """Case codes of reference codes (-1 stays -1)."""
+        if not len(self.case):
+            return np.full(len(ref), -1, np.int64)
+        return np.where(ref >= 0, self.case[np.maximum(ref, 0)], -1)
+
+    @cached_property
+    def holdings(self) -> Holdings:
+        """Who held which case when, from ``tasking`` (``since``, and ``until`` if present)."""
+        t = self.table("tasking")
+        n_cases = int(self.case.max()) + 1 if len(self.case) else 0
+        if t is None:
+            z = np.zeros(0, np.int64)
+            return Holdings(z, z, z, z, len(self.user_ids), n_cases)
+        until = ms(t["until"]) if "until" in t.schema.names else np.full(t.num_rows, NEVER)
+        return Holdings(self.user_index(ints(t, "user_id")),
+                        self.case_of(codes(t["reference"], self.refs)), ms(t["since"]), until,
+                        len(self.user_ids), n_cases)
+
+    def holds(self, user: np.ndarray, ref: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Whether each user held the case of each reference code at ``ts``."""
+        return self.holdings(user, self.case_of(ref), ts)
+
+    def held(self, f: Frame) -> np.ndarray:
+        """The typed reference is (of) a case the user held at the time."""
+        return f.memo("held", lambda: self.holdings(f.user, self.ref_case(f), f.ts))
+
+    @cached_property
+    def _records(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Entity key -> (own reference code, subject person id) of incidents, crimes, records."""
+        keys, refs, subj = [], [], []
+        for name, id_col in (("incidents", "incident_id"), ("crimes", "crime_id"),
+                             ("records", "entity_id")):
+            t = self.table(name)
+            if t is None:
+                continue
+            if name == "records":
+                et = codes(t["entity_type"], VOCAB["entity_type"])
+            else:
+                et = np.full(t.num_rows, ET["incident" if name == "incidents" else "crime"])
+            keys.append(entity_key(et, ints(t, id_col)))
+            refs.append(codes(t["reference"], self.refs))
+            subj.append(ints(t, "subject_id"))
+        if not keys:
+            z = np.zeros(0, np.int64)
+            return z, z, z
+        k, r, s = np.concatenate(keys), np.concatenate(refs), np.concatenate(subj)
+        order = np.argsort(k, kind="stable")
+        return k[order], r[order], s[order]
+
+    def record_ref(self, etype: np.ndarray, entity: np.ndarray) -> np.ndarray:
+        """The reference each record belongs to (crime, incident, intel, custody, media) or -1."""
+        keys, refs, _ = self._records
+        pos, found = lookup(keys, entity_key(etype, entity))
+        return np.where(found, refs[pos] if len(refs) else -1, -1)
+
+    def record_subject(self, etype: np.ndarray, entity: np.ndarray) -> np.ndarray:
+        keys, _, subj = self._records
+        pos, found = lookup(keys, entity_key(etype, entity))
+        return np.where(found, subj[pos] if len(subj) else -1, -1)
+
+    def own_ref(self, f: Frame) -> np.ndarray:
+        """The reference the accessed record belongs to, or -1."""
+        def compute() -> np.ndarray:
+            out = np.full(len(f), -1, np.int64)
+            rec = np.flatnonzero(f.etype >= ET["crime"])  # people, vehicles, addresses have none
+            out[rec] = self.record_ref(f.etype[rec], f.entity[rec])
+            return out
+        return f.memo("own_ref", compute)
+
+    def ref_case(self, f: Frame) -> np.ndarray:
+        """Case of the typed reference (-1 if none or unknown)."""
+        return f.memo("ref_case", lambda: self.case_of(f.ref))
+
+    def own_case(self, f: Frame) -> np.ndarray:
+        """Case the accessed record belongs to (-1 if none)."""
+        return f.memo("own_case", lambda: self.case_of(self.own_ref(f)))
+
+    def holds_own(self, f: Frame) -> np.ndarray:
+        """The user held the case the accessed record belongs to."""
+        def compute() -> np.ndarray:
+            own = self.own_case(f)
+            same = (own >= 0) & (own == self.ref_case(f))
+            out = np.where(same, self.held(f), False)  # the typed reference is the record's case
+            rest = np.flatnonzero((own >= 0) & ~same)
+            out[rest] = self.holdings(f.user[rest], own[rest], f.ts[rest])
+            return out
+        return f.memo("holds_own", compute)
+
+    def explained(self, f: Frame) -> np.ndarray:
+        """Explained by a held case: the typed reference's, or the accessed record's own."""
+        return f.memo("explained", lambda: self.held(f) | self.holds_own(f))
+
+    def explained_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
+        """:meth:`explained` for the events ``idx`` only (for rules that need a few)."""
+        if "explained" in f.cache:
+            return f.cache["explained"][idx]
+        user, ts = f.user[idx], f.ts[idx]
+        typed = self.ref_case(f)[idx]
+        out = self.holdings(user, typed, ts)
+        own = np.full(len(idx), -1, np.int64)
+        rec = np.flatnonzero(f.etype[idx] >= ET["crime"])
+        own[rec] = self.case_of(self.record_ref(f.etype[idx][rec], f.entity[idx][rec]))
+        rest = np.flatnonzero(~out & (own >= 0) & (own != typed))
+        out[rest] = self.holdings(user[rest], own[rest], ts[rest])
+        return out
+
+    # --- shifts ------------------------------------------------------------------------------
+    @cached_property
+    def _shifts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(user << 42 | start) keys sorted, with the start and end of each shift."""
+        t = self.table("shifts")
+        if t is None:
+            z = np.zeros(0, np.int64)
+            return z, z, z
+        u = self.user_index(ints(t, "user_id"))
+        start = np.clip(ms(t["start"]), 0, (1 << T_BITS) - 1)
+        end = ms(t["end"])
+        ok = u >= 0
+        key = (u[ok] << T_BITS) | start[ok]
+        order = np.argsort(key, kind="stable")
+        return key[order], start[ok][order], end[ok][order]
+
+    def off_shift_ms(self, f: Frame) -> np.ndarray:
+        """Milliseconds from each event to its user's nearest rostered shift (0: on shift).
+
+        Capped at a week, which is also what a user with no shift at all gets.
+        """
+        def compute() -> np.ndarray:
+            keys, start, end = self._shifts
+            week = 7 * DAY_MS
+            if not len(keys):
+                return np.full(len(f), week, np.int64)
+            ok = f.user >= 0
+            u = np.maximum(f.user, 0)
+            i = np.searchsorted(keys, (u << T_BITS) | np.clip(f.ts, 0, (1 << T_BITS) - 1),
+                                side="right") - 1
+            prev = np.maximum(i, 0)
+            nxt = np.minimum(i + 1, len(keys) - 1)
+            has_prev = (i >= 0) & ((keys[prev] >> T_BITS) == u)
+            has_next = (i + 1 < len(keys)) & ((keys[nxt] >> T_BITS) == u)
+            after = np.where(has_prev, f.ts - end[prev], week)
+            before = np.where(has_next, start[nxt] - f.ts, week)
+            gap = np.minimum(np.maximum(after, 0), np.maximum(before, 0))
+            return np.where(ok, np.minimum(gap, week), week)
+        return f.memo("off_shift_ms", compute)
+
+    # --- time --------------------------------------------------------------------------------
+    def local_day(self, f: Frame) -> np.ndarray:
+        """The force's local calendar day of each event (days since 1970-01-01)."""
+        return f.memo("day", lambda: self.local_days(f.ts))
+
+    def local_days(self, ts: np.ndarray) -> np.ndarray:
+        if not len(ts):
+            return np.zeros(0, np.int64)
+        q = ts // QUARTER_MS  # UTC offsets change on quarter hours at most
+        lo, hi = int(q.min()), int(q.max())
+        if hi - lo < 100_000:
+            off = np.array([self._offset(b) for b in range(lo, hi + 1)], np.int64)[q - lo]
+        else:
+            uq, inv = np.unique(q, return_inverse=True)
+            off = np.array([self._offset(int(b)) for b in uq], np.int64)[inv]
+        return (ts + off) // DAY_MS
+
+    def _offset(self, quarter: int) -> int:
+        got = self._offsets.get(quarter)
+        if got is None:
+            when = dt.datetime.fromtimestamp(quarter * QUARTER_MS / 1000, dt.timezone.utc)
+            offset = when.astimezone(self._tz).utcoffset() or dt.timedelta(0)
+            got = self._offsets[quarter] = int(offset.total_seconds()) * 1000
+        return got

@@ -1,0 +1,171 @@
+"""People, addresses and vehicles of the force's systems, as sorted-key lookups.
+
+Who an event is about (a person, a vehicle's keeper, a record's subject) and where (an address,
+or that person's home), with grid positions for distances. Built lazily from the ``people``,
+``addresses`` and ``vehicles`` context tables by :class:`detectors.index.ForceIndex`.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from detectors.columns import ET, IdIndex, codes, column, ints
+
+if TYPE_CHECKING:
+    from detectors.index import ForceIndex, Frame
+
+
+class Population:
+    """Lookups over people, addresses and vehicles (each built on first use)."""
+
+    def __init__(self, index: ForceIndex) -> None:
+        self.index = index
+
+    @cached_property
+    def _people(self) -> dict[str, np.ndarray]:
+        t = self.index.table("people")
+        if t is None:
+            z = np.zeros(0, np.int64)
+            self._person_pos = IdIndex(z)
+            return {"id": z, "address": z, "surname": z, "surname_n": z, "female": z.astype(bool)}
+        pid = ints(t, "person_id")
+        order = np.argsort(pid, kind="stable")
+        self._person_pos = IdIndex(pid[order])
+        surname = pc.utf8_lower(column(t, "surname", "").cast(pa.string()).fill_null(""))
+        vocab = pc.unique(surname)
+        sc = codes(surname, vocab)
+        sex = column(t, "sex", "").cast(pa.string()).fill_null("")
+        return {"id": pid[order], "address": ints(t, "address_id")[order], "surname": sc[order],
+                "surname_n": np.bincount(sc, minlength=len(vocab)),
+                "female": pc.equal(sex, "F").to_numpy(zero_copy_only=False)[order]}
+
+    @property
+    def n_people(self) -> int:
+        return len(self._people["id"])
+
+    def person_pos(self, person: np.ndarray) -> np.ndarray:
+        """Row of each person id in the (sorted) people table, -1 if unknown."""
+        self._people  # noqa: B018 - builds the id index
+        return self._person_pos(person)
+
+    def people_column(self, name: str, pos: np.ndarray, fill: int = -1) -> np.ndarray:
+        """A people column at rows ``pos`` (``fill`` where pos is -1)."""
+        col = self._people[name]
+        if not len(col):
+            return np.full(len(pos), fill, col.dtype)
+        return np.where(pos >= 0, col[np.maximum(pos, 0)], fill)
+
+    def surname_count(self, surname: np.ndarray) -> np.ndarray:
+        """How many people share each surname code (0 for -1)."""
+        n = self._people["surname_n"]
+        return np.where(surname >= 0, n[np.maximum(surname, 0)] if len(n) else 0, 0)
+
+    @cached_property
+    def _vehicles(self) -> tuple[IdIndex, np.ndarray]:
+        t = self.index.table("vehicles")
+        if t is None:
+            return IdIndex(np.zeros(0, np.int64)), np.zeros(0, np.int64)
+        vid = ints(t, "vehicle_id")
+        order = np.argsort(vid, kind="stable")
+        return IdIndex(vid[order]), ints(t, "keeper_id")[order]
+
+    def keeper(self, vehicle: np.ndarray) -> np.ndarray:
+        """Registered keeper of each vehicle id (-1 if unknown)."""
+        pos_of, keeper = self._vehicles
+        pos = pos_of(vehicle)
+        return np.where(pos >= 0, keeper[pos] if len(keeper) else -1, -1)
+
+    @cached_property
+    def _addresses(self) -> dict[str, np.ndarray]:
+        t = self.index.table("addresses")
+        if t is None:
+            z = np.zeros(0, np.int64)
+            return {"pos": IdIndex(z), "x": z, "y": z, "street": z, "area": z}
+        aid = ints(t, "address_id")
+        order = np.argsort(aid, kind="stable")
+        area = codes(column(t, "area", "").cast(pa.string()), self.index.areas)
+        return {"pos": IdIndex(aid[order]), "x": ints(t, "easting_m", 0)[order],
+                "y": ints(t, "northing_m", 0)[order], "street": ints(t, "street_id")[order],
+                "area": area[order]}
+
+    @property
+    def n_addresses(self) -> int:
+        return len(self._addresses["x"])
+
+    def address_pos(self, address: np.ndarray) -> np.ndarray:
+        """Row of each address id in the (sorted) addresses table, -1 if unknown."""
+        return self._addresses["pos"](address)
+
+    def address_area(self, address: np.ndarray) -> np.ndarray:
+        """Area code (into ``index.areas``) of address ids, -1 if unknown."""
+        pos = self.address_pos(address)
+        area = self._addresses["area"]
+        return np.where(pos >= 0, area[np.maximum(pos, 0)] if len(area) else -1, -1)
+
+    def address_xy(self, address: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(easting, northing, known) of address ids, in metres."""
+        return self.address_xy_at(self.address_pos(address))
+
+    def address_xy_at(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(easting, northing, known) of address rows (-1: unknown)."""
+        a = self._addresses
+        found = pos >= 0
+        if not len(a["x"]):
+            return np.zeros(len(pos)), np.zeros(len(pos)), found
+        return np.where(found, a["x"][pos], 0), np.where(found, a["y"][pos], 0), found
+
+    def distance_m(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Distance between address ids in metres (inf where either is unknown)."""
+        ax, ay, ak = self.address_xy(a)
+        bx, by, bk = self.address_xy(b)
+        return np.where(ak & bk, np.hypot(ax - bx, ay - by), np.inf)
+
+    def subject(self, f: Frame) -> np.ndarray:
+        """The person each event is about: the person, a vehicle's keeper, a record's subject."""
+
+        def compute() -> np.ndarray:
+            out = np.full(len(f), -1, np.int64)
+            m = f.etype == ET["person"]
+            out[m] = f.entity[m]
+            m = f.etype == ET["vehicle"]
+            out[m] = self.keeper(f.entity[m])
+            m = np.isin(f.etype, (ET["intel"], ET["custody"], ET["media"]))
+            out[m] = self.index.record_subject(f.etype[m], f.entity[m])
+            return out
+        return f.memo("subject", compute)
+
+    def place(self, f: Frame) -> np.ndarray:
+        """The address each event points at: the address itself, or its subject's home."""
+
+        def compute() -> np.ndarray:
+            home = self.people_column("address", self.person_pos(self.subject(f)))
+            return np.where(f.etype == ET["address"], f.entity, home)
+        return f.memo("place", compute)
+
+
+class Popularity:
+    """How often each person (as the subject of any access) and each record was touched in the
+    warm-up: repeat victims, offenders and places are everybody's work; a stranger's record
+    touched without a reason is not."""
+
+    def __init__(self, history: Frame, scale: float = 10.0) -> None:
+        from detectors.columns import entity_key
+        subj = history.index.population.subject(history)
+        key = np.where(subj >= 0, subj, entity_key(history.etype, history.entity))
+        self.keys, counts = np.unique(key, return_counts=True)
+        self.counts = counts.astype(np.float64)
+        self.scale = scale
+
+    def obscurity(self, f: Frame, idx: np.ndarray) -> np.ndarray:
+        """``1 / sqrt(1 + n / scale)`` for events ``idx`` touching someone seen ``n`` times."""
+        from detectors.columns import entity_key, lookup, take
+        subj = f.index.population.subject(f)[idx]
+        key = np.where(subj >= 0, subj, entity_key(f.etype[idx], f.entity[idx]))
+        pos, found = lookup(self.keys, key)
+        seen = take(self.counts, pos, found, 0.0)
+        return 1.0 / np.sqrt(1.0 + seen / self.scale)

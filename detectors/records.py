@@ -1,0 +1,277 @@
+"""Rules on what is looked at: ``vip`` (restricted records), ``watchlist`` (criminal networks) and
+``media_export`` (body-worn video taken out of DEMS).
+
+Each flags accesses by people with no link to the record through their work, then weighs them by
+how unusual such an access is for the user and their role, learned on the warm-up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detectors.columns import (
+    ACT, COPY_ACTIONS, ET, VOCAB, codes, entity_key, ints, lookup, ms, take,
+)
+from detectors.explanation import Rarity
+from detectors.index import Frame
+from detectors.rules import DEFAULT_TIMEZONE, RuleDetector
+from detectors.streams import Groups, PairLog, RunningSum, pair_key, poisson_excess
+
+
+def _table_keys(index, name: str) -> np.ndarray:
+    t = index.table(name)
+    if t is None:
+        return np.zeros(0, np.int64)
+    return entity_key(codes(t["entity_type"], VOCAB["entity_type"]), ints(t, "entity_id"))
+
+
+def day_rate(index, history: Frame, hit: np.ndarray, prior: float) -> np.ndarray:
+    """Per user: the share of their working days with a ``hit``, shrunk towards their role's."""
+    n_users, n_roles = len(index.user_ids), len(index.roles) + 1
+    day = index.local_day(history)
+    known = history.user >= 0
+    ud = np.unique((day[known] << 32) | history.user[known])
+    days = np.bincount(ud & 0xFFFFFFFF, minlength=n_users).astype(np.float64)
+    hud = np.unique((day[known & hit] << 32) | history.user[known & hit])
+    hit_days = np.bincount(hud & 0xFFFFFFFF, minlength=n_users).astype(np.float64)
+    role = index.role_of(np.arange(n_users))
+    role_days = np.bincount(role, weights=days, minlength=n_roles)
+    role_hits = np.bincount(role, weights=hit_days, minlength=n_roles)
+    overall = (hit_days.sum() + 0.5) / (days.sum() + 1.0)
+    p_role = (role_hits + 20 * overall) / (role_days + 20)
+    p_user = (hit_days + prior * p_role[role]) / (days + prior)
+    return np.r_[p_user, overall]  # the last entry stands for users not on the staff list
+
+
+class VipDetector(RuleDetector):
+    """Restricted records (``sensitive_records``) opened by people with no part in the case.
+
+    A celebrity's record, a murder's crime-scene photos: the force flags them, then checks who
+    looks. An access is explained if the user held one of the flagged case's references at the
+    time (records flagged at the same moment are taken as one case). An unexplained access
+    scores 1 plus its rarity for the user (see :class:`detectors.explanation.Rarity`: control
+    rooms open incidents without references all day, a PCSO rarely opens crime-scene photos),
+    times ``copy_weight`` for a copy (print, export, download, share), raised by the crowd: the
+    distinct users with no part in it who opened the same record that local day (curiosity
+    comes in crowds). Records nobody flagged count too once such a crowd is larger than
+    ``crowd`` and than any the warm-up saw on a record of that type (control rooms open
+    incidents nobody assigned them all day), scaled by how far past it they are.
+    """
+
+    name = "vip"
+
+    def __init__(self, *, copy_weight: float = 1.5, crowd: int = 6,
+                 timezone: str = DEFAULT_TIMEZONE) -> None:
+        self.copy_weight = copy_weight
+        self.crowd = crowd
+        self.timezone = timezone
+
+    def learn(self, history: Frame) -> None:
+        index = self.index_
+        t = index.table("sensitive_records")
+        z = np.zeros(0, np.int64)
+        self.keys_, self.since_, self.group_, self.case_, self.case_group_ = z, z, z, z, z
+        if t is not None:
+            et = codes(t["entity_type"], VOCAB["entity_type"])
+            keys, since = entity_key(et, ints(t, "entity_id")), ms(t["since"])
+            case = index.case_of(index.record_ref(et, ints(t, "entity_id")))
+            group = np.unique(since, return_inverse=True)[1].reshape(-1).astype(np.int64)
+            order = np.argsort(keys, kind="stable")
+            self.keys_, self.since_, self.group_ = keys[order], since[order], group[order]
+            pairs = np.unique((group[case >= 0] << 32) | case[case >= 0])
+            self.case_group_, self.case_ = pairs >> 32, pairs & 0xFFFFFFFF
+        self.rarity_ = Rarity(index, history, np.where(index.explained(history), 0, 2), 200.0)
+        self.threshold_ = np.full(len(VOCAB["entity_type"]), float(self.crowd))
+        self.seen_, self.crowds_ = RunningSum(np.int64), RunningSum(np.int64)
+        watch, crowd, _ = self._crowds(history)
+        top = np.zeros(len(self.threshold_))
+        np.maximum.at(top, history.etype[watch], crowd)
+        self.threshold_ = np.maximum(self.threshold_, top + 1.0)
+        self.seen_, self.crowds_ = RunningSum(np.int64), RunningSum(np.int64)
+
+    def _explained(self, f: Frame, idx: np.ndarray, group: np.ndarray) -> np.ndarray:
+        """Whether the user held, at the time, a reference of each flagged case hit."""
+        ok = self.index_.explained(f)[idx].copy()
+        lo = np.searchsorted(self.case_group_, group)
+        n = np.searchsorted(self.case_group_, group, side="right") - lo
+        rows = np.repeat(np.arange(len(idx)), n)
+        pick = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(n.sum())
+        held = self.index_.holds(f.user[idx][rows], self.case_[pick], f.ts[idx][rows])
+        if len(rows):
+            ok |= np.bincount(rows, weights=held, minlength=len(idx)) > 0
+        return ok
+
+    def _crowds(self, f: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unexplained record accesses, the crowd on each record so far today, and flagged ones."""
+        index = self.index_
+        records = np.flatnonzero((f.etype >= ET["crime"]) | (f.etype == ET["person"]))
+        key = entity_key(f.etype[records], f.entity[records])
+        pos, flagged = lookup(self.keys_, key)
+        flagged &= f.ts[records] >= take(self.since_, pos, flagged, 0)
+        unexplained = ~index.explained(f)[records]
+        if flagged.any():
+            hit = np.flatnonzero(flagged)
+            unexplained[hit] &= ~self._explained(f, records[hit], self.group_[pos[hit]])
+        watch, key, flagged = records[unexplained], key[unexplained], flagged[unexplained]
+        if not len(watch):
+            return watch, np.zeros(0), flagged
+        day = index.local_day(f)[watch]
+        low = (1 << 40) - 1  # the day in the high bits, so that past days can be forgotten
+        who = pair_key(f.user[watch], key) & low
+        first = self.seen_.update(Groups((day << 40) | who)) == 1
+        crowd = self.crowds_.update(Groups((day << 40) | (pair_key(key, 0) & low)),
+                                    first.astype(np.int64))
+        self.seen_.forget_below(int(day[0]) << 40)
+        self.crowds_.forget_below(int(day[0]) << 40)
+        return watch, crowd.astype(np.float64), flagged
+
+    def score_frame(self, f: Frame) -> np.ndarray:
+        out = np.zeros(len(f))
+        watch, crowd, flagged = self._crowds(f)
+        if not len(watch):
+            return out
+        base = np.where(np.isin(f.action[watch], COPY_ACTIONS), self.copy_weight, 1.0)
+        base = base * (1.0 + self.rarity_(f, watch, np.full(len(f), 2)))
+        lift = np.log2(np.maximum(crowd, 1.0)) / 4.0
+        threshold = self.threshold_[f.etype[watch]]
+        out[watch] = np.where(flagged, base * (1.0 + lift),
+                              0.5 * base * np.maximum(crowd - threshold + 1.0, 0.0) / threshold)
+        return out
+
+
+class WatchlistDetector(RuleDetector):
+    """Look-ups of a criminal network's people, vehicles and intelligence (``watchlists``) by
+    staff not tasked to them.
+
+    A hit is explained if the user held the record's own case, or typed a held reference under
+    which another user had already looked up the same list (the operation's team). Unexplained
+    hits score the rarity of such a day for the user: ``-log10`` of the share of their warm-up
+    days with one, shrunk towards their role's (analysts search networks every week), raised a
+    little with each further hit that day.
+    """
+
+    name = "watchlist"
+
+    def __init__(self, *, prior: float = 5.0, timezone: str = DEFAULT_TIMEZONE) -> None:
+        self.prior = prior
+        self.timezone = timezone
+
+    def _hits(self, f: Frame) -> tuple[np.ndarray, np.ndarray]:
+        """Events on a watched record or person (a keeper's vehicle, a subject's intel) and list."""
+        key = entity_key(f.etype, f.entity)
+        pos, hit = lookup(self.keys_, key)
+        listed = take(self.list_, pos, hit, -1)
+        subj = self.index_.population.subject(f)
+        pos, hit = lookup(self.person_keys_, entity_key(np.zeros(len(f), np.int64), subj))
+        listed = np.where(listed < 0, take(self.person_list_, pos, hit & (subj >= 0), -1), listed)
+        idx = np.flatnonzero(listed >= 0)
+        return idx, listed[idx]
+
+    def _explained(self, f: Frame, idx: np.ndarray, listed: np.ndarray) -> np.ndarray:
+        index = self.index_
+        typed_held = index.held(f)[idx]
+        linked = self.paths_.observe(pair_key(index.case_of(f.ref[idx]), listed), f.user[idx]) \
+            if len(idx) else np.zeros(0, bool)
+        return index.holds_own(f)[idx] | (typed_held & linked)
+
+    def learn(self, history: Frame) -> None:
+        index = self.index_
+        t = index.table("watchlists")
+        keys = _table_keys(index, "watchlists")
+        lists = np.unique(t["list"].to_numpy(zero_copy_only=False), return_inverse=True)[1] \
+            if t is not None else np.zeros(0, np.int64)
+        order = np.argsort(keys, kind="stable")
+        self.keys_, self.list_ = keys[order], np.asarray(lists, np.int64).reshape(-1)[order]
+        people = (self.keys_ >> 56) == ET["person"]
+        self.person_keys_, self.person_list_ = self.keys_[people], self.list_[people]
+        self.paths_ = PairLog()
+        idx, listed = self._hits(history)
+        odd = np.zeros(len(history), bool)
+        odd[idx[~self._explained(history, idx, listed)]] = True
+        self.paths_ = PairLog()
+        self.p_day_ = day_rate(index, history, odd, self.prior)
+        self.counts_ = RunningSum(np.int64)
+
+    def score_frame(self, f: Frame) -> np.ndarray:
+        out = np.zeros(len(f))
+        idx, listed = self._hits(f)
+        if not len(idx):
+            return out
+        odd = idx[~self._explained(f, idx, listed)]
+        user = f.user[odd]
+        day = self.index_.local_day(f)[odd]
+        n = self.counts_.update(Groups((day << 32) | (user & 0xFFFFFFFF)))
+        p = self.p_day_[np.where(user >= 0, user, len(self.p_day_) - 1)]
+        out[odd] = -np.log10(p) * (1.0 + 0.25 * np.log2(n))
+        return out
+
+
+class MediaExportDetector(RuleDetector):
+    """Body-worn video and other DEMS media exported, downloaded or shared with no link to the
+    user's work (the user did not hold the case the media belongs to), counted over the day
+    against what the user and their role's peers do: disclosure officers export in bulk.
+
+    Each unlinked copy counts 1 and each unlinked view ``view_weight``, times
+    ``mismatch_weight`` when the user typed a reference that is not the media's case (a
+    justification that does not justify), times ``1 + log2(n)`` for the n-th access of the same
+    clip by the user (one clip watched again and again, then copied). An event scores the day's running count's excess
+    over the user's expected count (a Poisson log-likelihood ratio), the expectation learned on
+    the warm-up and shrunk towards the role's by ``prior`` days' worth.
+    """
+
+    name = "media_export"
+
+    def __init__(self, *, view_weight: float = 0.25, mismatch_weight: float = 3.0,
+                 prior: float = 3.0, timezone: str = DEFAULT_TIMEZONE) -> None:
+        self.view_weight = view_weight
+        self.mismatch_weight = mismatch_weight
+        self.prior = prior
+        self.timezone = timezone
+
+    def _unlinked(self, f: Frame) -> tuple[np.ndarray, np.ndarray]:
+        """Media accesses with no link to the user's work, and what each counts for."""
+        media = np.flatnonzero(f.etype == ET["media"])
+        action = f.action[media]
+        weight = np.where(np.isin(action, COPY_ACTIONS), 1.0,
+                          np.where(action == ACT["view"], self.view_weight, 0.0))
+        keep = weight > 0
+        media, weight = media[keep], weight[keep]
+        index = self.index_
+        linked = index.holds_own(f)[media]
+        media, weight = media[~linked], weight[~linked]
+        mismatch = f.typed[media] & (index.case_of(f.ref[media])
+                                     != index.case_of(index.own_ref(f)[media]))
+        again = self.clips_.update(Groups(pair_key(f.user[media], f.entity[media])))
+        return media, weight * np.where(mismatch, self.mismatch_weight, 1.0) * (1 + np.log2(again))
+
+    def learn(self, history: Frame) -> None:
+        index = self.index_
+        n_users, n_roles = len(index.user_ids), len(index.roles) + 1
+        self.clips_ = RunningSum(np.int64)  # (user, clip): the same clip again and again
+        idx, w = self._unlinked(history)
+        day = index.local_day(history)
+        known = history.user >= 0
+        ud = np.unique((day[known] << 32) | history.user[known])
+        days = np.bincount(ud & 0xFFFFFFFF, minlength=n_users).astype(np.float64)
+        user = history.user[idx]
+        total = np.bincount(user[user >= 0], weights=w[user >= 0], minlength=n_users)
+        role = index.role_of(np.arange(n_users))
+        role_rate = (np.bincount(role, weights=total, minlength=n_roles) + 0.1) \
+            / (np.bincount(role, weights=days, minlength=n_roles) + 1.0)
+        rate = (total + self.prior * role_rate[role]) / (days + self.prior)
+        self.expected_ = np.r_[rate, role_rate[-1]]
+        self.counts_ = RunningSum(np.float64)
+        self.clips_ = RunningSum(np.int64)
+
+    def score_frame(self, f: Frame) -> np.ndarray:
+        out = np.zeros(len(f))
+        idx, w = self._unlinked(f)
+        if not len(idx):
+            return out
+        user = f.user[idx]
+        day = self.index_.local_day(f)[idx]
+        n = self.counts_.update(Groups((day << 32) | (user & 0xFFFFFFFF)), w)
+        lam = self.expected_[np.where(user >= 0, user, len(self.expected_) - 1)]
+        copy = np.isin(f.action[idx], COPY_ACTIONS)
+        out[idx] = poisson_excess(n, lam) + np.where(copy, 0.1, 0.01)
+        return out

@@ -1,0 +1,158 @@
+"""``relationship``: look-ups of people close to the user, as hospital privacy audits run them.
+
+The relationship rules of hospital access auditing (same surname, neighbour, co-worker; see
+DOMAIN.md), with what a force knows besides: the relations staff declared at vetting, and every
+member of staff's own person record. Each event is resolved to the person it is about (a
+vehicle's keeper, a record's subject) and the address it points at, then weighed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detectors.columns import lookup, take
+from detectors.explanation import explanation_state, path_links
+from detectors.index import Frame
+from detectors.rules import RuleDetector
+from detectors.streams import Groups, PairLog, RunningSum
+
+
+_DECLARED, _STAFF = 1, 2
+
+
+class RelationshipDetector(RuleDetector):
+    """Look-ups of the user's own circle, weighted by how close the tie is.
+
+    Weights (the largest counts, others add a little): a declared relation, the user's own
+    record or home, or a relation's home (1.0); an address within ``near_m`` metres of home (up
+    to 0.8); a team-mate's own record (0.8); a relation a team-mate declared, the way an expert
+    asks a colleague to look for them (0.5); the same surname, by its rarity (up to 0.6); any
+    other colleague's record (0.25). A look-up explained by a held reference linked to the
+    entity counts ``explained_weight`` times as much (an officer attending a neighbour's
+    incident), one under a held reference never linked to it ``weak_weight`` times. Roles that
+    look up people close to them as a matter of course (vetting, professional standards) are
+    scaled down by how often their role fired on the warm-up.
+    """
+
+    name = "relationship"
+
+    def __init__(self, *, near_m: float = 150.0, explained_weight: float = 0.2,
+                 weak_weight: float = 0.8, repeat_weight: float = 0.5,
+                 popular: float = 10.0) -> None:
+        self.near_m = near_m
+        self.explained_weight = explained_weight
+        self.weak_weight = weak_weight
+        self.repeat_weight = repeat_weight
+        self.popular = popular
+
+    def learn(self, history: Frame) -> None:
+        index, pop = self.index_, self.index_.population
+        own = pop.person_pos(index.staff_person)
+        self.user_person_ = index.staff_person
+        self.user_home_ = pop.people_column("address", own)
+        self.user_surname_ = pop.people_column("surname", own)
+        hx, hy, hk = pop.address_xy(self.user_home_)
+        self.user_xy_ = np.stack([hx, hy]).astype(np.float64)
+        self.user_xy_[:, ~hk] = np.nan
+        # declared relations: (user, person) and (user, their home); team-mates': (unit, person)
+        t = index.table("declared_relations")
+        du = np.zeros(0, np.int64) if t is None else index.user_index(t["user_id"].to_numpy())
+        dp = np.zeros(0, np.int64) if t is None else t["person_id"].to_numpy().astype(np.int64)
+        ok = du >= 0
+        du, dp = du[ok], dp[ok]
+        home = pop.people_column("address", pop.person_pos(dp))
+        self.declared_ = np.unique((du << 40) | dp)
+        self.declared_home_ = np.unique((du << 40) | home[home >= 0])
+        unit = index.unit[du] if len(du) else du
+        self.team_declared_ = np.unique((unit.astype(np.int64) << 40) | dp)
+        # colleagues: whose person record is whose account
+        order = np.argsort(self.user_person_, kind="stable")
+        self.staff_persons_, self.staff_users_ = self.user_person_[order], order
+        # which people and addresses any rule could fire on, to look up only those
+        self.person_flag_ = np.zeros(max(pop.n_people, 1), np.int8)
+        self.person_flag_[pop.person_pos(dp)[pop.person_pos(dp) >= 0]] |= _DECLARED
+        staff_pos = pop.person_pos(self.user_person_)
+        self.person_flag_[staff_pos[staff_pos >= 0]] |= _STAFF
+        self.address_flag_ = np.zeros(max(pop.n_addresses, 1), bool)
+        home_pos = pop.address_pos(home)
+        self.address_flag_[home_pos[home_pos >= 0]] = True
+        self.n_people_ = max(pop.n_people, 2)
+        self.paths_ = PairLog()
+        self.repeats_ = RunningSum(np.int64)
+        subj = pop.subject(history)
+        self.popular_ids_, counts = np.unique(subj[subj >= 0], return_counts=True)
+        self.popular_n_ = counts.astype(np.float64)
+        cand, _, _ = self._raw(history)
+        fired = np.zeros(len(history), bool)
+        fired[cand] = True
+        n_roles = len(index.roles) + 1
+        rate = np.bincount(history.role, weights=fired, minlength=n_roles)
+        n = np.bincount(history.role, minlength=n_roles)
+        overall = (fired.sum() + 1.0) / (len(history) + 1.0)
+        role_rate = (rate + 1.0) / (n + 1.0 / overall)
+        self.role_scale_ = np.clip(np.sqrt(overall / role_rate), 0.3, 1.0)
+
+    def _raw(self, f: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The events that touch the user's circle, how close (0-1.1), and whom (a pair key)."""
+        index, pop = self.index_, self.index_.population
+        cand = np.flatnonzero(f.user >= 0)
+        subj, place = pop.subject(f)[cand], pop.place(f)[cand]
+        keep = (subj >= 0) | (place >= 0)
+        cand, subj, place = cand[keep], subj[keep], place[keep]
+        u = f.user[cand]
+        sp, ap = pop.person_pos(subj), pop.address_pos(place)
+        w = np.zeros(len(cand))
+
+        def add(at: np.ndarray, weight: np.ndarray | float) -> None:
+            """Raise the events ``at`` (indices or a mask) to ``weight``, plus a little."""
+            old = w[at]
+            w[at] = np.maximum(old, weight) + 0.1 * np.minimum(old, weight)
+
+        me, home = self.user_person_[u], self.user_home_[u]
+        add((subj >= 0) & (subj == me), 1.0)
+        add((place >= 0) & (place == home), 1.0)
+        # declared relations, their homes, team-mates' relations: only where someone declared
+        flag = np.where(sp >= 0, self.person_flag_[np.maximum(sp, 0)], 0)
+        i = np.flatnonzero(flag & _DECLARED)
+        add(i[lookup(self.declared_, (u[i] << 40) | subj[i])[1]], 1.0)
+        unit = index.unit[u[i]].astype(np.int64)
+        add(i[lookup(self.team_declared_, (unit << 40) | subj[i])[1]], 0.5)
+        i = np.flatnonzero(np.where(ap >= 0, self.address_flag_[np.maximum(ap, 0)], False))
+        add(i[lookup(self.declared_home_, (u[i] << 40) | place[i])[1]], 1.0)
+        # colleagues' own records: a team-mate's weighs more
+        i = np.flatnonzero(((flag & _STAFF) > 0) & (subj != me))
+        pos, found = lookup(self.staff_persons_, subj[i])
+        mate = found & (index.unit[self.staff_users_[pos]] == index.unit[u[i]])
+        add(i[mate], 0.8)
+        add(i[found & ~mate], 0.25)
+        # near home
+        px, py, pk = pop.address_xy_at(ap)
+        d = np.hypot(px - self.user_xy_[0, u], py - self.user_xy_[1, u])
+        near = np.flatnonzero(pk & (d < self.near_m))
+        add(near, 0.8 - 0.5 * d[near] / max(self.near_m, 1e-9))
+        # same surname, by its rarity
+        surname = pop.people_column("surname", sp)
+        same = np.flatnonzero((surname >= 0) & (surname == self.user_surname_[u]) & (subj != me))
+        rarity = np.log(self.n_people_ / np.maximum(pop.surname_count(surname[same]), 1)) \
+            / np.log(self.n_people_)
+        add(same, 0.6 * np.clip(rarity, 0.0, 1.0))
+        hit = w > 0
+        who = np.where(subj >= 0, subj, place | (1 << 39))
+        return cand[hit], w[hit], (u[hit] << 40) | who[hit]
+
+    def score_frame(self, f: Frame) -> np.ndarray:
+        out = np.zeros(len(f))
+        path_links(f, self.paths_)  # every batch: the paths must see all work
+        cand, w, pair = self._raw(f)
+        if not len(cand):
+            return out
+        state = explanation_state(f, self.paths_, cand)
+        factor = np.array([self.explained_weight, self.weak_weight, 1.0, 1.0])[state]
+        subj = self.index_.population.subject(f)[cand]
+        pos, known = lookup(self.popular_ids_, subj)
+        seen = take(self.popular_n_, pos, known & (subj >= 0), 0.0)
+        popularity = 1.0 / np.sqrt(1.0 + seen / self.popular)
+        repeats = self.repeats_.update(Groups(pair))
+        again = 1.0 + self.repeat_weight * np.log2(repeats)
+        out[cand] = w * factor * popularity * again * self.role_scale_[f.role[cand]]
+        return out

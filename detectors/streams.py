@@ -1,0 +1,188 @@
+"""State that rules carry from batch to batch, updated with whole-batch numpy operations.
+
+Every structure here gives each event the answer it would get if the stream were fed one event
+at a time (earlier events of the same batch count, later ones never do), so a rule built on them
+is batch-size independent and never looks ahead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detectors.base import hash64
+from detectors.columns import lookup
+
+
+class Groups:
+    """Events grouped by an int64 key, time order kept within each group (a stable sort)."""
+
+    def __init__(self, keys: np.ndarray) -> None:
+        keys = np.asarray(keys, np.int64)
+        self.n = len(keys)
+        self.order = np.argsort(keys, kind="stable")
+        sk = keys[self.order]
+        new = np.ones(self.n, bool)
+        new[1:] = sk[1:] != sk[:-1]
+        self.starts = np.flatnonzero(new)
+        self.ends = np.r_[self.starts[1:], self.n] - 1 if self.n else self.starts
+        self.keys = sk[self.starts]
+        self.gid = np.cumsum(new) - 1  # group of each event, in sorted order
+
+    def unsort(self, sorted_values: np.ndarray) -> np.ndarray:
+        """Values given in sorted order, put back in event order."""
+        out = np.empty_like(sorted_values)
+        out[self.order] = sorted_values
+        return out
+
+
+class _KeyedState:
+    """Sorted keys with one value each: the state of a running aggregate."""
+
+    def __init__(self, dtype: type) -> None:
+        self.keys = np.zeros(0, np.int64)
+        self.values = np.zeros(0, dtype)
+
+    def get(self, keys: np.ndarray, default: float) -> np.ndarray:
+        pos, found = lookup(self.keys, keys)
+        return np.where(found, self.values[pos] if len(self.values) else default, default)
+
+    def put(self, keys: np.ndarray, values: np.ndarray) -> None:
+        pos, found = lookup(self.keys, keys)
+        if len(self.values):
+            self.values[pos[found]] = values[found]
+        if not found.all():
+            k = np.concatenate([self.keys, keys[~found]])
+            v = np.concatenate([self.values, values[~found].astype(self.values.dtype)])
+            order = np.argsort(k, kind="stable")
+            self.keys, self.values = k[order], v[order]
+
+    def forget_below(self, key: int) -> None:
+        """Drop the keys below ``key`` (e.g. days that are over, when the day is the high bits)."""
+        cut = int(np.searchsorted(self.keys, key))
+        if cut:
+            self.keys, self.values = self.keys[cut:], self.values[cut:]
+
+
+class RunningSum(_KeyedState):
+    """Per-key running sums: each event gets the sum of its key's weights so far, itself included."""
+
+    def __init__(self, dtype: type = np.float64) -> None:
+        super().__init__(dtype)
+
+    def update(self, groups: Groups, weights: np.ndarray | None = None) -> np.ndarray:
+        if not groups.n:
+            return np.zeros(0, self.values.dtype)
+        w = np.ones(groups.n, self.values.dtype) if weights is None \
+            else np.asarray(weights, self.values.dtype)[groups.order]
+        csum = np.cumsum(w)
+        before = (csum - w)[groups.starts]
+        running = csum - before[groups.gid] + self.get(groups.keys, 0)[groups.gid]
+        self.put(groups.keys, running[groups.ends])
+        return groups.unsort(running)
+
+
+class RunningMax(_KeyedState):
+    """Per-key running maxima of integers in [0, 2**31): each event gets its key's max so far."""
+
+    def __init__(self) -> None:
+        super().__init__(np.int64)
+
+    def update(self, groups: Groups, values: np.ndarray) -> np.ndarray:
+        if not groups.n:
+            return np.zeros(0, np.int64)
+        v = np.clip(np.asarray(values, np.int64)[groups.order], 0, (1 << 31) - 1)
+        offset = groups.gid.astype(np.int64) << 31
+        running = np.maximum.accumulate(v + offset) - offset
+        running = np.maximum(running, self.get(groups.keys, 0)[groups.gid])
+        self.put(groups.keys, running[groups.ends])
+        return groups.unsort(running)
+
+
+_MULTI = -2  # more than one user seen with a key
+
+
+class PairLog:
+    """Which keys (e.g. an entity under a case) have been seen, and by one user or several.
+
+    :meth:`observe` answers, for each event, whether an earlier event with its key came from
+    another user (the access is *corroborated*), then records the events. Keys live in two
+    sorted arrays: a small recent one that each batch is merged into, and a large one that the
+    recent one is merged into when it has grown, so a batch costs about its own size.
+    """
+
+    def __init__(self) -> None:
+        self.levels = [_SortedUsers(), _SortedUsers()]  # recent, then the rest
+
+    def _known(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(found, user) per key: user is the one user seen, or -2 for several."""
+        found = np.zeros(len(keys), bool)
+        user = np.full(len(keys), -1, np.int64)
+        for level in self.levels:
+            pos, hit = lookup(level.keys, keys)
+            u = level.users[pos] if len(level.users) else user
+            clash = hit & found & (user != u)
+            user = np.where(hit & ~found, u, user)
+            user[clash] = _MULTI
+            found |= hit
+        return found, user
+
+    def observe(self, keys: np.ndarray, users: np.ndarray) -> np.ndarray:
+        """Whether another user touched each event's key earlier; then remember the events."""
+        keys = np.asarray(keys, np.int64)
+        users = np.asarray(users, np.int64)
+        if not len(keys):
+            return np.zeros(0, bool)
+        g = Groups(keys)
+        found, first = self._known(g.keys)
+        u = users[g.order]
+        first = np.where(found, first, u[g.starts])
+        differs = u != first[g.gid]
+        idx = np.arange(g.n)
+        first_other = np.minimum.reduceat(np.where(differs, idx, g.n), g.starts)
+        is_first = idx == g.starts[g.gid]
+        seen = np.where(differs, found[g.gid] | ~is_first, first_other[g.gid] < idx)
+        seen |= found[g.gid] & (first[g.gid] == _MULTI)
+        recent, rest = self.levels
+        recent.merge(g.keys, np.where(first_other < g.n, _MULTI, first))
+        if len(recent.keys) > max(1 << 16, len(rest.keys) // 8):
+            rest.merge(recent.keys, recent.users)
+            self.levels[0] = _SortedUsers()
+        return g.unsort(seen)
+
+
+class _SortedUsers:
+    """Sorted unique keys, each with the one user seen with it (or -2 for several)."""
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, np.int64)
+        self.users = np.zeros(0, np.int64)
+
+    def merge(self, keys: np.ndarray, users: np.ndarray) -> None:
+        """Add sorted unique ``keys``; a key seen with two different users becomes several."""
+        pos, found = lookup(self.keys, keys)
+        if found.any():
+            old = self.users[pos[found]]
+            self.users[pos[found]] = np.where(old == users[found], old, _MULTI)
+        at = np.searchsorted(self.keys, keys[~found])
+        self.keys = np.insert(self.keys, at, keys[~found])
+        self.users = np.insert(self.users, at, users[~found])
+
+
+def pair_key(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One int64 per pair of int64s (a keyed 64-bit hash: collisions are negligible)."""
+    with np.errstate(over="ignore"):
+        h = hash64(np.asarray(a, np.int64).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+                   ^ np.asarray(b, np.int64).astype(np.uint64), 0x5EED)
+    return h.view(np.int64)
+
+
+def poisson_excess(count: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """How far ``count`` exceeds a Poisson ``expected`` (one-sided log-likelihood ratio, nats).
+
+    0 at or below the expectation; grows like ``c log(c / expected)`` above it.
+    """
+    c = np.asarray(count, np.float64)
+    lam = np.maximum(np.asarray(expected, np.float64), 1e-9)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        llr = c * np.log(np.where(c > 0, c / lam, 1.0)) - (c - lam)
+    return np.where(c > lam, llr, 0.0)

@@ -1,0 +1,113 @@
+"""``volume``: a user's daily volume per system and entity type against their own and their
+role's warm-up, the classic threshold alert of user-behaviour analytics (UEBA)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detectors.columns import ENTITY_TYPES, SYSTEMS
+from detectors.index import Frame
+from detectors.rules import DEFAULT_TIMEZONE, RuleDetector
+
+_N_CELLS = len(SYSTEMS) * len(ENTITY_TYPES)
+
+
+def volume_cell(f: Frame) -> np.ndarray:
+    """(system, entity type) of each event as one code in [0, 48)."""
+    return np.clip(f.system, 0, len(SYSTEMS) - 1) * len(ENTITY_TYPES) \
+        + np.clip(f.etype, 0, len(ENTITY_TYPES) - 1)
+
+
+class DayCounter:
+    """Running counts per small integer key within the current local day.
+
+    Events come in time order, so days only move forward: the counts of a day are dropped when
+    the next one starts. Counting uses a stable sort of small keys (a radix sort), no hashing.
+    """
+
+    def __init__(self, n_keys: int) -> None:
+        self.n_keys = n_keys
+        self.day = None
+        self.counts = np.zeros(n_keys, np.int64)
+
+    def update(self, day: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        out = np.empty(len(keys), np.int64)
+        dtype = np.uint16 if self.n_keys <= 1 << 16 else np.int64
+        cuts = np.flatnonzero(np.diff(day)) + 1
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(keys)]):
+            if lo == hi:
+                continue
+            if day[lo] != self.day:
+                self.day, self.counts = day[lo], np.zeros(self.n_keys, np.int64)
+            k = keys[lo:hi]
+            order = np.argsort(k.astype(dtype), kind="stable")
+            sk = k[order]
+            new = np.r_[True, sk[1:] != sk[:-1]]
+            start = np.maximum.accumulate(np.where(new, np.arange(len(sk)), 0))
+            running = np.arange(len(sk)) - start + 1 + self.counts[sk]
+            out[lo + order] = running
+            last = np.r_[new[1:], True]
+            self.counts[sk[last]] = running[last]
+        return out
+
+
+class VolumeDetector(RuleDetector):
+    """How far a user's count so far today, in each (system, entity type), is above normal.
+
+    Normal is the mean and spread of the user's warm-up days, shrunk towards their role's by
+    ``prior`` days' worth (so a new or quiet user is judged by their peers); the spread has a
+    Poisson floor. An event scores the z-score of its cell's running count, if at least ``z``
+    (0 below): a burst of look-ups in a system the user rarely touches stands out, a misuser
+    who keeps to their normal volume does not.
+    """
+
+    name = "volume"
+
+    def __init__(self, *, z: float = 3.0, prior: float = 3.0,
+                 timezone: str = DEFAULT_TIMEZONE) -> None:
+        self.z = z
+        self.prior = prior
+        self.timezone = timezone
+
+    def learn(self, history: Frame) -> None:
+        index = self.index_
+        n_users, n_roles = len(index.user_ids), len(index.roles) + 1
+        known = history.user >= 0
+        day = index.local_day(history)[known]
+        user = history.user[known]
+        cell = volume_cell(history)[known]
+        first_day = int(day.min()) if len(day) else 0
+        span = int(day.max()) - first_day + 1 if len(day) else 1
+        ud = (user * span + (day - first_day)).astype(np.int64)
+        active = np.bincount(np.unique(ud) // span, minlength=n_users).astype(np.float64)
+        keys, counts = np.unique(ud * _N_CELLS + cell, return_counts=True)
+        uc = (keys // (span * _N_CELLS)) * _N_CELLS + keys % _N_CELLS  # (user, cell) of each
+        s1 = np.bincount(uc, weights=counts, minlength=n_users * _N_CELLS).reshape(n_users, -1)
+        s2 = np.bincount(uc, weights=counts.astype(np.float64) ** 2,
+                         minlength=n_users * _N_CELLS).reshape(n_users, -1)
+        days = np.maximum(active, 1.0)[:, None]
+        mu_u = s1 / days
+        var_u = np.maximum(s2 / days - mu_u ** 2, 0.0)
+        role = index.role_of(np.arange(n_users))
+        r_days = np.bincount(role, weights=active, minlength=n_roles)[:, None]
+        r_s1 = np.zeros((n_roles, _N_CELLS))
+        r_s2 = np.zeros((n_roles, _N_CELLS))
+        np.add.at(r_s1, role, s1)
+        np.add.at(r_s2, role, s2)
+        mu_r = r_s1 / np.maximum(r_days, 1.0)
+        var_r = np.maximum(r_s2 / np.maximum(r_days, 1.0) - mu_r ** 2, 0.0)
+        k = self.prior
+        a = active[:, None]
+        mu = (a * mu_u + k * mu_r[role]) / (a + k)
+        var = (a * var_u + k * (var_r[role] + (mu_r[role] - mu) ** 2)) / (a + k)
+        self.mean_ = np.vstack([mu, mu_r[-1:]])
+        self.sd_ = np.sqrt(np.vstack([var, var_r[-1:]]) + self.mean_ + 1.0)
+        self.counter_ = DayCounter((n_users + 1) * _N_CELLS)
+
+    def score_frame(self, f: Frame) -> np.ndarray:
+        n_users = len(self.mean_) - 1
+        user = np.where(f.user >= 0, f.user, n_users)
+        cell = volume_cell(f)
+        count = self.counter_.update(self.index_.local_day(f), user * _N_CELLS + cell)
+        z = (count - self.mean_[user, cell]) / self.sd_[user, cell]
+        return np.where(z >= self.z, z, 0.0)
