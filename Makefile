@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/pytest benchmarks --benchmark-only -p no:cacheprovider
+	$(BIN)/python -m benchmarks.ratios $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
