@@ -9,6 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detectors.base import hash64
+
 # The contract's vocabularies (DESIGN.md, "Dataset directory"); unknown values get code -1.
 SYSTEMS = ("PNC", "PND", "RMS", "CAD", "DEMS", "ANPR")
 ACTIONS = ("search", "view", "create", "update", "print", "export", "download", "share", "delete")
@@ -43,21 +45,105 @@ def take(values: np.ndarray, pos: np.ndarray, ok: np.ndarray, fill: Any) -> np.n
     return np.where(ok, values[np.clip(pos, 0, len(values) - 1)], fill)
 
 
+class HashMap:
+    """A growable open-addressing hash table from non-negative int64 keys to int64 values,
+    read and written for whole arrays at once (linear probing, at most half full)."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        size = 1 << max(4, int(np.ceil(np.log2(3 * capacity + 1))))
+        self.slots = np.full(size, -1, np.int64)
+        self.values = np.zeros(size, np.int64)
+        self.count = 0
+
+    def _home(self, keys: np.ndarray) -> np.ndarray:
+        return (hash64(keys, 0x1D) & np.uint64(len(self.slots) - 1)).astype(np.int64)
+
+    def _find(self, keys: np.ndarray) -> np.ndarray:
+        """Slot of each key, -1 if absent (keys below 0 are never present)."""
+        out = np.full(len(keys), -1, np.int64)
+        active = np.flatnonzero(keys >= 0)
+        pos = self._home(keys[active])
+        mask = len(self.slots) - 1
+        while len(active):
+            slot_key = self.slots[pos]
+            hit = slot_key == keys[active]
+            out[active[hit]] = pos[hit]
+            more = (slot_key != -1) & ~hit
+            active, pos = active[more], (pos[more] + 1) & mask
+        return out
+
+    def get(self, keys: np.ndarray, default: int = -1) -> tuple[np.ndarray, np.ndarray]:
+        """(found, value) per key."""
+        slot = self._find(np.asarray(keys, np.int64))
+        found = slot >= 0
+        return found, np.where(found, self.values[np.maximum(slot, 0)], default)
+
+    def set(self, keys: np.ndarray, values: np.ndarray) -> None:
+        """Set the values of distinct ``keys`` (adding the new ones)."""
+        keys = np.asarray(keys, np.int64)
+        values = np.asarray(values, np.int64)
+        slot = self._find(keys)
+        self.values[slot[slot >= 0]] = values[slot >= 0]
+        new = np.flatnonzero((slot < 0) & (keys >= 0))
+        if self.count + len(new) > len(self.slots) // 2:
+            old = self.slots >= 0
+            old_keys, old_values = self.slots[old], self.values[old]
+            self.__init__(self.count + len(new))
+            self._insert(old_keys, old_values)
+        self._insert(keys[new], values[new])
+
+    def _insert(self, keys: np.ndarray, values: np.ndarray) -> None:
+        """Place keys known to be absent and distinct."""
+        mask = len(self.slots) - 1
+        pending = np.arange(len(keys))
+        slot = self._home(keys)
+        while len(pending):
+            s = slot[pending]
+            free = self.slots[s] == -1
+            taken, first = np.unique(s[free], return_index=True)
+            winners = pending[free][first]
+            self.slots[taken] = keys[winners]
+            self.values[taken] = values[winners]
+            placed = np.zeros(len(keys), bool)
+            placed[winners] = True
+            pending = pending[~placed[pending]]
+            slot[pending] = (slot[pending] + 1) & mask
+        self.count += len(keys)
+
+
+class HashIndex:
+    """Positions of non-negative int64 keys in an array of distinct keys (-1 if absent): about
+    one random memory access per query, against ~log2(n) for a binary search."""
+
+    def __init__(self, keys: np.ndarray) -> None:
+        keys = np.asarray(keys, np.int64)
+        self.map = HashMap(len(keys))
+        self.map.set(keys, np.arange(len(keys)))
+
+    def __call__(self, query: np.ndarray) -> np.ndarray:
+        return self.map.get(query)[1]
+
+
 class IdIndex:
     """Positions of ids in a sorted id array (-1 if absent), through a direct table when the
-    ids are dense enough (people, addresses, vehicles, users usually are), else a binary search."""
+    ids are dense enough (people, addresses, vehicles, users usually are), else a hash table."""
 
     def __init__(self, sorted_ids: np.ndarray) -> None:
         self.ids = np.asarray(sorted_ids, np.int64)
         self.lo = int(self.ids[0]) if len(self.ids) else 0
         span = int(self.ids[-1]) - self.lo + 1 if len(self.ids) else 0
         self.table: np.ndarray | None = None
+        self.hashed: HashIndex | None = None
         if 0 < span <= max(4 * len(self.ids), 1 << 16) and span < 1 << 28:
             self.table = np.full(span, -1, np.int64)
             self.table[self.ids - self.lo] = np.arange(len(self.ids))
+        elif len(self.ids) and self.lo >= 0:
+            self.hashed = HashIndex(self.ids)
 
     def __call__(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, np.int64)
+        if self.hashed is not None:
+            return self.hashed(ids)
         if self.table is None:
             pos, found = lookup(self.ids, ids)
             return np.where(found, pos, -1)

@@ -31,10 +31,10 @@ def path_links(f: Frame, paths: PairLog) -> tuple[np.ndarray, np.ndarray]:
         index = f.index
         case = index.ref_case(f)
         cand = np.flatnonzero((case >= 0) & (f.etype <= ET["address"]) & (f.etype >= 0))
-        idx = cand[index.holdings(f.user[cand], case[cand], f.ts[cand])]
+        idx = cand[index.held_at(f, cand)]
         key = pair_key(case[idx], entity_key(f.etype[idx], f.entity[idx]))
         return idx, paths.observe(key, f.user[idx])
-    return f.memo(("paths", id(paths)), compute)
+    return f.memo(("paths", paths), compute)  # the key holds the log: ids are never reused
 
 
 def explanation_state(f: Frame, paths: PairLog | None, idx: np.ndarray | None = None
@@ -59,14 +59,14 @@ def explanation_state(f: Frame, paths: PairLog | None, idx: np.ndarray | None = 
     return state
 
 
-def cells(f: Frame, state: np.ndarray) -> np.ndarray:
-    """The kind of each access: how it is unexplained, system, entity type, read / write /
-    copy, and whether it points outside the user's area."""
-    group = _ACTION_GROUP[np.clip(f.action, 0, len(ACT) - 1)]
-    sys_ = np.clip(f.system, 0, len(SYSTEMS) - 1)
-    et = np.clip(f.etype, 0, len(ENTITY_TYPES) - 1)
+def cells(f: Frame, idx: np.ndarray, state: np.ndarray) -> np.ndarray:
+    """The kind of the accesses ``idx`` (whose explanation ``state`` is given): how unexplained,
+    system, entity type, read / write / copy, and whether they point outside the user's area."""
+    group = _ACTION_GROUP[np.clip(f.action[idx], 0, len(ACT) - 1)]
+    sys_ = np.clip(f.system[idx], 0, len(SYSTEMS) - 1)
+    et = np.clip(f.etype[idx], 0, len(ENTITY_TYPES) - 1)
     kind = (((state - 1).clip(0) * len(SYSTEMS) + sys_) * len(ENTITY_TYPES) + et) * 3 + group
-    return kind * 2 + f.index.away(f)
+    return kind * 2 + f.index.away_at(f, idx)
 
 
 class Rarity:
@@ -77,7 +77,7 @@ class Rarity:
     def __init__(self, index, history: Frame, state: np.ndarray, prior: float) -> None:
         n_roles = len(index.roles) + 1
         odd = state > 0
-        cell = cells(history, state)[odd]
+        cell = cells(history, np.flatnonzero(odd), state[odd])
         user = history.user[odd]
         known = user >= 0
         role = history.role
@@ -98,10 +98,8 @@ class Rarity:
         self.n_users = n_users
 
     def __call__(self, f: Frame, idx: np.ndarray, state: np.ndarray) -> np.ndarray:
-        """Rarity of the accesses ``idx`` of ``f`` (their explanation ``state`` given)."""
-        cell = cells(f, state)[idx] if len(state) == len(f) else None
-        if cell is None:
-            raise ValueError("state must cover the frame")
+        """Rarity of the accesses ``idx`` of ``f`` (``state``: their explanation states)."""
+        cell = cells(f, idx, state)
         user = f.user[idx]
         row = np.where(user >= 0, user, self.n_users + f.role[idx])
         return self.table[row, cell].astype(np.float64)
@@ -138,7 +136,7 @@ class ExplanationDetector(RuleDetector):
     def _event_scores(self, f: Frame, state: np.ndarray) -> np.ndarray:
         out = np.zeros(len(f))
         odd = np.flatnonzero((state > 0) & (_ACTION_GROUP[np.clip(f.action, 0, len(ACT) - 1)] != _WRITE))
-        out[odd] = self.rarity_(f, odd, state)
+        out[odd] = self.rarity_(f, odd, state[odd])
         if self.popularity_ is not None:
             out[odd] *= self.popularity_.obscurity(f, odd)
         return out

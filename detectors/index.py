@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import cached_property
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Hashable, Mapping
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detectors.columns import (
-    DAY_MS, ET, NEVER, QUARTER_MS, T_BITS, VOCAB, IdIndex, arr, codes, column, entity_key, ints,
-    lookup, ms, np_column,
+    DAY_MS, ET, NEVER, QUARTER_MS, T_BITS, VOCAB, HashIndex, IdIndex, arr, codes, column,
+    entity_key, ints, lookup, ms, np_column, take,
 )
 from detectors.population import Population
 from detectors.tasking import Holdings
@@ -42,7 +42,7 @@ class Frame:
     def __len__(self) -> int:
         return self.batch.num_rows
 
-    def memo(self, name: str, compute: Callable[[], Any]) -> Any:
+    def memo(self, name: Hashable, compute: Callable[[], Any]) -> Any:
         if name not in self.cache:
             self.cache[name] = compute()
         return self.cache[name]
@@ -170,12 +170,16 @@ class ForceIndex:
 
     def away(self, f: Frame) -> np.ndarray:
         """The event points at an address outside the user's own area."""
-        def compute() -> np.ndarray:
-            area = self.population.address_area(self.population.place(f))
-            mine = np.where(f.user >= 0, self.user_area[np.maximum(f.user, 0)]
-                            if len(self.user_area) else -1, -1)
-            return (area >= 0) & (mine >= 0) & (area != mine)
-        return f.memo("away", compute)
+        return f.memo("away", lambda: self.away_at(f, np.arange(len(f))))
+
+    def away_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
+        """:meth:`away` for the events ``idx`` only."""
+        if "away" in f.cache:
+            return f.cache["away"][idx]
+        area = self.population.address_area(self.population.place_at(f, idx))
+        user = f.user[idx]
+        mine = take(self.user_area, user, user >= 0, -1)
+        return (area >= 0) & (mine >= 0) & (area != mine)
 
     @cached_property
     def staff_person(self) -> np.ndarray:
@@ -253,7 +257,7 @@ class ForceIndex:
         return f.memo("held", lambda: self.holdings(f.user, self.ref_case(f), f.ts))
 
     @cached_property
-    def _records(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _records(self) -> tuple[HashIndex, np.ndarray, np.ndarray]:
         """Entity key -> (own reference code, subject person id) of incidents, crimes, records."""
         keys, refs, subj = [], [], []
         for name, id_col in (("incidents", "incident_id"), ("crimes", "crime_id"),
@@ -270,21 +274,21 @@ class ForceIndex:
             subj.append(ints(t, "subject_id"))
         if not keys:
             z = np.zeros(0, np.int64)
-            return z, z, z
+            return HashIndex(z), z, z
         k, r, s = np.concatenate(keys), np.concatenate(refs), np.concatenate(subj)
-        order = np.argsort(k, kind="stable")
-        return k[order], r[order], s[order]
+        k, first = np.unique(k, return_index=True)
+        return HashIndex(k), r[first], s[first]
 
     def record_ref(self, etype: np.ndarray, entity: np.ndarray) -> np.ndarray:
         """The reference each record belongs to (crime, incident, intel, custody, media) or -1."""
-        keys, refs, _ = self._records
-        pos, found = lookup(keys, entity_key(etype, entity))
-        return np.where(found, refs[pos] if len(refs) else -1, -1)
+        rows, refs, _ = self._records
+        row = rows(entity_key(etype, entity))
+        return take(refs, row, row >= 0, -1)
 
     def record_subject(self, etype: np.ndarray, entity: np.ndarray) -> np.ndarray:
-        keys, _, subj = self._records
-        pos, found = lookup(keys, entity_key(etype, entity))
-        return np.where(found, subj[pos] if len(subj) else -1, -1)
+        rows, _, subj = self._records
+        row = rows(entity_key(etype, entity))
+        return take(subj, row, row >= 0, -1)
 
     def own_ref(self, f: Frame) -> np.ndarray:
         """The reference the accessed record belongs to, or -1."""
@@ -318,19 +322,27 @@ class ForceIndex:
         """Explained by a held case: the typed reference's, or the accessed record's own."""
         return f.memo("explained", lambda: self.held(f) | self.holds_own(f))
 
+    def held_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
+        """:meth:`held` for the events ``idx`` only (for rules that need a few)."""
+        if "held" in f.cache:
+            return f.cache["held"][idx]
+        return self.holdings(f.user[idx], self.ref_case(f)[idx], f.ts[idx])
+
+    def holds_own_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
+        """:meth:`holds_own` for the events ``idx`` only."""
+        if "holds_own" in f.cache:
+            return f.cache["holds_own"][idx]
+        etype = f.etype[idx]
+        own = np.full(len(idx), -1, np.int64)
+        rec = np.flatnonzero(etype >= ET["crime"])
+        own[rec] = self.case_of(self.record_ref(etype[rec], f.entity[idx][rec]))
+        return self.holdings(f.user[idx], own, f.ts[idx])
+
     def explained_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
-        """:meth:`explained` for the events ``idx`` only (for rules that need a few)."""
+        """:meth:`explained` for the events ``idx`` only."""
         if "explained" in f.cache:
             return f.cache["explained"][idx]
-        user, ts = f.user[idx], f.ts[idx]
-        typed = self.ref_case(f)[idx]
-        out = self.holdings(user, typed, ts)
-        own = np.full(len(idx), -1, np.int64)
-        rec = np.flatnonzero(f.etype[idx] >= ET["crime"])
-        own[rec] = self.case_of(self.record_ref(f.etype[idx][rec], f.entity[idx][rec]))
-        rest = np.flatnonzero(~out & (own >= 0) & (own != typed))
-        out[rest] = self.holdings(user[rest], own[rest], ts[rest])
-        return out
+        return self.held_at(f, idx) | self.holds_own_at(f, idx)
 
     # --- shifts ------------------------------------------------------------------------------
     @cached_property

@@ -127,25 +127,33 @@ class Population:
 
     def subject(self, f: Frame) -> np.ndarray:
         """The person each event is about: the person, a vehicle's keeper, a record's subject."""
+        return f.memo("subject", lambda: self.subject_at(f, np.arange(len(f))))
 
-        def compute() -> np.ndarray:
-            out = np.full(len(f), -1, np.int64)
-            m = f.etype == ET["person"]
-            out[m] = f.entity[m]
-            m = f.etype == ET["vehicle"]
-            out[m] = self.keeper(f.entity[m])
-            m = np.isin(f.etype, (ET["intel"], ET["custody"], ET["media"]))
-            out[m] = self.index.record_subject(f.etype[m], f.entity[m])
-            return out
-        return f.memo("subject", compute)
+    def subject_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
+        """:meth:`subject` for the events ``idx`` only."""
+        if "subject" in f.cache:
+            return f.cache["subject"][idx]
+        etype, entity = f.etype[idx], f.entity[idx]
+        out = np.where(etype == ET["person"], entity, -1)
+        m = np.flatnonzero(etype == ET["vehicle"])
+        out[m] = self.keeper(entity[m])
+        m = np.flatnonzero(etype >= ET["intel"])  # intel, custody, media
+        out[m] = self.index.record_subject(etype[m], entity[m])
+        return out
 
     def place(self, f: Frame) -> np.ndarray:
         """The address each event points at: the address itself, or its subject's home."""
+        return f.memo("place", lambda: self.place_at(f, np.arange(len(f))))
 
-        def compute() -> np.ndarray:
-            home = self.people_column("address", self.person_pos(self.subject(f)))
-            return np.where(f.etype == ET["address"], f.entity, home)
-        return f.memo("place", compute)
+    def place_at(self, f: Frame, idx: np.ndarray, subject: np.ndarray | None = None
+                 ) -> np.ndarray:
+        """:meth:`place` for the events ``idx`` only (``subject``: theirs, if known)."""
+        if "place" in f.cache:
+            return f.cache["place"][idx]
+        if subject is None:
+            subject = self.subject_at(f, idx)
+        home = self.people_column("address", self.person_pos(subject))
+        return np.where(f.etype[idx] == ET["address"], f.entity[idx], home)
 
 
 class Popularity:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.columns import (
-    ACT, COPY_ACTIONS, ET, VOCAB, codes, entity_key, ints, lookup, ms, take,
+    ACT, COPY_ACTIONS, ET, VOCAB, HashIndex, codes, entity_key, ints, ms,
 )
-from detectors.explanation import Rarity
+from detectors.explanation import BLANK, EXPLAINED, Rarity
 from detectors.index import Frame
 from detectors.rules import DEFAULT_TIMEZONE, RuleDetector
 from detectors.streams import Groups, PairLog, RunningSum, pair_key, poisson_excess
@@ -70,72 +70,82 @@ class VipDetector(RuleDetector):
         index = self.index_
         t = index.table("sensitive_records")
         z = np.zeros(0, np.int64)
-        self.keys_, self.since_, self.group_, self.case_, self.case_group_ = z, z, z, z, z
+        self.rows_, self.since_, self.group_, self.case_, self.case_group_ = HashIndex(z), z, z, z, z
         if t is not None:
             et = codes(t["entity_type"], VOCAB["entity_type"])
             keys, since = entity_key(et, ints(t, "entity_id")), ms(t["since"])
             case = index.case_of(index.record_ref(et, ints(t, "entity_id")))
             group = np.unique(since, return_inverse=True)[1].reshape(-1).astype(np.int64)
-            order = np.argsort(keys, kind="stable")
-            self.keys_, self.since_, self.group_ = keys[order], since[order], group[order]
+            keys, first = np.unique(keys, return_index=True)
+            self.rows_, self.since_, self.group_ = HashIndex(keys), since[first], group[first]
             pairs = np.unique((group[case >= 0] << 32) | case[case >= 0])
             self.case_group_, self.case_ = pairs >> 32, pairs & 0xFFFFFFFF
-        self.rarity_ = Rarity(index, history, np.where(index.explained(history), 0, 2), 200.0)
+        self.rarity_ = Rarity(index, history, np.where(index.explained(history), EXPLAINED, BLANK),
+                              200.0)
         self.threshold_ = np.full(len(VOCAB["entity_type"]), float(self.crowd))
         self.seen_, self.crowds_ = RunningSum(np.int64), RunningSum(np.int64)
-        watch, crowd, _ = self._crowds(history)
+        _, _, blank, crowd = self._candidates(history)
         top = np.zeros(len(self.threshold_))
-        np.maximum.at(top, history.etype[watch], crowd)
+        np.maximum.at(top, history.etype[blank], crowd)
         self.threshold_ = np.maximum(self.threshold_, top + 1.0)
         self.seen_, self.crowds_ = RunningSum(np.int64), RunningSum(np.int64)
 
     def _explained(self, f: Frame, idx: np.ndarray, group: np.ndarray) -> np.ndarray:
         """Whether the user held, at the time, a reference of each flagged case hit."""
-        ok = self.index_.explained(f)[idx].copy()
+        ok = self.index_.explained_at(f, idx)
         lo = np.searchsorted(self.case_group_, group)
         n = np.searchsorted(self.case_group_, group, side="right") - lo
         rows = np.repeat(np.arange(len(idx)), n)
         pick = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(n.sum())
-        held = self.index_.holds(f.user[idx][rows], self.case_[pick], f.ts[idx][rows])
+        held = self.index_.holdings(f.user[idx][rows], self.case_[pick], f.ts[idx][rows])
         if len(rows):
             ok |= np.bincount(rows, weights=held, minlength=len(idx)) > 0
         return ok
 
-    def _crowds(self, f: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Unexplained record accesses, the crowd on each record so far today, and flagged ones."""
+    def _crowds(self, f: Frame, idx: np.ndarray) -> np.ndarray:
+        """Distinct users so far today opening each record of ``idx`` with no reference typed
+        (work under a reference is claimed; the explanation of flagged hits is checked apart)."""
         index = self.index_
-        records = np.flatnonzero((f.etype >= ET["crime"]) | (f.etype == ET["person"]))
-        key = entity_key(f.etype[records], f.entity[records])
-        pos, flagged = lookup(self.keys_, key)
-        flagged &= f.ts[records] >= take(self.since_, pos, flagged, 0)
-        unexplained = ~index.explained(f)[records]
-        if flagged.any():
-            hit = np.flatnonzero(flagged)
-            unexplained[hit] &= ~self._explained(f, records[hit], self.group_[pos[hit]])
-        watch, key, flagged = records[unexplained], key[unexplained], flagged[unexplained]
-        if not len(watch):
-            return watch, np.zeros(0), flagged
-        day = index.local_day(f)[watch]
+        day = index.local_day(f)[idx]
+        key = entity_key(f.etype[idx], f.entity[idx])
         low = (1 << 40) - 1  # the day in the high bits, so that past days can be forgotten
-        who = pair_key(f.user[watch], key) & low
-        first = self.seen_.update(Groups((day << 40) | who)) == 1
+        first = self.seen_.update(Groups((day << 40) | (pair_key(f.user[idx], key) & low))) == 1
         crowd = self.crowds_.update(Groups((day << 40) | (pair_key(key, 0) & low)),
                                     first.astype(np.int64))
-        self.seen_.forget_below(int(day[0]) << 40)
-        self.crowds_.forget_below(int(day[0]) << 40)
-        return watch, crowd.astype(np.float64), flagged
+        if len(idx):
+            self.seen_.forget_below(int(day[0]) << 40)
+            self.crowds_.forget_below(int(day[0]) << 40)
+        return crowd.astype(np.float64)
+
+    def _candidates(self, f: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Flagged records opened with no part in the case, and blank-reference record accesses
+        with their crowds: (flagged idx, flagged crowd, blank idx, blank crowd)."""
+        records = np.flatnonzero((f.etype >= ET["crime"]) | (f.etype == ET["person"]))
+        blank = records[~f.typed[records]]
+        crowd = self._crowds(f, blank)
+        row = self.rows_(entity_key(f.etype[records], f.entity[records]))
+        hit = np.flatnonzero(row >= 0)
+        hit = hit[f.ts[records[hit]] >= self.since_[row[hit]]]
+        flagged, row = records[hit], row[hit]
+        odd = ~self._explained(f, flagged, self.group_[row])
+        flagged = flagged[odd]
+        crowd_of = np.zeros(len(f))
+        crowd_of[blank] = crowd
+        return flagged, np.maximum(crowd_of[flagged], 1.0), blank, crowd
 
     def score_frame(self, f: Frame) -> np.ndarray:
         out = np.zeros(len(f))
-        watch, crowd, flagged = self._crowds(f)
-        if not len(watch):
-            return out
-        base = np.where(np.isin(f.action[watch], COPY_ACTIONS), self.copy_weight, 1.0)
-        base = base * (1.0 + self.rarity_(f, watch, np.full(len(f), 2)))
-        lift = np.log2(np.maximum(crowd, 1.0)) / 4.0
-        threshold = self.threshold_[f.etype[watch]]
-        out[watch] = np.where(flagged, base * (1.0 + lift),
-                              0.5 * base * np.maximum(crowd - threshold + 1.0, 0.0) / threshold)
+        flagged, flagged_crowd, blank, crowd = self._candidates(f)
+        threshold = self.threshold_[f.etype[blank]]
+        busy = crowd >= threshold
+        popular = blank[busy]
+        excess = (crowd[busy] - threshold[busy] + 1.0) / threshold[busy]
+        for idx, factor in ((popular, 0.5 * excess), (flagged, 1.0 + np.log2(flagged_crowd) / 4.0)):
+            if not len(idx):
+                continue
+            base = np.where(np.isin(f.action[idx], COPY_ACTIONS), self.copy_weight, 1.0)
+            rarity = self.rarity_(f, idx, np.full(len(idx), BLANK))
+            out[idx] = np.maximum(out[idx], base * (1.0 + rarity) * factor)
         return out
 
 
@@ -157,33 +167,45 @@ class WatchlistDetector(RuleDetector):
         self.timezone = timezone
 
     def _hits(self, f: Frame) -> tuple[np.ndarray, np.ndarray]:
-        """Events on a watched record or person (a keeper's vehicle, a subject's intel) and list."""
-        key = entity_key(f.etype, f.entity)
-        pos, hit = lookup(self.keys_, key)
-        listed = take(self.list_, pos, hit, -1)
-        subj = self.index_.population.subject(f)
-        pos, hit = lookup(self.person_keys_, entity_key(np.zeros(len(f), np.int64), subj))
-        listed = np.where(listed < 0, take(self.person_list_, pos, hit & (subj >= 0), -1), listed)
-        idx = np.flatnonzero(listed >= 0)
-        return idx, listed[idx]
+        """Events on a watched record or person, their vehicles and records, and the list."""
+        row = self.rows_(entity_key(f.etype, f.entity))
+        idx = np.flatnonzero(row >= 0)
+        return idx, self.list_[row[idx]]
 
     def _explained(self, f: Frame, idx: np.ndarray, listed: np.ndarray) -> np.ndarray:
         index = self.index_
-        typed_held = index.held(f)[idx]
-        linked = self.paths_.observe(pair_key(index.case_of(f.ref[idx]), listed), f.user[idx]) \
+        linked = self.paths_.observe(pair_key(index.ref_case(f)[idx], listed), f.user[idx]) \
             if len(idx) else np.zeros(0, bool)
-        return index.holds_own(f)[idx] | (typed_held & linked)
+        return index.holds_own_at(f, idx) | (index.held_at(f, idx) & linked)
 
     def learn(self, history: Frame) -> None:
         index = self.index_
         t = index.table("watchlists")
         keys = _table_keys(index, "watchlists")
         lists = np.unique(t["list"].to_numpy(zero_copy_only=False), return_inverse=True)[1] \
-            if t is not None else np.zeros(0, np.int64)
-        order = np.argsort(keys, kind="stable")
-        self.keys_, self.list_ = keys[order], np.asarray(lists, np.int64).reshape(-1)[order]
-        people = (self.keys_ >> 56) == ET["person"]
-        self.person_keys_, self.person_list_ = self.keys_[people], self.list_[people]
+            .reshape(-1).astype(np.int64) if t is not None else np.zeros(0, np.int64)
+        # a listed person's vehicles and the records about them are theirs too
+        people = (keys >> 56) == ET["person"]
+        person_list = dict(zip((keys[people] & ((1 << 56) - 1)).tolist(), lists[people].tolist()))
+        extra_keys, extra_lists = [], []
+        vehicles = index.table("vehicles")
+        if vehicles is not None and person_list:
+            keeper = ints(vehicles, "keeper_id")
+            mine = np.isin(keeper, list(person_list))
+            extra_keys.append(entity_key(np.full(mine.sum(), ET["vehicle"]),
+                                         ints(vehicles, "vehicle_id")[mine]))
+            extra_lists.append(np.array([person_list[k] for k in keeper[mine].tolist()], np.int64))
+        records = index.table("records")
+        if records is not None and person_list:
+            subject = ints(records, "subject_id")
+            mine = np.isin(subject, list(person_list))
+            extra_keys.append(entity_key(codes(records["entity_type"], VOCAB["entity_type"])[mine],
+                                         ints(records, "entity_id")[mine]))
+            extra_lists.append(np.array([person_list[k] for k in subject[mine].tolist()], np.int64))
+        keys = np.concatenate([keys, *extra_keys])
+        lists = np.concatenate([lists, *extra_lists])
+        keys, first = np.unique(keys, return_index=True)
+        self.rows_, self.list_ = HashIndex(keys), lists[first]
         self.paths_ = PairLog()
         idx, listed = self._hits(history)
         odd = np.zeros(len(history), bool)
@@ -237,10 +259,10 @@ class MediaExportDetector(RuleDetector):
         keep = weight > 0
         media, weight = media[keep], weight[keep]
         index = self.index_
-        linked = index.holds_own(f)[media]
+        linked = index.holds_own_at(f, media)
         media, weight = media[~linked], weight[~linked]
-        mismatch = f.typed[media] & (index.case_of(f.ref[media])
-                                     != index.case_of(index.own_ref(f)[media]))
+        own = index.case_of(index.record_ref(f.etype[media], f.entity[media]))
+        mismatch = f.typed[media] & (index.ref_case(f)[media] != own)
         again = self.clips_.update(Groups(pair_key(f.user[media], f.entity[media])))
         return media, weight * np.where(mismatch, self.mismatch_weight, 1.0) * (1 + np.log2(again))
 

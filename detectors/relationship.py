@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.columns import lookup, take
+from detectors.columns import ET, lookup, take
 from detectors.explanation import explanation_state, path_links
 from detectors.index import Frame
 from detectors.rules import RuleDetector
@@ -95,8 +95,10 @@ class RelationshipDetector(RuleDetector):
     def _raw(self, f: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The events that touch the user's circle, how close (0-1.1), and whom (a pair key)."""
         index, pop = self.index_, self.index_.population
-        cand = np.flatnonzero(f.user >= 0)
-        subj, place = pop.subject(f)[cand], pop.place(f)[cand]
+        about_someone = (f.etype <= ET["address"]) | (f.etype >= ET["intel"])  # not crime, incident
+        cand = np.flatnonzero((f.user >= 0) & (f.etype >= 0) & about_someone)
+        subj = pop.subject_at(f, cand)
+        place = pop.place_at(f, cand, subj)
         keep = (subj >= 0) | (place >= 0)
         cand, subj, place = cand[keep], subj[keep], place[keep]
         u = f.user[cand]
@@ -148,7 +150,7 @@ class RelationshipDetector(RuleDetector):
             return out
         state = explanation_state(f, self.paths_, cand)
         factor = np.array([self.explained_weight, self.weak_weight, 1.0, 1.0])[state]
-        subj = self.index_.population.subject(f)[cand]
+        subj = np.where(pair & (1 << 39), -1, pair & ((1 << 39) - 1))  # bit 39: an address
         pos, known = lookup(self.popular_ids_, subj)
         seen = take(self.popular_n_, pos, known & (subj >= 0), 0.0)
         popularity = 1.0 / np.sqrt(1.0 + seen / self.popular)

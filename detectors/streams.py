@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.base import hash64
-from detectors.columns import lookup
+from detectors.columns import HashMap, lookup
 
 
 class Groups:
@@ -105,26 +105,12 @@ class PairLog:
     """Which keys (e.g. an entity under a case) have been seen, and by one user or several.
 
     :meth:`observe` answers, for each event, whether an earlier event with its key came from
-    another user (the access is *corroborated*), then records the events. Keys live in two
-    sorted arrays: a small recent one that each batch is merged into, and a large one that the
-    recent one is merged into when it has grown, so a batch costs about its own size.
+    another user (the access is *corroborated*), then records the events in a hash table of
+    key -> the one user seen (or -2 for several), so a batch costs about its own size.
     """
 
     def __init__(self) -> None:
-        self.levels = [_SortedUsers(), _SortedUsers()]  # recent, then the rest
-
-    def _known(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(found, user) per key: user is the one user seen, or -2 for several."""
-        found = np.zeros(len(keys), bool)
-        user = np.full(len(keys), -1, np.int64)
-        for level in self.levels:
-            pos, hit = lookup(level.keys, keys)
-            u = level.users[pos] if len(level.users) else user
-            clash = hit & found & (user != u)
-            user = np.where(hit & ~found, u, user)
-            user[clash] = _MULTI
-            found |= hit
-        return found, user
+        self.seen = HashMap()
 
     def observe(self, keys: np.ndarray, users: np.ndarray) -> np.ndarray:
         """Whether another user touched each event's key earlier; then remember the events."""
@@ -133,7 +119,7 @@ class PairLog:
         if not len(keys):
             return np.zeros(0, bool)
         g = Groups(keys)
-        found, first = self._known(g.keys)
+        found, first = self.seen.get(g.keys)
         u = users[g.order]
         first = np.where(found, first, u[g.starts])
         differs = u != first[g.gid]
@@ -142,30 +128,8 @@ class PairLog:
         is_first = idx == g.starts[g.gid]
         seen = np.where(differs, found[g.gid] | ~is_first, first_other[g.gid] < idx)
         seen |= found[g.gid] & (first[g.gid] == _MULTI)
-        recent, rest = self.levels
-        recent.merge(g.keys, np.where(first_other < g.n, _MULTI, first))
-        if len(recent.keys) > max(1 << 16, len(rest.keys) // 8):
-            rest.merge(recent.keys, recent.users)
-            self.levels[0] = _SortedUsers()
+        self.seen.set(g.keys, np.where(first_other < g.n, _MULTI, first))
         return g.unsort(seen)
-
-
-class _SortedUsers:
-    """Sorted unique keys, each with the one user seen with it (or -2 for several)."""
-
-    def __init__(self) -> None:
-        self.keys = np.zeros(0, np.int64)
-        self.users = np.zeros(0, np.int64)
-
-    def merge(self, keys: np.ndarray, users: np.ndarray) -> None:
-        """Add sorted unique ``keys``; a key seen with two different users becomes several."""
-        pos, found = lookup(self.keys, keys)
-        if found.any():
-            old = self.users[pos[found]]
-            self.users[pos[found]] = np.where(old == users[found], old, _MULTI)
-        at = np.searchsorted(self.keys, keys[~found])
-        self.keys = np.insert(self.keys, at, keys[~found])
-        self.users = np.insert(self.users, at, users[~found])
 
 
 def pair_key(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -173,7 +137,7 @@ def pair_key(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         h = hash64(np.asarray(a, np.int64).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
                    ^ np.asarray(b, np.int64).astype(np.uint64), 0x5EED)
-    return h.view(np.int64)
+    return (h >> np.uint64(1)).astype(np.int64)  # non-negative
 
 
 def poisson_excess(count: np.ndarray, expected: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.columns import NEVER, T_BITS, group_cummax, lookup
+from detectors.columns import NEVER, T_BITS, HashIndex, group_cummax
 
 #: Above this many (user, case) cells the lookup is a binary search instead of a direct table.
 _DENSE_CELLS = 1 << 24
@@ -14,7 +14,7 @@ class Holdings:
     """Intervals during which users held cases, answering "did user u hold case c at t?".
 
     Most (user, case) pairs have one interval: its start and end are read from a direct table
-    (or a binary search on large forces). Pairs held over several intervals (directly, then
+    (or a hash table on large forces). Pairs held over several intervals (directly, then
     through the team) take a second search on ``(pair << 42 | since)`` keys, with the latest
     end among the intervals started so far.
     """
@@ -40,9 +40,12 @@ class Holdings:
         self.packed = packed[order]
         self.packed_until = group_cummax(rank[m][order], until[m][order])
         self.table: np.ndarray | None = None
+        self.hashed: HashIndex | None = None
         if 0 < n_users * self.n_cases <= _DENSE_CELLS:
             self.table = np.full(n_users * self.n_cases, -1, np.int32)
             self.table[self.keys] = np.arange(n, dtype=np.int32)
+        else:
+            self.hashed = HashIndex(self.keys)
 
     def __call__(self, user: np.ndarray, case: np.ndarray, ts: np.ndarray) -> np.ndarray:
         """Whether each user held each case (dense case code, -1: none) at ``ts`` (UTC ms)."""
@@ -55,8 +58,7 @@ class Holdings:
             rank = self.table[np.minimum(key, len(self.table) - 1)].astype(np.int64)
             rank[key >= len(self.table)] = -1
         else:
-            pos, found = lookup(self.keys, key)
-            rank = np.where(found, pos, -1)
+            rank = self.hashed(key)
         idx, rank = idx[rank >= 0], rank[rank >= 0]
         t = ts[idx]
         held = (self.since[rank] <= t) & (t <= self.until[rank])
