@@ -26,9 +26,11 @@ from simulator.errors import InputError
 CONNECT_TIMEOUT_S = 10.0
 
 
-def dask_map(scheduler: str, fn: Callable[[Any], Any], jobs: list, *,
-             timeout: float | None = None) -> list:
+def dask_map(scheduler: str, fn: Callable[[Any], Any], jobs: list, *, timeout: float | None = None,
+             on_done: Callable[[int, list], None] | None = None) -> list:
     """Run ``fn(job)`` for every job on the cluster at ``scheduler``; results in submission order.
+
+    ``on_done(n, results)`` is called each time the next result in order is in (n so far), for progress.
 
     An unreachable scheduler, or one without workers, is bad input (:class:`InputError`, exit 2).
     A job that fails on the cluster re-raises its own exception here, so the caller can clean up.
@@ -54,8 +56,13 @@ def dask_map(scheduler: str, fn: Callable[[Any], Any], jobs: list, *,
             raise InputError(f"the Dask scheduler at {scheduler!r} has no workers (waited {wait_s:g} s)",
                              key="--scheduler") from None
         futures = [client.submit(_call, pickle.dumps((fn, job), protocol=5), pure=False) for job in jobs]
+        out: list = []
         try:
-            return [pickle.loads(blob) for blob in client.gather(futures)]
+            for future in futures:
+                out.append(pickle.loads(future.result()))
+                if on_done is not None:
+                    on_done(len(out), out)
+            return out
         except BaseException:
             client.cancel(futures)  # stop the jobs still queued or running
             raise

@@ -99,7 +99,10 @@ def test_cluster_run_is_byte_identical_to_a_local_run(scheduler: str, tmp_path: 
 
 
 def test_results_come_back_in_submission_order(scheduler: str) -> None:
-    assert cluster.dask_map(scheduler, operator.neg, list(range(40))) == [-i for i in range(40)]
+    seen: list[int] = []
+    out = cluster.dask_map(scheduler, operator.neg, list(range(40)), on_done=lambda n, results: seen.append(n))
+    assert out == [-i for i in range(40)]
+    assert seen == list(range(1, 41))
 
 
 def test_a_failing_job_fails_the_call(scheduler: str) -> None:
