@@ -59,14 +59,15 @@ def explanation_state(f: Frame, paths: PairLog | None, idx: np.ndarray | None = 
     return state
 
 
-def cells(f: Frame, idx: np.ndarray, state: np.ndarray) -> np.ndarray:
+def cells(f: Frame, idx: np.ndarray, state: np.ndarray, subject: np.ndarray | None = None
+          ) -> np.ndarray:
     """The kind of the accesses ``idx`` (whose explanation ``state`` is given): how unexplained,
     system, entity type, read / write / copy, and whether they point outside the user's area."""
     group = _ACTION_GROUP[np.clip(f.action[idx], 0, len(ACT) - 1)]
     sys_ = np.clip(f.system[idx], 0, len(SYSTEMS) - 1)
     et = np.clip(f.etype[idx], 0, len(ENTITY_TYPES) - 1)
     kind = (((state - 1).clip(0) * len(SYSTEMS) + sys_) * len(ENTITY_TYPES) + et) * 3 + group
-    return kind * 2 + f.index.away_at(f, idx)
+    return kind * 2 + f.index.away_at(f, idx, subject)
 
 
 class Rarity:
@@ -97,9 +98,11 @@ class Rarity:
         self.table = rarity.astype(np.float32)  # users, then roles (for unknown users)
         self.n_users = n_users
 
-    def __call__(self, f: Frame, idx: np.ndarray, state: np.ndarray) -> np.ndarray:
-        """Rarity of the accesses ``idx`` of ``f`` (``state``: their explanation states)."""
-        cell = cells(f, idx, state)
+    def __call__(self, f: Frame, idx: np.ndarray, state: np.ndarray,
+                 subject: np.ndarray | None = None) -> np.ndarray:
+        """Rarity of the accesses ``idx`` of ``f`` (``state``: their explanation states;
+        ``subject``: whom they are about, if known)."""
+        cell = cells(f, idx, state, subject)
         user = f.user[idx]
         row = np.where(user >= 0, user, self.n_users + f.role[idx])
         return self.table[row, cell].astype(np.float64)
@@ -135,10 +138,12 @@ class ExplanationDetector(RuleDetector):
 
     def _event_scores(self, f: Frame, state: np.ndarray) -> np.ndarray:
         out = np.zeros(len(f))
-        odd = np.flatnonzero((state > 0) & (_ACTION_GROUP[np.clip(f.action, 0, len(ACT) - 1)] != _WRITE))
-        out[odd] = self.rarity_(f, odd, state[odd])
+        group = _ACTION_GROUP[np.clip(f.action, 0, len(ACT) - 1)]
+        odd = np.flatnonzero((state > 0) & (group != _WRITE))
+        subject = f.index.population.subject_at(f, odd)
+        out[odd] = self.rarity_(f, odd, state[odd], subject)
         if self.popularity_ is not None:
-            out[odd] *= self.popularity_.obscurity(f, odd)
+            out[odd] *= self.popularity_.obscurity(f, odd, subject)
         return out
 
     def score_frame(self, f: Frame) -> np.ndarray:

@@ -21,6 +21,8 @@ from detectors.streams import Groups
 
 #: Rules whose daily highest score is a feature.
 FEATURE_RULES = ("relationship", "vip", "watchlist", "media_export", "canary", "explanation")
+_CHUNK = 65536
+_N_FEATURES = 2 + len(SYSTEMS) + len(ENTITY_TYPES) + 5 + 1 + len(FEATURE_RULES)
 
 
 class IsolationForestDetector(RuleDetector):
@@ -53,8 +55,9 @@ class IsolationForestDetector(RuleDetector):
         frame = index.decode(history)
         self.index_ = index
         self.rules_ = [create(ident) for ident in FEATURE_RULES]
-        warm = [rule.fit_frame(index, frame) for rule in self.rules_]
-        x, role, _ = self._features(frame, warm)
+        for rule in self.rules_:
+            rule.prepare(index, frame)  # _features scores the warm-up, chunk by chunk
+        x, role, _, _ = self._features(frame)
         n_roles = len(index.roles) + 1
         self.mean_ = np.zeros((n_roles, x.shape[1]))
         self.sd_ = np.ones((n_roles, x.shape[1]))
@@ -71,41 +74,47 @@ class IsolationForestDetector(RuleDetector):
     def score_frame(self, f: Frame) -> np.ndarray:
         if not len(f):
             return np.zeros(0)
-        raw = [rule.score_frame(f) for rule in self.rules_]
-        x, role, groups = self._features(f, raw)
+        x, role, keys, event_keys = self._features(f)
         day_score = -self.forest_.score_samples((x - self.mean_[role]) / self.sd_[role])
-        return groups.unsort(day_score[groups.gid])
+        return day_score[np.searchsorted(keys, event_keys)]
 
-    def _features(self, f: Frame, rule_scores: list[np.ndarray]
-                  ) -> tuple[np.ndarray, np.ndarray, Groups]:
-        """One row of features per user-day (in key order), the role of each, and the groups."""
+    def _features(self, f: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Features per user-day (rows in key order), the role of each, the user-day keys, and
+        each event's key. The rules see the frame in chunks, to bound the memory they use."""
         index = self.index_
-        user = np.where(f.user >= 0, f.user, len(index.user_ids))
-        g = Groups((index.local_day(f) << 32) | user)
+        parts = [self._chunk(index.decode(f.batch.slice(lo, _CHUNK)))
+                 for lo in range(0, len(f), _CHUNK)] or [self._chunk(f)]
+        event_keys = np.concatenate([p[0] for p in parts])
+        g = Groups(np.concatenate([p[1] for p in parts]))
         if not g.n:
-            return np.zeros((0, 1)), np.zeros(0, np.int64), g
-        n = np.diff(np.r_[g.starts, g.n]).astype(np.float64)
+            return np.zeros((0, _N_FEATURES)), np.zeros(0, np.int64), g.keys, event_keys
+        sums = np.add.reduceat(np.vstack([p[2] for p in parts])[g.order], g.starts)
+        maxes = np.maximum.reduceat(np.vstack([p[3] for p in parts])[g.order], g.starts)
+        pairs = np.unique(np.concatenate([p[4] for p in parts]), axis=0)
+        distinct = np.bincount(np.searchsorted(g.keys, pairs[:, 0]), minlength=len(g.keys))
+        n = sums[:, 0]
+        x = np.column_stack([np.log1p(n), sums[:, 1:] / n[:, None], distinct / n,
+                             np.log1p(np.maximum(maxes, 0.0))])
+        user = g.keys & 0xFFFFFFFF
+        roles = index.role_of(np.where(user < len(index.user_ids), user, -1))
+        return x, roles, g.keys, event_keys
 
-        def day_sum(values: np.ndarray) -> np.ndarray:
-            return np.add.reduceat(np.asarray(values, np.float64)[g.order], g.starts)
-
-        def day_max(values: np.ndarray) -> np.ndarray:
-            return np.maximum.reduceat(np.asarray(values, np.float64)[g.order], g.starts)
-
-        cols = [np.log1p(n)]
-        cols += [day_sum(f.system == k) / n for k in range(len(SYSTEMS))]
-        cols += [day_sum(f.etype == k) / n for k in range(len(ENTITY_TYPES))]
-        cols.append(day_sum(np.isin(f.action, COPY_ACTIONS)) / n)
-        cols.append(day_sum(~index.explained(f)) / n)
-        cols.append(day_sum(index.away(f)) / n)
+    def _chunk(self, f: Frame) -> tuple[np.ndarray, ...]:
+        """One chunk's share: each event's user-day key; the chunk's user-day keys with the sums
+        and maxima of their events' features; the (user-day, record) pairs it touched."""
+        index = self.index_
+        raw = [rule.score_frame(f) for rule in self.rules_]
+        user = np.where(f.user >= 0, f.user, len(index.user_ids))
+        key = (index.local_day(f) << 32) | user
+        g = Groups(key)
         hours = index.off_shift_ms(f) / 3_600_000.0
-        cols.append(np.log1p(day_max(hours)))
-        cols.append(day_sum(hours > 1.0) / n)
-        records = entity_key(f.etype, f.entity)[g.order]
-        o = np.lexsort((records, g.gid))
-        new = np.r_[True, (records[o][1:] != records[o][:-1]) | (g.gid[o][1:] != g.gid[o][:-1])]
-        cols.append(np.bincount(g.gid[o][new], minlength=len(g.keys)) / n)
-        cols += [np.log1p(np.maximum(day_max(s), 0.0)) for s in rule_scores]
-        roles = index.role_of(np.where(g.keys & 0xFFFFFFFF < len(index.user_ids),
-                                       g.keys & 0xFFFFFFFF, -1))
-        return np.column_stack(cols), roles, g
+        summed = [np.ones(len(f))] + [f.system == k for k in range(len(SYSTEMS))] \
+            + [f.etype == k for k in range(len(ENTITY_TYPES))] \
+            + [np.isin(f.action, COPY_ACTIONS), ~index.explained(f), index.away(f), hours > 1.0]
+        sums = np.add.reduceat(np.column_stack(summed).astype(np.float64)[g.order], g.starts) \
+            if g.n else np.zeros((0, len(summed)))
+        maxed = np.column_stack([hours, *raw]).astype(np.float64)
+        maxes = np.maximum.reduceat(maxed[g.order], g.starts) if g.n \
+            else np.zeros((0, maxed.shape[1]))
+        pairs = np.unique(np.column_stack([key, entity_key(f.etype, f.entity)]), axis=0)
+        return key, g.keys, sums, maxes, pairs

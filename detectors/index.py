@@ -19,10 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detectors.columns import (
-    DAY_MS, ET, NEVER, QUARTER_MS, T_BITS, VOCAB, HashIndex, IdIndex, arr, codes, column,
+    DAY_MS, ET, NEVER, QUARTER_MS, VOCAB, HashIndex, IdIndex, arr, codes, column,
     entity_key, ints, lookup, ms, np_column, take,
 )
 from detectors.population import Population
+from detectors.roster import Roster
 from detectors.tasking import Holdings
 
 class Frame:
@@ -172,11 +173,12 @@ class ForceIndex:
         """The event points at an address outside the user's own area."""
         return f.memo("away", lambda: self.away_at(f, np.arange(len(f))))
 
-    def away_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
-        """:meth:`away` for the events ``idx`` only."""
+    def away_at(self, f: Frame, idx: np.ndarray, subject: np.ndarray | None = None
+                ) -> np.ndarray:
+        """:meth:`away` for the events ``idx`` only (``subject``: whom they are about, if known)."""
         if "away" in f.cache:
             return f.cache["away"][idx]
-        area = self.population.address_area(self.population.place_at(f, idx))
+        area = self.population.address_area(self.population.place_at(f, idx, subject))
         user = f.user[idx]
         mine = take(self.user_area, user, user >= 0, -1)
         return (area >= 0) & (mine >= 0) & (area != mine)
@@ -346,43 +348,17 @@ class ForceIndex:
 
     # --- shifts ------------------------------------------------------------------------------
     @cached_property
-    def _shifts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(user << 42 | start) keys sorted, with the start and end of each shift."""
+    def roster(self) -> Roster:
+        """The rostered shifts (``shifts``)."""
         t = self.table("shifts")
         if t is None:
             z = np.zeros(0, np.int64)
-            return z, z, z
-        u = self.user_index(ints(t, "user_id"))
-        start = np.clip(ms(t["start"]), 0, (1 << T_BITS) - 1)
-        end = ms(t["end"])
-        ok = u >= 0
-        key = (u[ok] << T_BITS) | start[ok]
-        order = np.argsort(key, kind="stable")
-        return key[order], start[ok][order], end[ok][order]
+            return Roster(z, z, z)
+        return Roster(self.user_index(ints(t, "user_id")), ms(t["start"]), ms(t["end"]))
 
     def off_shift_ms(self, f: Frame) -> np.ndarray:
-        """Milliseconds from each event to its user's nearest rostered shift (0: on shift).
-
-        Capped at a week, which is also what a user with no shift at all gets.
-        """
-        def compute() -> np.ndarray:
-            keys, start, end = self._shifts
-            week = 7 * DAY_MS
-            if not len(keys):
-                return np.full(len(f), week, np.int64)
-            ok = f.user >= 0
-            u = np.maximum(f.user, 0)
-            i = np.searchsorted(keys, (u << T_BITS) | np.clip(f.ts, 0, (1 << T_BITS) - 1),
-                                side="right") - 1
-            prev = np.maximum(i, 0)
-            nxt = np.minimum(i + 1, len(keys) - 1)
-            has_prev = (i >= 0) & ((keys[prev] >> T_BITS) == u)
-            has_next = (i + 1 < len(keys)) & ((keys[nxt] >> T_BITS) == u)
-            after = np.where(has_prev, f.ts - end[prev], week)
-            before = np.where(has_next, start[nxt] - f.ts, week)
-            gap = np.minimum(np.maximum(after, 0), np.maximum(before, 0))
-            return np.where(ok, np.minimum(gap, week), week)
-        return f.memo("off_shift_ms", compute)
+        """Milliseconds from each event to its user's nearest rostered shift (0: on shift)."""
+        return f.memo("off_shift_ms", lambda: self.roster.off_shift_ms(f.user, f.ts))
 
     # --- time --------------------------------------------------------------------------------
     def local_day(self, f: Frame) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detectors.columns import ET, IdIndex, codes, column, ints
+from detectors.columns import ET, HashIndex, IdIndex, codes, column, entity_key, ints, take
 
 if TYPE_CHECKING:
     from detectors.index import ForceIndex, Frame
@@ -162,18 +162,24 @@ class Popularity:
     touched without a reason is not."""
 
     def __init__(self, history: Frame, scale: float = 10.0) -> None:
-        from detectors.columns import entity_key
         subj = history.index.population.subject(history)
-        key = np.where(subj >= 0, subj, entity_key(history.etype, history.entity))
-        self.keys, counts = np.unique(key, return_counts=True)
+        keys, counts = np.unique(self._key(history, np.arange(len(history)), subj),
+                                 return_counts=True)
+        self.rows = HashIndex(keys)
         self.counts = counts.astype(np.float64)
         self.scale = scale
 
-    def obscurity(self, f: Frame, idx: np.ndarray) -> np.ndarray:
-        """``1 / sqrt(1 + n / scale)`` for events ``idx`` touching someone seen ``n`` times."""
-        from detectors.columns import entity_key, lookup, take
-        subj = f.index.population.subject(f)[idx]
-        key = np.where(subj >= 0, subj, entity_key(f.etype[idx], f.entity[idx]))
-        pos, found = lookup(self.keys, key)
-        seen = take(self.counts, pos, found, 0.0)
+    @staticmethod
+    def _key(f: Frame, idx: np.ndarray, subject: np.ndarray) -> np.ndarray:
+        """The person an event is about, else the record (its key, whose top byte is set)."""
+        return np.where(subject >= 0, subject, entity_key(f.etype[idx], f.entity[idx]))
+
+    def obscurity(self, f: Frame, idx: np.ndarray, subject: np.ndarray | None = None
+                  ) -> np.ndarray:
+        """``1 / sqrt(1 + n / scale)`` for events ``idx`` touching someone seen ``n`` times
+        (``subject``: whom they are about, if known)."""
+        if subject is None:
+            subject = f.index.population.subject_at(f, idx)
+        row = self.rows(self._key(f, idx, subject))
+        seen = take(self.counts, row, row >= 0, 0.0)
         return 1.0 / np.sqrt(1.0 + seen / self.scale)

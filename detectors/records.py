@@ -70,7 +70,8 @@ class VipDetector(RuleDetector):
         index = self.index_
         t = index.table("sensitive_records")
         z = np.zeros(0, np.int64)
-        self.rows_, self.since_, self.group_, self.case_, self.case_group_ = HashIndex(z), z, z, z, z
+        self.rows_ = HashIndex(z)
+        self.since_, self.group_, self.case_, self.case_group_ = z, z, z, z
         if t is not None:
             et = codes(t["entity_type"], VOCAB["entity_type"])
             keys, since = entity_key(et, ints(t, "entity_id")), ms(t["since"])
@@ -236,9 +237,10 @@ class MediaExportDetector(RuleDetector):
     Each unlinked copy counts 1 and each unlinked view ``view_weight``, times
     ``mismatch_weight`` when the user typed a reference that is not the media's case (a
     justification that does not justify), times ``1 + log2(n)`` for the n-th access of the same
-    clip by the user (one clip watched again and again, then copied). An event scores the day's running count's excess
-    over the user's expected count (a Poisson log-likelihood ratio), the expectation learned on
-    the warm-up and shrunk towards the role's by ``prior`` days' worth.
+    clip by the user (one clip watched again and again, then copied). An event scores the
+    day's running count's excess over the user's expected count (a Poisson log-likelihood
+    ratio), the expectation learned on the warm-up and shrunk towards the role's by ``prior``
+    days' worth.
     """
 
     name = "media_export"

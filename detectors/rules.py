@@ -1,4 +1,4 @@
-"""The base of the built-in rules, and the three simplest: ``canary``, ``off_shift``, ``random_audit``.
+"""The base of the built-in rules, and the simplest: ``canary``, ``off_shift``, ``random_audit``.
 
 A rule builds a :class:`~detectors.index.ForceIndex` from the context tables in ``fit``, learns
 what it needs from the warm-up events, then scores the warm-up itself so that whatever it carries
@@ -32,9 +32,13 @@ class RuleDetector(Detector):
 
         Returns the warm-up's scores, which an ensemble uses to calibrate the rule.
         """
+        self.prepare(index, history)
+        return self.score_frame(history)
+
+    def prepare(self, index: ForceIndex, history: Frame) -> None:
+        """Learn from the warm-up without scoring it (the caller then scores it, in order)."""
         self.index_ = index
         self.learn(history)
-        return self.score_frame(history)
 
     def learn(self, history: Frame) -> None:
         """Learn from the decoded warm-up events (default: nothing)."""

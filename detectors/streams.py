@@ -64,7 +64,7 @@ class _KeyedState:
 
 
 class RunningSum(_KeyedState):
-    """Per-key running sums: each event gets the sum of its key's weights so far, itself included."""
+    """Per-key running sums: each event gets its key's sum of weights so far, itself included."""
 
     def __init__(self, dtype: type = np.float64) -> None:
         super().__init__(dtype)

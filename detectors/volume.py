@@ -57,15 +57,16 @@ class VolumeDetector(RuleDetector):
     Normal is the mean and spread of the user's warm-up days, shrunk towards their role's by
     ``prior`` days' worth (so a new or quiet user is judged by their peers); the spread has a
     Poisson floor. An event scores the z-score of its cell's running count, if at least ``z``
-    (0 below): a burst of look-ups in a system the user rarely touches stands out, a misuser
-    who keeps to their normal volume does not.
+    and the count at least ``min_events`` (0 otherwise): a burst of look-ups in a system the
+    user rarely touches stands out, a misuser who keeps to their normal volume does not.
     """
 
     name = "volume"
 
-    def __init__(self, *, z: float = 3.0, prior: float = 3.0,
+    def __init__(self, *, z: float = 3.0, min_events: int = 1, prior: float = 3.0,
                  timezone: str = DEFAULT_TIMEZONE) -> None:
         self.z = z
+        self.min_events = min_events
         self.prior = prior
         self.timezone = timezone
 
@@ -110,4 +111,4 @@ class VolumeDetector(RuleDetector):
         cell = volume_cell(f)
         count = self.counter_.update(self.index_.local_day(f), user * _N_CELLS + cell)
         z = (count - self.mean_[user, cell]) / self.sd_[user, cell]
-        return np.where(z >= self.z, z, 0.0)
+        return np.where((z >= self.z) & (count >= self.min_events), z, 0.0)
