@@ -211,7 +211,7 @@ def _map(fn, jobs: list, workers: int, scheduler: str | None, on_done=None) -> l
     if scheduler:
         from simulator.cluster import dask_map
 
-        return dask_map(scheduler, fn, jobs)
+        return dask_map(scheduler, fn, jobs, on_done=on_done)
     if workers == 1 or len(jobs) <= 1:
         out = []
         for j in jobs:
