@@ -92,8 +92,9 @@ class VipDetector(RuleDetector):
         self.seen_, self.crowds_ = RunningSum(np.int64), RunningSum(np.int64)
 
     def _explained(self, f: Frame, idx: np.ndarray, group: np.ndarray) -> np.ndarray:
-        """Whether the user held, at the time, a reference of each flagged case hit."""
-        ok = self.index_.explained_at(f, idx)
+        """Whether the user held, at the time, the case of each flagged record hit (a reference
+        of its own, typed or not, explains nothing unless it is of that case)."""
+        ok = self.index_.holds_own_at(f, idx)
         lo = np.searchsorted(self.case_group_, group)
         n = np.searchsorted(self.case_group_, group, side="right") - lo
         rows = np.repeat(np.arange(len(idx)), n)
@@ -231,16 +232,17 @@ class WatchlistDetector(RuleDetector):
 
 class MediaExportDetector(RuleDetector):
     """Body-worn video and other DEMS media exported, downloaded or shared with no link to the
-    user's work (the user did not hold the case the media belongs to), counted over the day
-    against what the user and their role's peers do: disclosure officers export in bulk.
+    user's work, counted over the day against what the user and their role's peers do:
+    disclosure officers export in bulk. A link is a held case the media belongs to, or a held
+    reference typed for it under which another user has already opened the same clip.
 
     Each unlinked copy counts 1 and each unlinked view ``view_weight``, times
     ``mismatch_weight`` when the user typed a reference that is not the media's case (a
     justification that does not justify), times ``1 + log2(n)`` for the n-th access of the same
     clip by the user (one clip watched again and again, then copied). An event scores the
-    day's running count's excess over the user's expected count (a Poisson log-likelihood
-    ratio), the expectation learned on the warm-up and shrunk towards the role's by ``prior``
-    days' worth.
+    day's running count's excess (a Poisson log-likelihood ratio) over the user's busiest
+    warm-up day, shrunk towards a busy day of the role (its upper quartile) by ``prior`` days'
+    worth: copying media comes in bursts, and the question is whether today is beyond them.
     """
 
     name = "media_export"
@@ -254,13 +256,17 @@ class MediaExportDetector(RuleDetector):
 
     def _unlinked(self, f: Frame) -> tuple[np.ndarray, np.ndarray]:
         """Media accesses with no link to the user's work, and what each counts for."""
+        index = self.index_
         media = np.flatnonzero(f.etype == ET["media"])
+        held = np.flatnonzero(index.held_at(f, media))  # under a held reference: is it a path?
+        path = np.zeros(len(media), bool)
+        path[held] = self.paths_.observe(
+            pair_key(index.ref_case(f)[media[held]], f.entity[media[held]]), f.user[media[held]])
         action = f.action[media]
         weight = np.where(np.isin(action, COPY_ACTIONS), 1.0,
                           np.where(action == ACT["view"], self.view_weight, 0.0))
-        keep = weight > 0
+        keep = (weight > 0) & ~path
         media, weight = media[keep], weight[keep]
-        index = self.index_
         linked = index.holds_own_at(f, media)
         media, weight = media[~linked], weight[~linked]
         own = index.case_of(index.record_ref(f.etype[media], f.entity[media]))
@@ -272,20 +278,28 @@ class MediaExportDetector(RuleDetector):
         index = self.index_
         n_users, n_roles = len(index.user_ids), len(index.roles) + 1
         self.clips_ = RunningSum(np.int64)  # (user, clip): the same clip again and again
+        self.paths_ = PairLog()  # (case, clip): touched under that case by another user
         idx, w = self._unlinked(history)
         day = index.local_day(history)
         known = history.user >= 0
         ud = np.unique((day[known] << 32) | history.user[known])
         days = np.bincount(ud & 0xFFFFFFFF, minlength=n_users).astype(np.float64)
         user = history.user[idx]
-        total = np.bincount(user[user >= 0], weights=w[user >= 0], minlength=n_users)
+        known = user >= 0
+        ud_keys, inv = np.unique((day[idx][known] << 32) | user[known], return_inverse=True)
+        day_total = np.bincount(inv.reshape(-1), weights=w[known])
+        busiest = np.zeros(n_users)  # the user's busiest warm-up day: copying comes in bursts
+        np.maximum.at(busiest, ud_keys & 0xFFFFFFFF, day_total)
         role = index.role_of(np.arange(n_users))
-        role_rate = (np.bincount(role, weights=total, minlength=n_roles) + 0.1) \
-            / (np.bincount(role, weights=days, minlength=n_roles) + 1.0)
-        rate = (total + self.prior * role_rate[role]) / (days + self.prior)
-        self.expected_ = np.r_[rate, role_rate[-1]]
+        role_busiest = np.zeros(n_roles)
+        for r in range(n_roles):
+            mine = busiest[(role == r) & (days > 0)]
+            role_busiest[r] = np.quantile(mine, 0.75) if len(mine) else 0.0
+        expected = (days * busiest + self.prior * role_busiest[role]) / (days + self.prior)
+        self.expected_ = np.r_[expected, role_busiest.max()] + 0.1
         self.counts_ = RunningSum(np.float64)
         self.clips_ = RunningSum(np.int64)
+        self.paths_ = PairLog()
 
     def score_frame(self, f: Frame) -> np.ndarray:
         out = np.zeros(len(f))
