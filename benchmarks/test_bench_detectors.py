@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from benchmarks.harness import BASELINES
+from benchmarks.ratios import rule_ids
 from benchmarks.worker import check_scores, load_context
 from detectors.base import Detector
 from detectors.registry import BUILTIN, create, load
@@ -30,6 +32,7 @@ DAYS = 6
 WARMUP_DAYS = 2
 BATCH = 65536
 ROUNDS = 3
+RULES = frozenset(rule_ids())
 
 
 @dataclass(frozen=True)
@@ -57,25 +60,14 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
                     scoring.to_batches(max_chunksize=BATCH), scoring.to_batches())
 
 
-def rule_base() -> type | None:
-    """The built-in rules' base class, if the rules are installed."""
+def kind_of(ident: str) -> str:
+    """``baseline``, ``rule`` (a subclass of the rules' base class) or ``other``."""
+    return "baseline" if ident in BASELINES else "rule" if ident in RULES else "other"
+
+
+def _importable(ident: str) -> None:
     try:
-        from detectors.rules import RuleDetector
-    except ImportError:
-        return None
-    return RuleDetector
-
-
-def kind_of(cls: type[Detector]) -> str:
-    base = rule_base()
-    if cls.__module__ == "detectors.baselines":
-        return "baseline"
-    return "rule" if base is not None and issubclass(cls, base) else "other"
-
-
-def _detector_class(ident: str) -> type[Detector]:
-    try:
-        return load(ident)
+        load(ident)
     except (ImportError, AttributeError) as exc:
         pytest.skip(f"{ident}: not importable here ({exc})")
 
@@ -97,18 +89,18 @@ def _fitted(ident: str, p: Prepared) -> Callable[[], tuple[tuple, dict]]:
 
 @pytest.mark.parametrize("ident", sorted(BUILTIN))
 def test_fit(benchmark, ident: str, prepared: Prepared) -> None:
-    cls = _detector_class(ident)
+    _importable(ident)
     benchmark.group = "detectors: fit"
     benchmark.pedantic(lambda d: d.fit(prepared.context, prepared.history),
                        setup=lambda: ((create(ident),), {}), rounds=ROUNDS, warmup_rounds=1)
-    benchmark.extra_info.update(kind=kind_of(cls), events=prepared.history.num_rows,
+    benchmark.extra_info.update(kind=kind_of(ident), events=prepared.history.num_rows,
                                 events_per_s=round(prepared.history.num_rows / benchmark.stats.stats.median))
 
 
 @pytest.mark.parametrize("ident", sorted(BUILTIN))
 def test_score(benchmark, ident: str, prepared: Prepared) -> None:
-    cls = _detector_class(ident)
+    _importable(ident)
     benchmark.group = "detectors: score loop"
     n = benchmark.pedantic(_score_all, setup=_fitted(ident, prepared), rounds=ROUNDS, warmup_rounds=1)
     assert n == prepared.n_scored
-    benchmark.extra_info.update(kind=kind_of(cls), events=n, events_per_s=round(n / benchmark.stats.stats.median))
+    benchmark.extra_info.update(kind=kind_of(ident), events=n, events_per_s=round(n / benchmark.stats.stats.median))
