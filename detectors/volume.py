@@ -56,7 +56,7 @@ class VolumeDetector(RuleDetector):
 
     Normal is the mean and spread of the user's warm-up days, shrunk towards their role's by
     ``prior`` days' worth (so a new or quiet user is judged by their peers); the spread has a
-    Poisson floor. An event scores the z-score of its cell's running count, if at least ``z``
+    Poisson floor. With ``log``, counts are compared on a log scale (heavy-tailed workloads). An event scores the z-score of its cell's running count, if at least ``z``
     and the count at least ``min_events`` (0 otherwise): a burst of look-ups in a system the
     user rarely touches stands out, a misuser who keeps to their normal volume does not.
     """
@@ -64,10 +64,11 @@ class VolumeDetector(RuleDetector):
     name = "volume"
 
     def __init__(self, *, z: float = 3.0, min_events: int = 1, prior: float = 3.0,
-                 timezone: str = DEFAULT_TIMEZONE) -> None:
+                 log: bool = False, timezone: str = DEFAULT_TIMEZONE) -> None:
         self.z = z
         self.min_events = min_events
         self.prior = prior
+        self.log = log
         self.timezone = timezone
 
     def learn(self, history: Frame) -> None:
@@ -82,6 +83,7 @@ class VolumeDetector(RuleDetector):
         ud = (user * span + (day - first_day)).astype(np.int64)
         active = np.bincount(np.unique(ud) // span, minlength=n_users).astype(np.float64)
         keys, counts = np.unique(ud * _N_CELLS + cell, return_counts=True)
+        counts = np.log1p(counts) if self.log else counts.astype(np.float64)
         uc = (keys // (span * _N_CELLS)) * _N_CELLS + keys % _N_CELLS  # (user, cell) of each
         s1 = np.bincount(uc, weights=counts, minlength=n_users * _N_CELLS).reshape(n_users, -1)
         s2 = np.bincount(uc, weights=counts.astype(np.float64) ** 2,
@@ -102,7 +104,8 @@ class VolumeDetector(RuleDetector):
         mu = (a * mu_u + k * mu_r[role]) / (a + k)
         var = (a * var_u + k * (var_r[role] + (mu_r[role] - mu) ** 2)) / (a + k)
         self.mean_ = np.vstack([mu, mu_r[-1:]])
-        self.sd_ = np.sqrt(np.vstack([var, var_r[-1:]]) + self.mean_ + 1.0)
+        floor = 0.25 if self.log else self.mean_ + 1.0  # Poisson noise on counts
+        self.sd_ = np.sqrt(np.vstack([var, var_r[-1:]]) + floor)
         self.counter_ = DayCounter((n_users + 1) * _N_CELLS)
 
     def score_frame(self, f: Frame) -> np.ndarray:
@@ -110,5 +113,6 @@ class VolumeDetector(RuleDetector):
         user = np.where(f.user >= 0, f.user, n_users)
         cell = volume_cell(f)
         count = self.counter_.update(self.index_.local_day(f), user * _N_CELLS + cell)
-        z = (count - self.mean_[user, cell]) / self.sd_[user, cell]
+        value = np.log1p(count) if self.log else count
+        z = (value - self.mean_[user, cell]) / self.sd_[user, cell]
         return np.where((z >= self.z) & (count >= self.min_events), z, 0.0)
