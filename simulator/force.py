@@ -91,7 +91,8 @@ def build_force(scn: dict, pop: Population, seed: int) -> Force:
     epoch = (scn["start_date"] - dt.date(1970, 1, 1)).days
     age = epoch - pop.birth_day
     eligible = np.flatnonzero((age > 19 * 365) & (age < 64 * 365))
-    person_id = rng.choice(eligible, size=n_staff, replace=False).astype(np.int64)
+    local = LocalDraw(pop, eligible)
+    person_id = local.unique(area, rng.random(n_staff) < scn["relations"]["local_share"], rng)
     user_id = (rng.permutation(n_staff) + 10_001).astype(np.int32)
     joined_day = (epoch - rng.integers(30, 30 * 365, n_staff)).astype(np.int32)
     sigma = np.array([roles[r]["user_sigma"] for r in ROLES])[role]
@@ -103,11 +104,47 @@ def build_force(scn: dict, pop: Population, seed: int) -> Force:
                  joined_day=joined_day, pace=pace, **rels)
 
 
+class LocalDraw:
+    """Draws among a set of people, either within a given area or anywhere (vectorised)."""
+
+    def __init__(self, pop: Population, people: np.ndarray):
+        self.area_of = pop.street_area[pop.addr_street[pop.address]]
+        areas = self.area_of[people]
+        order = np.argsort(areas, kind="stable")
+        self.people = people[order]
+        self.starts = np.searchsorted(areas[order], np.arange(areas.max() + 2))
+
+    def draw(self, area: np.ndarray, local: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        u = rng.random(len(area))
+        lo = np.where(local, self.starts[area], 0)
+        hi = np.where(local, self.starts[area + 1], len(self.people))
+        empty = hi <= lo
+        lo, hi = np.where(empty, 0, lo), np.where(empty, len(self.people), hi)
+        return self.people[lo + (u * (hi - lo)).astype(np.int64)].astype(np.int64)
+
+    def unique(self, area: np.ndarray, local: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One distinct person per row (redrawing the few that collide)."""
+        out = self.draw(area, local, rng)
+        for _ in range(50):
+            _, first = np.unique(out, return_index=True)
+            dup = np.setdiff1d(np.arange(len(out)), first)
+            if not len(dup):
+                return out
+            out[dup] = self.draw(area[dup], np.zeros(len(dup), bool), rng)
+        raise RuntimeError("not enough people of working age for the staff; raise people_per_staff")
+
+
 def _relations(cfg: dict, pop: Population, person_id: np.ndarray, team: np.ndarray,
                rng: np.random.Generator) -> dict[str, np.ndarray]:
     """True ties of each staff member, drawn from the population (vectorised over staff)."""
     n = len(person_id)
     kinds = {k: i for i, k in enumerate(RELATION_KINDS)}
+    everyone = LocalDraw(pop, np.arange(pop.n_people))
+    home_area = everyone.area_of[person_id]
+
+    def people_near(staff_idx: np.ndarray) -> np.ndarray:
+        """People for these staff members' ties: most in their own area, some anywhere."""
+        return everyone.draw(home_area[staff_idx], rng.random(len(staff_idx)) < cfg["local_share"], rng)
     out_s: list[np.ndarray] = []
     out_p: list[np.ndarray] = []
     out_k: list[np.ndarray] = []
@@ -121,18 +158,18 @@ def _relations(cfg: dict, pop: Population, person_id: np.ndarray, team: np.ndarr
     # Family: relatives of the same surname elsewhere (surname shared by making it so).
     n_fam = rng.poisson(cfg["family_per_staff"], n)
     s = np.repeat(np.arange(n), n_fam)
-    fam = rng.integers(0, pop.n_people, len(s))
+    fam = people_near(s)
     same = rng.random(len(s)) < 0.7
     pop.surname[fam[same]] = pop.surname[person_id[s[same]]]
     add(s, fam, "family")
     # Partners live with the staff member; ex-partners elsewhere.
     has_p = np.flatnonzero(rng.random(n) < cfg["partner_share"])
-    partner = rng.integers(0, pop.n_people, len(has_p))
+    partner = people_near(has_p)
     pop.address[partner] = pop.address[person_id[has_p]]
     pop.female[partner] = ~pop.female[person_id[has_p]]
     add(has_p, partner, "partner")
     has_x = np.flatnonzero(rng.random(n) < cfg["ex_partner_share"])
-    add(has_x, rng.integers(0, pop.n_people, len(has_x)), "ex_partner")
+    add(has_x, people_near(has_x), "ex_partner")
     # Neighbours: residents of nearby numbers on the same street.
     home = pop.address[person_id]
     offsets = rng.choice(np.array([-2, -1, 1, 2]), size=(n, 2))
@@ -145,7 +182,7 @@ def _relations(cfg: dict, pop: Population, person_id: np.ndarray, team: np.ndarr
     # Friends anywhere; colleagues within the team.
     n_fr = rng.poisson(cfg["friends_per_staff"], n)
     s = np.repeat(np.arange(n), n_fr)
-    add(s, rng.integers(0, pop.n_people, len(s)), "friend")
+    add(s, people_near(s), "friend")
     n_col = rng.poisson(cfg["colleagues_per_staff"], n)
     s = np.repeat(np.arange(n), n_col)
     order = np.argsort(team, kind="stable")

@@ -64,9 +64,21 @@ def notable_event(env, ctx: ShardContext, nt: Notable):
     pool = ctx.staff[np.isin(ctx.force.role[ctx.staff], [ROLE["analyst"], ROLE["back_office"],
                                                           ROLE["professional_standards"]])]
     if len(pool):
-        readers = rng.choice(pool, size=min(len(pool), 5), replace=False)
-        ts = np.sort(t + rng.integers(2 * HOUR, 4 * DAY, len(readers)))
-        ctx.sink.emit(ts, readers, SYS["RMS"], ACT["view"], ETYPE["crime"], nt.crime_id, -1)
+        # Briefings: press office, command and analysts read the headline records with no reference;
+        # some print them for a statement or a briefing pack.
+        readers = rng.choice(pool, size=min(len(pool), ctx.scn["misuse"]["notable_briefing_readers"]), replace=False)
+        for r in readers:
+            k = int(rng.integers(1, 5))
+            ts = t + np.sort(rng.integers(2 * HOUR, 4 * DAY, 1)) + np.cumsum(rng.exponential(40_000, k)).astype(np.int64)
+            what = rng.random(k)
+            etype = np.where(what < 0.5, ETYPE["crime"], np.where(what < 0.8, ETYPE["person"], ETYPE["incident"]))
+            eid = np.where(etype == ETYPE["crime"], nt.crime_id, np.where(etype == ETYPE["person"], nt.person,
+                                                                         nt.incident_id))
+            system = np.where(etype == ETYPE["incident"], SYS["CAD"], SYS["RMS"])
+            action = np.full(k, ACT["view"])
+            if rng.random() < ctx.scn["misuse"]["notable_briefing_print_share"]:
+                action[-1] = ACT["print"] if system[-1] == SYS["RMS"] else ACT["view"]
+            ctx.sink.emit(ts, int(r), system, action, etype, eid, -1)
 
 
 def network_watch(env, ctx: ShardContext, nw: Network):

@@ -34,6 +34,7 @@ class Episode:
     first_ms: int = -1
     last_ms: int = -1
     public_ms: int = -1
+    story: int = -1            # for a press leak about a local crime: its reference
 
     def to_row(self, ctx: ShardContext) -> dict:
         p, users = self.plan, ctx.force.user_id
@@ -76,6 +77,7 @@ def episode(env, ctx: ShardContext, ep: Episode, plan: MisusePlan):
                 ep.proxy = int(rng.choice(mates))
             else:
                 route = "control_room"
+    public_delay = int((rng.exponential(ctx.scn["misuse"]["public_delay_days_mean"]) + 0.1) * DAY)
     lo, hi = SESSION_ROWS[p.skill]
     remaining = p.lookups
     day = max(first, 0)
@@ -110,9 +112,9 @@ def episode(env, ctx: ShardContext, ep: Episode, plan: MisusePlan):
         ep.rows += len(eid)
         ep.first_ms = int(ts[0]) if ep.first_ms < 0 else ep.first_ms
         ep.last_ms = int(ts[-1])
+        if p.kind == "media_exfiltration":
+            ep.public_ms = ep.last_ms + public_delay
         day += 1
-    if p.kind == "media_exfiltration" and ep.last_ms >= 0:
-        ep.public_ms = ep.last_ms + int(rng.exponential(ctx.scn["misuse"]["public_delay_days_mean"]) * DAY)
 
 
 def _before_operation(ops: np.ndarray, t: float) -> float:
@@ -188,6 +190,12 @@ def recipe(ctx: ShardContext, ep: Episode, plan: MisusePlan, k: int, rng, t: int
             rows += [(*first, ETYPE["vehicle"], veh), (SYS["PNC"], ACT["view"], ETYPE["person"], keeper),
                      (SYS["RMS"], ACT["view"], ETYPE["address"], int(pop.address[keeper]))]
         rows = rows[: max(k, 3)]
+    elif kind == "leak_press" and ep.plan.notable < 0:
+        rows = _local_story(ctx, ep, k, rng, t)
+        if not rows:
+            return _empty()
+        s, a, e, i = rows[-1]
+        rows[-1] = (s, ACT["export"] if s == SYS["DEMS"] else ACT["print"], e, i)
     elif kind in ("curiosity", "leak_press"):
         nt = plan.notables[ep.plan.notable]
         ep.targets = [nt.person]
@@ -231,6 +239,26 @@ def recipe(ctx: ShardContext, ep: Episode, plan: MisusePlan, k: int, rng, t: int
         return _empty()
     s, a, e, i = (np.array(c) for c in zip(*rows))
     return s.astype(np.uint8), a.astype(np.uint8), e.astype(np.uint8), i.astype(np.int64)
+
+
+def _local_story(ctx: ShardContext, ep: Episode, k: int, rng, t: int) -> list[tuple[int, int, int, int]]:
+    """A crime in the local news (not flagged): its people, record and media."""
+    if ep.story < 0:
+        for _ in range(30):
+            r = int(ctx.area_refs.pick(np.zeros(1, np.int64), np.array([t]), rng.random(1))[0])
+            if r >= 0 and ctx.refs.crime_id[r] >= 0 and ctx.refs.counts["person"][r]:
+                ep.story = r
+                ep.targets = [int(p) for p in ctx.refs.pools["person"][r, : ctx.refs.counts["person"][r]]]
+                break
+        else:
+            return []
+    r = ep.story
+    choices = [(SYS["RMS"], ACT["view"], ETYPE["crime"], int(ctx.refs.crime_id[r]))]
+    choices += [(SYS["RMS"], ACT["view"], ETYPE["person"], int(p))
+                for p in ctx.refs.pools["person"][r, : ctx.refs.counts["person"][r]]]
+    choices += [(SYS["DEMS"], ACT["view"], ETYPE["media"], int(m))
+                for m in ctx.refs.pools["media"][r, : ctx.refs.counts["media"][r]]]
+    return [choices[i] for i in rng.choice(len(choices), size=k, replace=k > len(choices))]
 
 
 def _empty():

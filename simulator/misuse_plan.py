@@ -113,6 +113,12 @@ def plan_misuse(scn: dict, pop: Population, force: Force, midnights: np.ndarray)
         n_ops = max(1, rng.poisson(cfg["operations_per_network_per_year"] * days / 365))
         ops = np.sort([when(warm + 7, days) for _ in range(n_ops)]).astype(np.int64)
         networks.append(Network(i, area, members, vehicles.astype(np.int64), reserve(area, size), ops))
+        # Members are local repeat offenders: ordinary police work looks them up often too.
+        pop.person_pop[members] = np.maximum(pop.person_pop[members], np.quantile(pop.person_pop, 0.999))
+        if len(vehicles):
+            pop.vehicle_pop[vehicles] = np.maximum(pop.vehicle_pop[vehicles], np.quantile(pop.vehicle_pop, 0.999))
+    pop.person_pop /= pop.person_pop.sum()
+    pop.vehicle_pop /= pop.vehicle_pop.sum()
 
     episodes: list[PlannedEpisode] = []
     used: set[int] = set()
@@ -127,13 +133,15 @@ def plan_misuse(scn: dict, pop: Population, force: Force, midnights: np.ndarray)
         mix = np.array([k["skill_mix"].get(s, 0.0) for s in SKILLS])
         skills = _spread_skills(rng, n, mix)
         for j in range(n):
-            actor = _pick_actor(rng, staff_pool, used, force, kind, rel_by_staff)
+            nw_area = networks[j % len(networks)].area if kind == "leak_criminal" and networks else -1
+            actor = _pick_actor(rng, staff_pool, used, force, kind, rel_by_staff, nw_area)
             if actor < 0:
                 continue
             used.add(actor)
             ep = PlannedEpisode(len(episodes), kind, SKILLS[skills[j]], actor, int(force.area[actor]), 0, 0,
                                 int(rng.integers(k["lookups_min"], k["lookups_max"] + 1)))
-            if kind in ("curiosity", "leak_press") and notables:
+            story = kind == "leak_press" and rng.random() < cfg["press_local_story_share"]
+            if kind in ("curiosity", "leak_press") and notables and not story:
                 nt = notables[int(rng.integers(len(notables)))]
                 ep.notable = nt.index
                 ep.start_ms = nt.t_ms + int(rng.exponential(0.6 * DAY))
@@ -163,8 +171,11 @@ def _relations_by_staff(force: Force) -> list[dict[str, list[int]]]:
     return out
 
 
-def _pick_actor(rng, pool, used, force: Force, kind: str, rels) -> int:
-    """A staff member who can commit this kind: one with such a relation, or anyone with access."""
+def _pick_actor(rng, pool, used, force: Force, kind: str, rels, area: int = -1) -> int:
+    """A staff member who can commit this kind: one with such a relation, or anyone with access
+    (for a network, someone working where it operates)."""
+    if area >= 0:
+        pool = pool[force.area[pool] == area]
     for _ in range(200):
         a = int(pool[rng.integers(len(pool))])
         if a in used:
