@@ -30,24 +30,51 @@ class FileEntry:
     content: str       # digest of the values, for the fingerprint
 
 
-def _hash_array(h, arr: pa.Array) -> None:
-    h.update(str(arr.type).encode())
-    h.update(np.packbits(arr.is_null().to_numpy(zero_copy_only=False)).tobytes())
+class ContentDigest:
+    """A digest of a table's values that does not depend on how the rows are chunked or streamed.
+
+    Each column keeps separate hashes of its validity, value lengths and value bytes, fed chunk by
+    chunk, so a table written in parts digests the same as the whole table written at once.
+    """
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.columns: dict[str, tuple[str, list]] = {}
+
+    def update(self, table: pa.Table) -> None:
+        self.rows += table.num_rows
+        for name, col in zip(table.column_names, table.columns):
+            typ, hashes = self.columns.setdefault(name, (str(col.type), [hashlib.sha256() for _ in range(3)]))
+            for chunk in col.chunks:
+                _feed(hashes, chunk)
+
+    def hexdigest(self) -> str:
+        h = hashlib.sha256(str(self.rows).encode())
+        for name, (typ, hashes) in self.columns.items():
+            h.update(f"{name}\0{typ}\0".encode())
+            for part in hashes:
+                h.update(part.digest())
+        return h.hexdigest()
+
+
+def _feed(hashes: list, arr: pa.Array) -> None:
+    validity, lengths, values = hashes
+    validity.update(arr.is_null().to_numpy(zero_copy_only=False).tobytes())
     t = arr.type
     if pa.types.is_string(t) or pa.types.is_binary(t):
         arr = arr.cast(pa.large_string() if pa.types.is_string(t) else pa.large_binary())
     if pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type):
         offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
         data = arr.buffers()[2]
-        h.update((offsets - offsets[0]).tobytes())
+        lengths.update(np.diff(offsets).tobytes())
         if data is not None:
-            h.update(memoryview(data)[offsets[0]: offsets[-1]])
+            values.update(memoryview(data)[offsets[0]: offsets[-1]])
     elif pa.types.is_nested(t) or pa.types.is_dictionary(t):
-        h.update(json.dumps(arr.to_pylist(), default=str).encode())
+        values.update("".join(json.dumps(x, default=str) + "\n" for x in arr.to_pylist()).encode())
     else:
         if arr.null_count:
             arr = arr.fill_null(_zero(t))
-        h.update(np.ascontiguousarray(arr.to_numpy(zero_copy_only=False)).tobytes())
+        values.update(np.ascontiguousarray(arr.to_numpy(zero_copy_only=False)).tobytes())
 
 
 def _zero(t: pa.DataType) -> pa.Scalar:
@@ -58,13 +85,9 @@ def _zero(t: pa.DataType) -> pa.Scalar:
 
 
 def content_digest(table: pa.Table) -> str:
-    h = hashlib.sha256()
-    h.update(str(table.num_rows).encode())
-    for name, col in zip(table.column_names, table.columns):
-        h.update(name.encode())
-        # One array per column: the digest must not depend on how a table happens to be chunked.
-        _hash_array(h, col.combine_chunks() if col.num_chunks != 1 else col.chunk(0))
-    return h.hexdigest()
+    d = ContentDigest()
+    d.update(table)
+    return d.hexdigest()
 
 
 def file_sha256(path: Path) -> str:
@@ -83,6 +106,19 @@ def write_table(root: Path, rel: str, table: pa.Table, decl: Table | None = None
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, compression="zstd", row_group_size=ROW_GROUP)
     return FileEntry(rel, file_sha256(path), table.num_rows, content_digest(table))
+
+
+def write_parts(root: Path, rel: str, parts, decl: Table) -> FileEntry:
+    """Write one Parquet file from a stream of tables (one at a time in memory)."""
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = ContentDigest()
+    with pq.ParquetWriter(path, decl.schema, compression="zstd") as writer:
+        for part in parts:
+            part = conform(decl, part)
+            writer.write_table(part, row_group_size=ROW_GROUP)
+            digest.update(part)
+    return FileEntry(rel, file_sha256(path), digest.rows, digest.hexdigest())
 
 
 def fingerprint(entries: list[FileEntry]) -> str:

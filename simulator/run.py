@@ -26,7 +26,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
 from simulator import __version__, scenario as scenario_mod
-from simulator.dataset import FileEntry, write_manifest, write_table
+from simulator.dataset import FileEntry, write_manifest, write_parts, write_table
 from simulator.errors import InputError
 from simulator.scenario import Scenario
 from simulator.schema import (ACTIONS, ENTITY_TYPES, EPISODES, EVENTS, LABELS, RELATIONS, SYSTEMS, CONTEXT_TABLES,
@@ -121,8 +121,7 @@ def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | Non
     files: list[FileEntry] = []
     truth: list[FileEntry] = []
     decl = {t.name: t for t in CONTEXT_TABLES}
-    tables = world_tables(world)
-    for name, table in tables.items():
+    for name, table in world_tables(world).items():
         if name == "relations":
             truth.append(write_table(root, RELATIONS.path, table, RELATIONS))
         else:
@@ -131,15 +130,10 @@ def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | Non
     areas = list(range(len(scn.areas)))
     shard_dirs = [str(work / f"shard-{a:03d}") for a in areas]
     results = _run_shards(data, areas, shard_dirs, workers, scheduler, progress)
-    # Context parts from every shard, in area order, then sorted by their natural keys.
+    # Context parts from every shard, streamed in area order (each part sorted by time in its shard).
     for t in SHARD_TABLES:
-        parts = [pq.read_table(Path(d) / "context" / f"{t.name}.parquet") for d in shard_dirs]
-        table = pa.concat_tables(parts)
-        keys = {"shifts": ["start", "user_id"], "tasking": ["since", "user_id", "reference"],
-                "incidents": ["opened", "incident_id"], "crimes": ["recorded", "crime_id"],
-                "records": ["created", "entity_id"]}[t.name]
-        table = table.sort_by([(k, "ascending") for k in keys])
-        files.append(write_table(root, t.path, table, t))
+        parts = (pq.read_table(Path(d) / "context" / f"{t.name}.parquet") for d in shard_dirs)
+        files.append(write_parts(root, t.path, parts, t))
     # Events, merged day by day.
     per_day = np.sum([r.rows_per_day for r in results], axis=0)
     offsets = np.concatenate([[0], np.cumsum(per_day)[:-1]])
