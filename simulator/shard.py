@@ -179,6 +179,8 @@ class ShardContext:
         if not ok.all():
             staff, refs, since, until, via_code = staff[ok], refs[ok], since[ok], until[ok], via_code[ok]
         self.out.tasking.append((staff.astype(np.int32), refs, via_code, since, until))
+        if len(self.out.tasking) >= 2048:  # many small arrays cost more than their data: compact them
+            self.out.tasking = [tuple(np.concatenate(c) for c in zip(*self.out.tasking))]
 
     def assign(self, staff, ref: int, since: int, until: int, team: bool = True) -> None:
         """Give ``staff`` a reference to work under (and, through them, their teams)."""
