@@ -233,6 +233,7 @@ def _merge_day(args) -> tuple[FileEntry, pa.Table]:
         f = Path(d) / "events" / f"day-{day:05d}.arrow"
         if f.exists():
             tables.append(feather.read_table(f, memory_map=False))
+            f.unlink()  # merged: the intermediate file is not needed again
     t = pa.concat_tables(tables, promote_options="permissive")
     order = pc.sort_indices(t, sort_keys=[("ts", "ascending"), ("tiebreak", "ascending")])
     t = t.take(order)

@@ -115,7 +115,7 @@ class EventSink:
             pa.array(eid.astype(np.int64)), ref_arr, pa.array(ws.astype(np.int32)),
             pa.array(episode.astype(np.int32)),
         ], schema=SHARD_SCHEMA)
-        feather.write_feather(table, self.dir / f"day-{day:05d}.arrow", compression="uncompressed")
+        feather.write_feather(table, self.dir / f"day-{day:05d}.arrow", compression="lz4")
         self.rows_per_day[day] += n
 
 
