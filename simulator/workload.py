@@ -1,15 +1,16 @@
 """Legitimate police work: SimPy processes decide what happens; numpy draws the audit rows.
 
-- ``day_clock``: each local midnight, rosters the area's staff and draws every shift's background
-  work (look-ups under the references each user holds, and some under none) in one vectorised pass.
-- ``emit_rows``: the one way rows get their system, action and entity, for all work.
+- ``day_clock``: each local midnight, rosters the area's staff and plans every shift's own work as
+  tasks (bursts of look-ups); each hour, the tasks starting in it pick a reference among what their
+  user holds then (or none) and emit their rows, in one vectorised pass.
+- ``emit_rows``: draws system, action and entity for rows by the users' roles and references, for
+  shift work and for the look-ups incidents ask for (``ShardContext.request_rows``).
 
-Demand and incidents are in :mod:`simulator.incidents`.
+Every row, legitimate or not, reaches the dataset through ``EventSink.emit``. Demand and incidents
+are in :mod:`simulator.incidents`; misuse in :mod:`simulator.misuse`.
 """
 
 from __future__ import annotations
-
-import datetime as dt
 
 import numpy as np
 
