@@ -12,7 +12,7 @@ from rich.table import Table
 
 from benchmarks.bench import SUITE, BenchResult, ScenarioRun, run_bench
 from benchmarks.cli import app, console
-from benchmarks.cli.scoring import _COMPACT, JSON_HELP, SPEC_HELP
+from benchmarks.cli.scoring import _COMPACT, JSON_HELP, SPEC_HELP, write_results
 from benchmarks.metrics import Interval
 from simulator.errors import InputError
 
@@ -106,11 +106,7 @@ def bench(
     for info in result.scenarios:
         console.print(bench_table(result, info))
     if json_path is not None:
-        try:
-            result.write_json(json_path)
-        except OSError as exc:
-            raise InputError(f"cannot write ({exc.strerror})", file=str(json_path)) from exc
-        console.print(f"results written to {json_path}")
+        write_results(result, json_path)
     if report is not None:
         from benchmarks.bench_report import write_report
 

@@ -95,15 +95,20 @@ def kinds_table(result: ScoreResult) -> Table:
     return table
 
 
+def write_results(result, json_path: Path) -> None:
+    """Write a result's JSON, turning a filesystem error into bad input naming the file."""
+    try:
+        result.write_json(json_path)
+    except OSError as exc:
+        raise InputError(f"cannot write ({exc.strerror})", file=str(json_path)) from exc
+    console.print(f"results written to {json_path}")
+
+
 def _finish(result: ScoreResult, json_path: Path | None) -> None:
     for note in result.notes:
         console.print(f"[dim]note: {note}[/]")
     if json_path is not None:
-        try:
-            result.write_json(json_path)
-        except OSError as exc:
-            raise InputError(f"cannot write ({exc.strerror})", file=str(json_path)) from exc
-        console.print(f"results written to {json_path}")
+        write_results(result, json_path)
 
 
 @app.command("score")
