@@ -14,7 +14,6 @@ from benchmarks.bench import SUITE, BenchResult, ScenarioRun, run_bench
 from benchmarks.cli import app, console
 from benchmarks.cli.scoring import _COMPACT, JSON_HELP, SPEC_HELP, write_results
 from benchmarks.metrics import Interval
-from simulator.errors import InputError
 
 
 def _iv(iv: Interval | None, fmt: str = ".2f") -> str:
