@@ -8,7 +8,6 @@ few rules that span keys. Every problem is one :class:`ScenarioError` naming the
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import tomllib
 import zoneinfo
 from dataclasses import dataclass
@@ -68,9 +67,6 @@ class Scenario:
     def to_toml(self) -> str:
         data = {k: v for k, v in self.data.items() if k != "extends"}
         return tomli_w.dumps(data)
-
-    def digest(self) -> str:
-        return hashlib.sha256(self.to_toml().encode()).hexdigest()
 
     def start_utc(self) -> dt.datetime:
         """Local midnight of the start date, as an aware UTC datetime."""

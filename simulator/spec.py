@@ -55,7 +55,6 @@ class Section:
 
     fields: dict[str, Any]
     doc: str = ""
-    optional: bool = False
 
 
 @dataclass(frozen=True)

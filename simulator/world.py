@@ -6,7 +6,6 @@ itself (once, cached) instead of receiving it; the main process writes its conte
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import pickle
 from dataclasses import dataclass
@@ -138,7 +137,3 @@ def world_tables(w: World) -> dict[str, pa.Table]:
     return {"people": people, "addresses": addresses, "vehicles": vehicles, "staff": staff,
             "declared_relations": declared, "relations": rel, "watchlists": watchlists,
             "sensitive_records": sensitive, "canaries": canaries}
-
-
-def start_date_epoch_days(scn: dict) -> int:
-    return (scn["start_date"] - dt.date(1970, 1, 1)).days

@@ -33,7 +33,8 @@ def data(zoo: Path) -> dict:
     ep_of = np.full(len(ev["event_id"]), -1)
     ep_of[labels["event_id"].to_numpy()] = labels["episode_id"].to_numpy()
     ctx = {n: pq.read_table(zoo / "context" / f"{n}.parquet") for n in
-           ("staff", "shifts", "people", "vehicles", "tasking", "sensitive_records", "watchlists", "canaries")}
+           ("staff", "shifts", "people", "vehicles", "tasking", "sensitive_records", "watchlists", "canaries",
+            "records")}
     rel = pq.read_table(zoo / "truth" / "relations.parquet")
     return {"ev": ev, "ep_of": ep_of, "episodes": {e["episode_id"]: e for e in episodes}, "ctx": ctx, "rel": rel}
 
@@ -110,8 +111,17 @@ def test_media_exfiltration_exports_clips_not_linked_to_the_actor(data: dict) ->
         assert set(ev["system"][rows]) == {"DEMS"}
         assert set(ev["action"][rows]) & {"download", "export", "share"}
         assert e["public_at"] is not None and e["public_at"] > e["end"]
-    held = tasking.filter(pc.equal(tasking["via"], "direct"))
-    assert held.num_rows  # clips are picked among references the actor does not hold
+    # The clips belong to cases the actor was never directly given.
+    rec = data["ctx"]["records"].filter(pc.equal(data["ctx"]["records"]["entity_type"], "media"))
+    case_of = dict(zip(rec["entity_id"].to_pylist(), rec["reference"].to_pylist()))
+    direct = tasking.filter(pc.equal(tasking["via"], "direct"))
+    held = set(zip(direct["user_id"].to_pylist(), direct["reference"].to_pylist()))
+    checked = 0
+    for e in (x for x in data["episodes"].values() if x["kind"] == "media_exfiltration"):
+        for clip in set(ev["entity_id"][_rows(data, e["episode_id"])].tolist()):
+            assert (e["actor_id"], case_of[clip]) not in held
+            checked += 1
+    assert checked >= 5
 
 
 def test_curiosity_is_a_crowd_on_one_notable_record(data: dict) -> None:
