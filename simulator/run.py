@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -31,7 +31,7 @@ from simulator.errors import InputError
 from simulator.scenario import Scenario
 from simulator.schema import (ACTIONS, ENTITY_TYPES, EPISODES, EVENTS, LABELS, RELATIONS, SYSTEMS, CONTEXT_TABLES,
                               TS)
-from simulator.shard_output import SHARD_TABLES, ShardResult, run_shard
+from simulator.shard_output import SHARD_TABLES, ShardResult, ShardRun, run_shard
 from simulator.world import world_for, world_tables
 
 Progress = Callable[[int, int, int], None]  # (days done, total days, events so far)
@@ -129,17 +129,22 @@ def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | Non
     work = root / "_work"
     areas = list(range(len(scn.areas)))
     shard_dirs = [str(work / f"shard-{a:03d}") for a in areas]
-    results = _run_shards(data, areas, shard_dirs, workers, scheduler, progress)
+    if scheduler is None and workers == 1:
+        results, merged = _run_in_process(data, areas, shard_dirs, root, progress)
+    else:
+        results = _run_shards(data, areas, shard_dirs, workers, scheduler, progress)
+        # Events, merged day by day from the shards' day files.
+        per_day = np.sum([r.rows_per_day for r in results], axis=0)
+        offsets = np.concatenate([[0], np.cumsum(per_day)[:-1]])
+        part_of_day = np.cumsum(per_day > 0) - 1
+        jobs = [(shard_dirs, d, int(offsets[d]), int(part_of_day[d]), str(root))
+                for d in range(scn.days) if per_day[d]]
+        merged = _map(_merge_day, jobs, workers, scheduler)
+    per_day = np.sum([r.rows_per_day for r in results], axis=0)
     # Context parts from every shard, streamed in area order (each part sorted by time in its shard).
     for t in SHARD_TABLES:
         parts = (pq.read_table(Path(d) / "context" / f"{t.name}.parquet") for d in shard_dirs)
         files.append(write_parts(root, t.path, parts, t))
-    # Events, merged day by day.
-    per_day = np.sum([r.rows_per_day for r in results], axis=0)
-    offsets = np.concatenate([[0], np.cumsum(per_day)[:-1]])
-    part_of_day = np.cumsum(per_day > 0) - 1
-    jobs = [(shard_dirs, d, int(offsets[d]), int(part_of_day[d]), str(root)) for d in range(scn.days) if per_day[d]]
-    merged = _map(_merge_day, jobs, workers, scheduler)
     files.extend(m[0] for m in merged)
     labels = pa.concat_tables([m[1] for m in merged]) if merged else None
     label_table = labels.select(["event_id", "episode_id"]) if labels is not None else LABELS.schema.empty_table()
@@ -177,18 +182,57 @@ def _episodes_table(episodes: list[dict], labels: pa.Table | None) -> pa.Table:
     return t.sort_by("episode_id")
 
 
+def _run_in_process(data: dict, areas: list[int], dirs: list[str], root: Path,
+                    progress: Progress | None) -> tuple[list[ShardResult], list[tuple[FileEntry, pa.Table]]]:
+    """Every shard in this process, advanced day by day in step, each finished day merged and
+    written on a background thread while the next days are simulated (pyarrow's compression,
+    sorting and hashing release the GIL, so the merge runs beside the simulation)."""
+    days = data["duration_days"]
+    waiting: dict[int, list] = {d: [None] * len(areas) for d in range(days)}
+
+    def spill_to(slot: int):
+        def spill(day: int, table: pa.Table) -> None:
+            waiting[day][slot] = table
+        return spill
+
+    shards = [ShardRun(data, a, d, spill=spill_to(i)) for i, (a, d) in enumerate(zip(areas, dirs))]
+    merged: list[Future] = []
+    next_day, offset, part = 0, 0, 0
+
+    def merge_through(last: int) -> None:
+        nonlocal next_day, offset, part
+        while next_day <= last:
+            tables = [t for t in waiting.pop(next_day) if t is not None and t.num_rows]
+            if tables:
+                merged.append(pool.submit(_merge_tables, tables, offset, part, str(root)))
+                offset += sum(t.num_rows for t in tables)
+                part += 1
+            next_day += 1
+        # Bounded memory: at most a few days in flight.
+        while sum(not f.done() for f in merged) > 2:
+            wait([f for f in merged if not f.done()], return_when=FIRST_COMPLETED)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="merge") as pool:
+        try:
+            for day in range(days):
+                for shard in shards:
+                    shard.run_day(day)
+                merge_through(min(s.complete_through for s in shards))
+                if progress:
+                    progress(day + 1, days, sum(s.events for s in shards))
+            results = [s.finish() for s in shards]
+            merge_through(days - 1)
+            out = [f.result() for f in merged]
+        except BaseException:
+            for f in merged:
+                f.cancel()
+            raise
+    return results, out
+
+
 def _run_shards(data: dict, areas: list[int], dirs: list[str], workers: int, scheduler: str | None,
                 progress: Progress | None) -> list[ShardResult]:
     days = data["duration_days"]
-    if scheduler is None and workers == 1:
-        done = {}
-
-        def report(area: int, day: int, events: int) -> None:
-            done[area] = (day, events)
-            if progress:
-                progress(sum(d for d, _ in done.values()) // len(areas), days, sum(e for _, e in done.values()))
-
-        return [run_shard(data, a, d, report) for a, d in zip(areas, dirs)]
     results = _map(_shard_job, [(data, a, d) for a, d in zip(areas, dirs)], workers, scheduler,
                    on_done=(lambda n, r: progress(days * n // len(areas), days, sum(sum(x.rows_per_day) for x in r)))
                    if progress else None)
@@ -226,7 +270,7 @@ def _map(fn, jobs: list, workers: int, scheduler: str | None, on_done=None) -> l
 
 
 def _merge_day(args) -> tuple[FileEntry, pa.Table]:
-    """One day's rows from every shard: sort, number, split labels, write one events part."""
+    """One day's rows from every shard's day file: merge them (see :func:`_merge_tables`)."""
     shard_dirs, day, offset, part, root = args
     tables = []
     for d in shard_dirs:
@@ -234,6 +278,11 @@ def _merge_day(args) -> tuple[FileEntry, pa.Table]:
         if f.exists():
             tables.append(feather.read_table(f, memory_map=False))
             f.unlink()  # merged: the intermediate file is not needed again
+    return _merge_tables(tables, offset, part, root)
+
+
+def _merge_tables(tables: list[pa.Table], offset: int, part: int, root: str) -> tuple[FileEntry, pa.Table]:
+    """One day's rows from every shard: sort, number, split labels, write one events part."""
     t = pa.concat_tables(tables, promote_options="permissive")
     order = pc.sort_indices(t, sort_keys=[("ts", "ascending"), ("tiebreak", "ascending")])
     t = t.take(order)

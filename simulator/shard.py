@@ -73,7 +73,7 @@ class ShardContext:
     """Everything a shard's processes share: one small object, passed to plain generator functions."""
 
     def __init__(self, scn: dict, seed: int, area: int, pop: Population, force: Force,
-                 midnights: np.ndarray, work_dir: Path, reserved_ids: int = 0):
+                 midnights: np.ndarray, work_dir: Path, reserved_ids: int = 0, spill=None):
         self.scn = scn
         self.seed = seed
         self.area = area
@@ -95,7 +95,7 @@ class ShardContext:
                     for k in ("roster", "background", "demand", "incident", "sink", "misuse")}
         ws = (force.team.astype(np.int32) * 16 + 1000)
         self.sink = EventSink(work_dir / "events", midnights, self.days, force.user_id, ws,
-                              self.refs.strings, self.rng["sink"])
+                              self.refs.strings, self.rng["sink"], spill)
         self.row_requests: list[tuple] = []
         self.team_members = {int(t): self.staff[self.force.team[self.staff] == t]
                              for t in np.unique(self.force.team[self.staff])}

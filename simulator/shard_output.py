@@ -22,33 +22,63 @@ class ShardResult:
     episodes: list[dict]
 
 
+class ShardRun:
+    """One area's simulation, advanced a day at a time (so several can run interleaved in one
+    process); finished days go to ``spill(day, table)``, or to ``work_dir/events/day-*.arrow``."""
+
+    def __init__(self, scn: dict, area: int, work_dir: str, spill=None):
+        from simulator.caseload import casework, seed_caseload
+        from simulator.incidents import demand
+        from simulator.misuse import start_misuse
+        from simulator.workload import day_clock
+        from simulator.world import world_for
+
+        w = world_for(scn)
+        self.area = area
+        self.work = Path(work_dir)
+        self.ctx = ctx = ShardContext(scn, scn["seed"], area, w.pop, w.force, w.midnights, self.work,
+                                      int(w.plan.reserved[area]), spill)
+        env = ctx.env
+        seed_caseload(ctx)
+        env.process(day_clock(env, ctx))
+        env.process(demand(env, ctx))
+        env.process(casework(env, ctx))
+        self.episodes = start_misuse(env, ctx, w.plan)
+
+    def run_day(self, day: int) -> None:
+        self.ctx.env.run(until=float(self.ctx.midnights[day + 1]))
+
+    @property
+    def events(self) -> int:
+        """Rows emitted so far (written or still buffered)."""
+        return int(self.ctx.sink.rows_per_day.sum()) + self.ctx.sink.pending_rows()
+
+    @property
+    def complete_through(self) -> int:
+        """The last day whose rows are all spilled (-1: none yet)."""
+        return self.ctx.sink.flushed
+
+    def finish(self) -> ShardResult:
+        """Spill the remaining days and write this area's context parts."""
+        from simulator.workload import flush_rows
+
+        ctx = self.ctx
+        flush_rows(ctx)
+        ctx.sink.close()
+        (self.work / "context").mkdir(parents=True, exist_ok=True)
+        for name, table in shard_context_tables(ctx).items():
+            pq.write_table(table, self.work / "context" / f"{name}.parquet", compression="none")
+        return ShardResult(self.area, ctx.sink.rows_per_day.tolist(), [e.to_row(ctx) for e in self.episodes])
+
+
 def run_shard(scn: dict, area: int, work_dir: str, progress=None) -> ShardResult:
     """Simulate one area for the whole period; write ``work_dir/events/day-*.arrow`` and context parts."""
-    from simulator.caseload import casework, seed_caseload
-    from simulator.misuse import start_misuse
-    from simulator.incidents import demand
-    from simulator.workload import day_clock, flush_rows
-    from simulator.world import world_for
-
-    w = world_for(scn)
-    work = Path(work_dir)
-    ctx = ShardContext(scn, scn["seed"], area, w.pop, w.force, w.midnights, work, int(w.plan.reserved[area]))
-    env = ctx.env
-    seed_caseload(ctx)
-    env.process(day_clock(env, ctx))
-    env.process(demand(env, ctx))
-    env.process(casework(env, ctx))
-    episodes = start_misuse(env, ctx, w.plan)
-    for day in range(ctx.days):
-        env.run(until=float(ctx.midnights[day + 1]))
+    shard = ShardRun(scn, area, work_dir)
+    for day in range(scn["duration_days"]):
+        shard.run_day(day)
         if progress is not None:
-            progress(area, day + 1, int(ctx.sink.rows_per_day.sum()) + ctx.sink.pending_rows())
-    flush_rows(ctx)
-    ctx.sink.close()
-    (work / "context").mkdir(parents=True, exist_ok=True)
-    for name, table in shard_context_tables(ctx).items():
-        pq.write_table(table, work / "context" / f"{name}.parquet", compression="none")
-    return ShardResult(area, ctx.sink.rows_per_day.tolist(), [e.to_row(ctx) for e in episodes])
+            progress(area, day + 1, shard.events)
+    return shard.finish()
 
 
 def shard_context_tables(ctx: ShardContext) -> dict[str, pa.Table]:

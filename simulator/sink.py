@@ -8,6 +8,7 @@ travels with the rows only until the merge splits it off into ``truth/labels``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -29,12 +30,19 @@ SHARD_SCHEMA = pa.schema([
 
 
 class EventSink:
-    """Per-shard event buffers, bucketed by local day, spilled to ``dir/day-NNNNN.arrow``."""
+    """Per-shard event buffers, bucketed by local day, spilled once a day is complete.
+
+    ``spill(day, table)`` receives each finished day (a :data:`SHARD_SCHEMA` table); without one,
+    days go to ``out_dir/day-NNNNN.arrow`` for a merge in another process.
+    """
 
     def __init__(self, out_dir: Path, midnights: np.ndarray, days: int, user_ids: np.ndarray,
-                 workstations: np.ndarray, references: list[str], rng: np.random.Generator):
+                 workstations: np.ndarray, references: list[str], rng: np.random.Generator,
+                 spill: Callable[[int, pa.Table], None] | None = None):
         self.dir = out_dir
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.spill = spill
+        if spill is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
         self.midnights = midnights[: days + 1]
         self.days = days
         self.user_ids = user_ids
@@ -95,7 +103,6 @@ class EventSink:
     def close(self) -> None:
         self.flush_before(self.days)
 
-
     def _write(self, day: int) -> None:
         parts = self.buckets.pop(day)
         ts, staff, system, action, etype, eid, ref, episode = (np.concatenate(c) for c in zip(*parts))
@@ -115,8 +122,11 @@ class EventSink:
             pa.array(eid.astype(np.int64)), ref_arr, pa.array(ws.astype(np.int32)),
             pa.array(episode.astype(np.int32)),
         ], schema=SHARD_SCHEMA)
-        feather.write_feather(table, self.dir / f"day-{day:05d}.arrow", compression="lz4")
         self.rows_per_day[day] += n
+        if self.spill is not None:
+            self.spill(day, table)
+        else:
+            feather.write_feather(table, self.dir / f"day-{day:05d}.arrow", compression="lz4")
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
