@@ -16,6 +16,10 @@ from simulator.schema import ENTITY_TYPES
 POOL_WIDTH = {"person": 8, "vehicle": 4, "address": 3, "intel": 4, "custody": 2, "media": 8}
 POOL_TYPES = tuple(POOL_WIDTH)
 ET = {name: i for i, name in enumerate(ENTITY_TYPES)}
+_WIDTH = np.array(list(POOL_WIDTH.values()), np.int64)
+_OFFSET = np.concatenate([[0], np.cumsum(_WIDTH)[:-1]])
+_POOL_OF = np.full(len(ENTITY_TYPES), -1, np.int64)  # entity type -> pool index (-1: none)
+_POOL_OF[[ET[t] for t in POOL_TYPES]] = np.arange(len(POOL_TYPES))
 
 
 class RefTable:
@@ -28,8 +32,15 @@ class RefTable:
         self.crime_id = np.full(capacity, -1, np.int64)
         self.created = np.zeros(capacity, np.int64)
         self.area = np.zeros(capacity, np.int16)
-        self.pools = {t: np.full((capacity, w), -1, np.int64) for t, w in POOL_WIDTH.items()}
-        self.counts = {t: np.zeros(capacity, np.int16) for t in POOL_WIDTH}
+        # Every pool side by side in one array (and one count column per type), so a draw for rows of
+        # mixed types is one gather; ``pools[type]`` and ``counts[type]`` are views into them.
+        self.pool = np.full((capacity, int(_WIDTH.sum())), -1, np.int64)
+        self.count = np.zeros((capacity, len(POOL_TYPES)), np.int16)
+        self._views()
+
+    def _views(self) -> None:
+        self.pools = {t: self.pool[:, o:o + w] for t, o, w in zip(POOL_TYPES, _OFFSET, _WIDTH)}
+        self.counts = {t: self.count[:, i] for i, t in enumerate(POOL_TYPES)}
 
     def _grow(self) -> None:
         cap = len(self.created) * 2
@@ -38,13 +49,12 @@ class RefTable:
             new = np.full(cap, -1, old.dtype)
             new[: len(old)] = old
             setattr(self, name, new)
-        for t, w in POOL_WIDTH.items():
-            p = np.full((cap, w), -1, np.int64)
-            p[: self.n] = self.pools[t][: self.n]
-            self.pools[t] = p
-            c = np.zeros(cap, np.int16)
-            c[: self.n] = self.counts[t][: self.n]
-            self.counts[t] = c
+        pool = np.full((cap, self.pool.shape[1]), -1, np.int64)
+        pool[: self.n] = self.pool[: self.n]
+        count = np.zeros((cap, self.count.shape[1]), np.int16)
+        count[: self.n] = self.count[: self.n]
+        self.pool, self.count = pool, count
+        self._views()
 
     def add(self, string: str, created_ms: int, area: int, incident_id: int = -1, crime_id: int = -1) -> int:
         if self.n == len(self.created):
@@ -66,9 +76,8 @@ class RefTable:
         self.counts[etype][r] = c + len(ids)
 
     def copy_pools(self, src: int, dst: int) -> None:
-        for t in POOL_WIDTH:
-            self.pools[t][dst] = self.pools[t][src]
-            self.counts[t][dst] = self.counts[t][src]
+        self.pool[dst] = self.pool[src]
+        self.count[dst] = self.count[src]
 
     def draw(self, refs: np.ndarray, etype: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For rows under ``refs`` wanting entity types ``etype``: (entity_type, entity_id).
@@ -76,22 +85,14 @@ class RefTable:
         Incident and crime rows get the reference's own records; a row that asks for a type its
         reference has none of falls back to the crime, else the incident, record.
         """
-        out_t = np.full(len(refs), 0, np.uint8)
-        out_id = np.zeros(len(refs), np.int64)
-        fallback = np.ones(len(refs), bool)
-        for t, w in POOL_WIDTH.items():
-            m = etype == ET[t]
-            if not m.any():
-                continue
-            r = refs[m]
-            c = self.counts[t][r].astype(np.int64)
-            has = c > 0
-            slot = (u[m] * np.maximum(c, 1)).astype(np.int64)
-            ids = self.pools[t][r, np.minimum(slot, w - 1)]
-            idx = np.flatnonzero(m)[has]
-            out_t[idx] = ET[t]
-            out_id[idx] = ids[has]
-            fallback[idx] = False
+        pool = _POOL_OF[etype]
+        p = np.maximum(pool, 0)
+        c = self.count[refs, p].astype(np.int64)
+        found = (pool >= 0) & (c > 0)
+        slot = np.minimum((u * np.maximum(c, 1)).astype(np.int64), _WIDTH[p] - 1)
+        out_t = np.where(found, etype, 0).astype(np.uint8)
+        out_id = np.where(found, self.pool[refs, _OFFSET[p] + slot], 0)
+        fallback = ~found
         want_inc = fallback & (etype == ET["incident"]) & (self.incident_id[refs] >= 0)
         out_t[want_inc] = ET["incident"]
         out_id[want_inc] = self.incident_id[refs[want_inc]]
@@ -116,19 +117,40 @@ class Holdings:
         self.next = np.zeros(owners, np.int64)
         self.width = width
 
+    def push_one(self, owner: int, ref: int, until_ms: int) -> None:
+        slot = self.next[owner] % self.width
+        self.ref[owner, slot] = ref
+        self.until[owner, slot] = until_ms
+        self.next[owner] += 1
+
     def push(self, owner, ref: int, until_ms: int) -> None:
         if np.ndim(owner) == 0 or len(owner) == 1:
-            o = int(np.asarray(owner).reshape(-1)[0])
-            slot = self.next[o] % self.width
-            self.ref[o, slot] = ref
-            self.until[o, slot] = until_ms
-            self.next[o] += 1
+            self.push_one(int(np.asarray(owner).reshape(-1)[0]), ref, until_ms)
             return
         owner = np.unique(owner)
         slot = self.next[owner] % self.width
         self.ref[owner, slot] = ref
         self.until[owner, slot] = until_ms
         self.next[owner] += 1
+
+    def pick_of(self, owner: int, now_ms: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """:meth:`pick` for rows that share one owner, without a row-by-slot matrix.
+
+        Which slots are live changes only where one expires, so rows are grouped into bands between
+        the owner's distinct expiry times and each band's live slots are found once.
+        """
+        ref, until = self.ref[owner], self.until[owner]
+        valid = ref >= 0
+        cuts = np.unique(until[valid])
+        rank = np.searchsorted(cuts, until)  # a slot is live for rows of band b while rank >= b
+        band = np.searchsorted(cuts, now_ms, side="right")
+        out = np.full(len(now_ms), -1, np.int64)
+        for b in np.unique(band).tolist():
+            live = np.flatnonzero(valid & (rank >= b))
+            if len(live):
+                rows = np.flatnonzero(band == b)
+                out[rows] = ref[live[np.minimum((u[rows] * len(live)).astype(np.int64), len(live) - 1)]]
+        return out
 
     def pick(self, owner: np.ndarray, now_ms: np.ndarray, u: np.ndarray) -> np.ndarray:
         """A held reference per row, uniformly among the owner's live ones; -1 where none is live."""

@@ -38,24 +38,89 @@ class Sampler:
         return self.ids[np.minimum(np.searchsorted(self.cum, u, side="right"), len(self.ids) - 1)]
 
 
-def categorical_table(rows: list[dict[str, float]], names: tuple[str, ...]) -> np.ndarray:
-    """Cumulative probability table: one row per group, one column per category."""
-    w = np.array([[r.get(n, 0.0) for n in names] for r in rows], dtype=float)
-    w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
-    return np.cumsum(w, axis=1)
+class Categorical:
+    """Per-group categorical draws by inverse CDF, vectorised: one row of weights per group.
 
-
-def categorical(cum: np.ndarray, group: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Category per row for ``group`` rows of ``cum`` (vectorised inverse CDF).
-
-    Row g of ``cum`` is shifted by g, so one sorted array holds every group's CDF and a single
-    ``searchsorted`` serves all rows, whatever the number of categories.
+    Row g of the cumulative table is shifted by g, so one sorted array holds every group's CDF and
+    ``searchsorted(flat, g + u)`` gives any row's category. A lookup table over ``BINS`` slices of u
+    answers most rows directly; rows in the few slices that straddle a boundary are searched. The
+    result is exactly the search's.
     """
-    k = cum.shape[1]
-    flat = (cum + np.arange(cum.shape[0])[:, None]).ravel()
-    g = group.astype(np.int64)
-    pos = np.searchsorted(flat, g + u, side="right") - g * k
-    return np.clip(pos, 0, k - 1).astype(np.uint8)
+
+    BINS = 4096
+
+    def __init__(self, rows: list[dict[str, float]], names: tuple[str, ...]):
+        w = np.array([[r.get(n, 0.0) for n in names] for r in rows], dtype=float)
+        w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
+        cum = np.cumsum(w, axis=1)
+        self.k = cum.shape[1]
+        self.flat = (cum + np.arange(cum.shape[0])[:, None]).ravel()
+        g = np.arange(cum.shape[0], dtype=np.int64)[:, None]
+        edges = np.arange(self.BINS + 1) / self.BINS
+        at = self._search(np.broadcast_to(g, (len(g), self.BINS + 1)).ravel(), (g + edges).ravel())
+        at = at.reshape(len(g), self.BINS + 1)
+        # A slice's rows all fall in one category when its lowest and highest values do (rounding
+        # of g + u is monotone); otherwise they are searched. 255 marks such slices.
+        self.table = np.where(at[:, :-1] == at[:, 1:], at[:, :-1], 255).astype(np.uint8).ravel()
+
+    def _search(self, g: np.ndarray, x: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(self.flat, x, side="right") - g * self.k
+        return np.clip(pos, 0, self.k - 1).astype(np.uint8)
+
+    def draw(self, group: np.ndarray, u: np.ndarray) -> np.ndarray:
+        g = group.astype(np.int64)
+        out = self.table[g * self.BINS + (u * self.BINS).astype(np.int64)]
+        edge = np.flatnonzero(out == 255)
+        if len(edge):
+            out[edge] = self._search(g[edge], g[edge] + u[edge])
+        return out
+
+
+VIA = {"direct": 0, "team": 1}
+
+
+class TaskLog:
+    """Tasking rows (staff, reference, via, since, until) as they are given. A group of staff
+    sharing one reference and period costs a list append; groups are turned into columns in bulk."""
+
+    COMPACT_EVERY = 4096
+
+    def __init__(self):
+        self._staff: list = []  # per group: a list or array of staff
+        self._meta: list[tuple[int, int, int, int]] = []  # per group: ref, via, since, until
+        self._arrays: list[tuple[np.ndarray, ...]] = []
+
+    def group(self, staff, ref: int, via: int, since: int, until: int) -> None:
+        self._staff.append(staff)
+        self._meta.append((ref, via, since, until))
+        if len(self._meta) >= self.COMPACT_EVERY:
+            self._compact()
+
+    def rows(self, staff: np.ndarray, refs: np.ndarray, via: int, since: np.ndarray, until: np.ndarray) -> None:
+        if len(staff):
+            self._arrays.append((staff.astype(np.int32), refs.astype(np.int64), np.full(len(staff), via, np.int8),
+                                 since.astype(np.int64), until.astype(np.int64)))
+        if len(self._arrays) >= self.COMPACT_EVERY:
+            self._compact()
+
+    def _compact(self) -> None:
+        if self._meta:
+            staff = [np.asarray(s, np.int64).reshape(-1) for s in self._staff]
+            n = np.array([len(s) for s in staff])
+            meta = np.repeat(np.array(self._meta, np.int64).reshape(-1, 4), n, axis=0)
+            self._arrays.append((np.concatenate(staff).astype(np.int32), meta[:, 0], meta[:, 1].astype(np.int8),
+                                 meta[:, 2], meta[:, 3]))
+            self._staff, self._meta = [], []
+        if len(self._arrays) > 1:
+            self._arrays = [tuple(np.concatenate(c) for c in zip(*self._arrays))]
+
+    def columns(self) -> tuple[np.ndarray, ...]:
+        """staff, ref, via, since, until: every row given so far."""
+        self._compact()
+        if not self._arrays:
+            return (np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, np.int64),
+                    np.zeros(0, np.int64))
+        return self._arrays[0]
 
 
 @dataclass
@@ -66,7 +131,6 @@ class Collected:
     crimes: list[tuple] = field(default_factory=list)
     records: list[tuple] = field(default_factory=list)
     shifts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
-    tasking: list[tuple[np.ndarray, ...]] = field(default_factory=list)  # staff, ref, via, since, until
 
 
 class ShardContext:
@@ -99,6 +163,9 @@ class ShardContext:
         self.row_requests: list[tuple] = []
         self.team_members = {int(t): self.staff[self.force.team[self.staff] == t]
                              for t in np.unique(self.force.team[self.staff])}
+        self.team_of = force.team.tolist()
+        self.mates_of = {int(s): m[m != s] for m in self.team_members.values() for s in m}
+        self.tasking = TaskLog()
         self.roster: dict[str, np.ndarray] = {}
         self._prev_roster: dict[str, np.ndarray] = {}
         self.counters: dict[str, int] = {}
@@ -126,15 +193,15 @@ class ShardContext:
     def _build_tables(self) -> None:
         scn = self.scn
         roles = [scn["roles"][r] for r in ROLES]
-        self.role_systems = categorical_table([r["systems"] for r in roles], SYSTEMS)
-        self.system_etypes = categorical_table([scn["systems"].get(s, {"entity_types": {}})["entity_types"]
+        self.role_systems = Categorical([r["systems"] for r in roles], SYSTEMS)
+        self.system_etypes = Categorical([scn["systems"].get(s, {"entity_types": {}})["entity_types"]
                                                 for s in SYSTEMS], ENTITY_TYPES)
         acts = []
         for r in roles:
             for s in SYSTEMS:
                 base = scn["systems"].get(s, {"actions": {}})["actions"]
                 acts.append(r["actions"].get(s) or base)
-        self.role_system_actions = categorical_table(acts, ACTIONS)
+        self.role_system_actions = Categorical(acts, ACTIONS)
 
     # --- ids and references -------------------------------------------------------------------
 
@@ -175,26 +242,30 @@ class ShardContext:
         since = np.full(n, since) if since.ndim == 0 else since
         until = np.full(n, until) if until.ndim == 0 else until
         ok = refs >= 0
-        via_code = np.full(n, 0 if via == "direct" else 1, np.int8)
-        if not ok.all():
-            staff, refs, since, until, via_code = staff[ok], refs[ok], since[ok], until[ok], via_code[ok]
-        self.out.tasking.append((staff.astype(np.int32), refs, via_code, since, until))
-        if len(self.out.tasking) >= 2048:  # many small arrays cost more than their data: compact them
-            self.out.tasking = [tuple(np.concatenate(c) for c in zip(*self.out.tasking))]
+        self.tasking.rows(staff[ok], refs[ok], VIA[via], since[ok], until[ok])
 
     def assign(self, staff, ref: int, since: int, until: int, team: bool = True) -> None:
         """Give ``staff`` a reference to work under (and, through them, their teams)."""
-        staff = np.atleast_1d(np.asarray(staff, np.int64))
-        if not len(staff) or ref < 0:
+        if ref < 0:
             return
-        self.own.push(staff, ref, until)
-        self.task(staff, ref, "direct", since=since, until=until)
+        people = [int(staff)] if np.ndim(staff) == 0 else list(dict.fromkeys(np.asarray(staff).tolist()))
+        if not people:
+            return
+        for s in people:
+            self.own.push_one(s, ref, until)
+        self.tasking.group(people, ref, VIA["direct"], since, until)
         if team:
-            teams = np.unique(self.force.team[staff])
-            self.team.push(teams, ref, until)
-            mates = np.concatenate([self.team_members[int(t)] for t in teams])
-            mates = mates[~np.isin(mates, staff)] if len(staff) > 1 else mates[mates != staff[0]]
-            self.task(mates, ref, "team", since=since, until=until)
+            if len(people) == 1:
+                t = self.team_of[people[0]]
+                self.team.push_one(t, ref, until)
+                mates = self.mates_of[people[0]]
+            else:
+                teams = sorted({self.team_of[s] for s in people})
+                for t in teams:
+                    self.team.push_one(t, ref, until)
+                mates = np.concatenate([self.team_members[t] for t in teams])
+                mates = mates[~np.isin(mates, people)]
+            self.tasking.group(mates, ref, VIA["team"], since, until)
 
     # --- who is on duty -----------------------------------------------------------------------
 
@@ -207,14 +278,20 @@ class ShardContext:
             self._duty = {k: np.concatenate([self._prev_roster[k], roster[k]]) for k in keys}
         else:
             self._duty = dict(roster)
+        self._duty_role = self.force.role[self._duty["staff"]]
+        self._duty_by_roles: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def on_duty(self, t_ms: float, roles: tuple[str, ...]) -> np.ndarray:
-        """Staff of this area on duty at ``t_ms`` in one of ``roles`` (with their shift end)."""
-        d = self._duty
-        role_mask = np.zeros(len(ROLES), bool)
-        role_mask[[ROLE[r] for r in roles]] = True
-        m = (d["start"] <= t_ms) & (t_ms < d["end"]) & role_mask[self.force.role[d["staff"]]]
-        return np.flatnonzero(m)
+        """Staff of this area on duty at ``t_ms`` in one of ``roles`` (as indexes into the duty
+        roster, for :meth:`duty_staff` and :meth:`duty_end`)."""
+        subset = self._duty_by_roles.get(roles)
+        if subset is None:
+            role_mask = np.zeros(len(ROLES), bool)
+            role_mask[[ROLE[r] for r in roles]] = True
+            idx = np.flatnonzero(role_mask[self._duty_role])
+            subset = self._duty_by_roles[roles] = (idx, self._duty["start"][idx], self._duty["end"][idx])
+        idx, start, end = subset
+        return idx[(start <= t_ms) & (t_ms < end)]
 
     def duty_staff(self, idx: np.ndarray) -> np.ndarray:
         return self._duty["staff"][idx]

@@ -116,8 +116,7 @@ def shard_context_tables(ctx: ShardContext) -> dict[str, pa.Table]:
         "user_id": pa.array(users[st[0]], pa.int32()),
         "start": pa.array(st[1], pa.int64()).cast(TS), "end": pa.array(st[2], pa.int64()).cast(TS),
     })
-    tk = [np.concatenate(c) for c in zip(*out.tasking)] if out.tasking else [np.zeros(0, np.int64)] * 5
-    staff, ref, via, since, until = tk
+    staff, ref, via, since, until = ctx.tasking.columns()
     # One row per (user, reference): the earliest start, the latest end (open if any is), direct over team.
     order = np.lexsort((since, via, ref, staff))
     staff, ref, via, since, until = staff[order], ref[order], via[order], since[order], until[order]

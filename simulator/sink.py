@@ -138,7 +138,8 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 def _column(values: list, lengths: np.ndarray, starts: np.ndarray, total: int, dtype) -> np.ndarray:
     """One column from per-burst values that are scalars (broadcast) or arrays."""
-    scalar = np.fromiter((np.ndim(v) == 0 for v in values), dtype=bool, count=len(values))
+    scalar = np.fromiter((not (isinstance(v, np.ndarray) and v.ndim) for v in values), dtype=bool,
+                         count=len(values))
     out = np.empty(total, dtype=dtype)
     if scalar.any():
         idx = np.flatnonzero(scalar)

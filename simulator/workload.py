@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.force import roster
-from simulator.shard import ETYPE, SYS, ShardContext, categorical
+from simulator.shard import ETYPE, SYS, ShardContext
 from simulator.schema import ROLES
 
 MIN = 60_000
@@ -108,12 +108,12 @@ def emit_tasks(ctx: ShardContext, tasks: dict[str, np.ndarray]) -> None:
     idx = np.flatnonzero(via_team | (own & (t_ref < 0)))
     t_ref[idx] = ctx.team.pick(force.team[t_staff[idx]], t_start[idx], w[idx])
     idx = np.flatnonzero(wants & (holds == "area_crimes"))
-    t_ref[idx] = ctx.area_crimes.pick(np.zeros(len(idx), np.int64), t_start[idx], w[idx])
+    t_ref[idx] = ctx.area_crimes.pick_of(0, t_start[idx], w[idx])
     # Custody and disclosure take up the area's cases as they work them.
     ctx.task(t_staff[idx], t_ref[idx], "direct", since=t_start[idx], until=t_start[idx] + 30 * DAY)
     # A few referenced tasks carry a reference the user does not hold (a colleague's, a typo).
     idx = np.flatnonzero(wants & (f < dem["foreign_reference_share"]))
-    t_ref[idx] = ctx.area_refs.pick(np.zeros(len(idx), np.int64), t_start[idx], w[idx])
+    t_ref[idx] = ctx.area_refs.pick_of(0, t_start[idx], w[idx])
     # Rows: a burst per task, a few seconds to minutes apart.
     task_of_row = np.repeat(np.arange(n_tasks), tasks["rows"])
     gaps = rng.exponential(40_000, len(task_of_row)).astype(np.int64)
@@ -132,10 +132,10 @@ def emit_rows(ctx: ShardContext, rng: np.random.Generator, ts: np.ndarray, staff
     """
     role = ctx.force.role[staff]
     n = len(ts)
-    drawn = categorical(ctx.role_systems, role, rng.random(n))
+    drawn = ctx.role_systems.draw(role, rng.random(n))
     system = drawn if system is None else np.where(system == 255, drawn, system).astype(np.uint8)
-    etype = categorical(ctx.system_etypes, system, rng.random(n))
-    action = categorical(ctx.role_system_actions, role.astype(np.int64) * len(SYS) + system, rng.random(n))
+    etype = ctx.system_etypes.draw(system, rng.random(n))
+    action = ctx.role_system_actions.draw(role.astype(np.int64) * len(SYS) + system, rng.random(n))
     eid = np.zeros(n, np.int64)
     u = rng.random(n)
     has = ref >= 0
@@ -145,9 +145,9 @@ def emit_rows(ctx: ShardContext, rng: np.random.Generator, ts: np.ndarray, staff
         eid[has] = e
     free = ~has
     # Unreferenced record look-ups browse the area's recent references.
-    rec = free & ~np.isin(etype, (ETYPE["person"], ETYPE["vehicle"], ETYPE["address"]))
+    rec = free & _RECORD_TYPE[etype]
     if rec.any():
-        pick = ctx.area_refs.pick(np.zeros(int(rec.sum()), np.int64), ts[rec], rng.random(int(rec.sum())))
+        pick = ctx.area_refs.pick_of(0, ts[rec], rng.random(int(rec.sum())))
         ok = pick >= 0
         idx = np.flatnonzero(rec)
         t, e = ctx.refs.draw(np.maximum(pick, 0), etype[rec], u[rec])
@@ -165,6 +165,8 @@ def emit_rows(ctx: ShardContext, rng: np.random.Generator, ts: np.ndarray, staff
     ctx.sink.emit(ts, staff, system, action, etype, eid, ref, episode)
 
 
+_RECORD_TYPE = np.ones(len(ETYPE), bool)  # entity types that are records, not the public
+_RECORD_TYPE[[ETYPE["person"], ETYPE["vehicle"], ETYPE["address"]]] = False
 _HOME = np.array([SYS["RMS"]] * 8, dtype=np.uint8)
 _HOME[ETYPE["incident"]] = SYS["CAD"]
 _HOME[ETYPE["media"]] = SYS["DEMS"]
