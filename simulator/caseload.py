@@ -15,7 +15,7 @@ import datetime as dt
 
 import numpy as np
 
-from simulator.incidents import GRADES, new_crime, new_incident
+from simulator.incidents import GRADES, new_crimes, new_incidents
 from simulator.rng import derive
 from simulator.schema import ROLES
 from simulator.shard import ShardContext
@@ -35,26 +35,28 @@ def seed_caseload(ctx: ShardContext) -> None:
     rng = derive(ctx.seed, "caseload", ctx.area)
     dem = ctx.scn["demand"]
     t0 = int(ctx.midnights[0])
-    for s in _holders(ctx, "attended_incidents"):
-        for _ in range(rng.poisson(dem["open_incidents_per_officer"])):
-            t = t0 - int(rng.uniform(0.1, 6) * DAY)
-            ref, *_ = new_incident(ctx, rng, t, GRADES[int(rng.integers(3))])
-            ctx.assign(int(s), ref, t, t + 7 * DAY)
-    for s in _holders(ctx, "handled_incidents"):
-        for _ in range(rng.poisson(2)):
-            t = t0 - int(rng.uniform(0.1, 1) * DAY)
-            ref, *_ = new_incident(ctx, rng, t, GRADES[int(rng.integers(3))])
-            ctx.assign(int(s), ref, t, t + DAY, team=False)
+
+    def incidents_of(holders: np.ndarray, per_holder: float, days_back: tuple[float, float], grades=None):
+        staff = np.repeat(holders, rng.poisson(per_holder, len(holders)))
+        t = t0 - (rng.uniform(*days_back, len(staff)) * DAY).astype(np.int64)
+        order = np.argsort(t, kind="stable")
+        staff, t = staff[order], t[order]
+        grade = [GRADES[g] for g in rng.integers(3, size=len(t))] if grades is None else [grades] * len(t)
+        refs, people, _ = new_incidents(ctx, rng, t, grade)
+        return staff, t, refs, people
+
+    staff, t, refs, _ = incidents_of(_holders(ctx, "attended_incidents"), dem["open_incidents_per_officer"], (0.1, 6))
+    ctx.assign_groups(staff, np.arange(len(staff)), refs, t, t + 7 * DAY)
+    staff, t, refs, _ = incidents_of(_holders(ctx, "handled_incidents"), 2.0, (0.1, 1))
+    ctx.assign_groups(staff, np.arange(len(staff)), refs, t, t + DAY, team=False)
     mean_days = dem["investigation_days_mean"]
-    for s in _holders(ctx, "allocated_crimes"):
-        for _ in range(rng.poisson(dem["open_cases_per_investigator"])):
-            t = t0 - int(rng.uniform(0.5, 2 * mean_days) * DAY)
-            until = t + int((rng.exponential(mean_days) + 1) * DAY)
-            if until <= t0:
-                until = t0 + int(rng.exponential(mean_days / 2) * DAY) + DAY
-            ref, record, people, _ = new_incident(ctx, rng, t, "scheduled")
-            cref = new_crime(ctx, rng, t + HOUR, ref, record, people)
-            ctx.assign(int(s), cref, t + HOUR, until)
+    staff, t, refs, people = incidents_of(_holders(ctx, "allocated_crimes"), dem["open_cases_per_investigator"],
+                                          (0.5, 2 * mean_days), "scheduled")
+    until = t + ((rng.exponential(mean_days, len(t)) + 1) * DAY).astype(np.int64)
+    late = until <= t0
+    until[late] = t0 + (rng.exponential(mean_days / 2, int(late.sum())) * DAY).astype(np.int64) + DAY
+    crefs = new_crimes(ctx, rng, t + HOUR, refs, people, np.full(len(t), -1, np.int64))
+    ctx.assign_groups(staff, np.arange(len(staff)), crefs, t + HOUR, until)
     for s in _holders(ctx, "own_cases"):
         kind = ctx.scn["roles"][ROLES[ctx.force.role[s]]]
         for _ in range(rng.poisson(kind["cases_per_week"] * kind["case_days_mean"] / 7)):

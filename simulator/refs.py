@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from simulator.arrays import group_starts
 from simulator.schema import ENTITY_TYPES
 
 # Pool widths per entity type (the entity types a reference can point at).
@@ -68,6 +69,34 @@ class RefTable:
         self.area[r] = area
         return r
 
+    def add_many(self, strings: list[str], created_ms: np.ndarray, area: int, incident_id=-1,
+                 crime_id=-1) -> np.ndarray:
+        """:meth:`add` for many references; returns their indexes."""
+        k = len(strings)
+        while self.n + k > len(self.created):
+            self._grow()
+        r = np.arange(self.n, self.n + k)
+        self.strings.extend(strings)
+        self.incident_id[r] = incident_id
+        self.crime_id[r] = crime_id
+        self.created[r] = created_ms
+        self.area[r] = area
+        self.n += k
+        return r
+
+    def attach_many(self, refs: np.ndarray, etype: str, ids: np.ndarray) -> None:
+        """:meth:`attach` ``ids[i]`` to ``refs[i]`` for every i (a reference's ids together, in order)."""
+        if not len(refs):
+            return
+        refs = np.asarray(refs, np.int64)
+        start, count = group_starts(refs)
+        counts = self.counts[etype]
+        pos = np.repeat(counts[refs[start]].astype(np.int64) - start, count) + np.arange(len(refs))
+        width = POOL_WIDTH[etype]
+        fits = pos < width
+        self.pools[etype][refs[fits], pos[fits]] = np.asarray(ids, np.int64)[fits]
+        counts[refs[start]] = np.minimum(pos[start + count - 1] + 1, width)
+
     def attach(self, r: int, etype: str, ids) -> None:
         """Add entities to a reference's pool, as many as it has room for."""
         c = int(self.counts[etype][r])
@@ -122,6 +151,27 @@ class Holdings:
         self.ref[owner, slot] = ref
         self.until[owner, slot] = until_ms
         self.next[owner] += 1
+
+    def push_many(self, owners: np.ndarray, refs: np.ndarray, until_ms: np.ndarray) -> None:
+        """Push ``refs[i]`` to ``owners[i]`` for every i, as if one by one in that order."""
+        owners = np.asarray(owners, np.int64)
+        if not len(owners):
+            return
+        order = np.argsort(owners, kind="stable")
+        o = owners[order]
+        start, count = group_starts(o)
+        if len(start) == len(o):  # every owner once
+            slot = self.next[o] % self.width
+            self.ref[o, slot] = np.asarray(refs, np.int64)[order]
+            self.until[o, slot] = np.asarray(until_ms, np.int64)[order]
+            self.next[o] += 1
+            return
+        rank = np.arange(len(o)) - np.repeat(start, count)
+        keep = rank >= np.repeat(count, count) - self.width  # an owner's last ``width`` pushes survive
+        slot = (self.next[o] + rank) % self.width
+        self.ref[o[keep], slot[keep]] = np.asarray(refs, np.int64)[order][keep]
+        self.until[o[keep], slot[keep]] = np.asarray(until_ms, np.int64)[order][keep]
+        self.next[o[start]] += count
 
     def push(self, owner, ref: int, until_ms: int) -> None:
         if np.ndim(owner) == 0 or len(owner) == 1:

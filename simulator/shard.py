@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import simpy
 
+from simulator.arrays import member, unique_sorted
 from simulator.force import Force
 from simulator.population import Population
 from simulator.refs import Holdings, RefTable
@@ -161,11 +162,18 @@ class ShardContext:
         self.sink = EventSink(work_dir / "events", midnights, self.days, force.user_id, ws,
                               self.refs.strings, self.rng["sink"], spill)
         self.row_requests: list[tuple] = []
+        self.hourly: list = []  # called at the end of each hour with its end (see workload.day_clock)
         self.team_members = {int(t): self.staff[self.force.team[self.staff] == t]
                              for t in np.unique(self.force.team[self.staff])}
         self.team_of = force.team.tolist()
+        by_team = np.argsort(force.team[self.staff], kind="stable")
+        self._team_sorted = self.staff[by_team]  # the area's staff grouped by team
+        teams_sorted = force.team[self._team_sorted]
+        self._team_lo = np.searchsorted(teams_sorted, np.arange(len(force.team_names)))
+        self._team_hi = np.searchsorted(teams_sorted, np.arange(len(force.team_names)), side="right")
         self.mates_of = {int(s): m[m != s] for m in self.team_members.values() for s in m}
         self.tasking = TaskLog()
+        self.incident_rows: dict[int, int] = {}  # incident id -> its row in out.incidents
         self.roster: dict[str, np.ndarray] = {}
         self._prev_roster: dict[str, np.ndarray] = {}
         self.counters: dict[str, int] = {}
@@ -219,6 +227,13 @@ class ShardContext:
         hi = np.searchsorted(self.veh_keeper_sorted, people, side="right")
         return np.concatenate([self.veh_by_keeper[a:b] for a, b in zip(lo, hi)]) if len(people) else lo
 
+    def vehicles_of_many(self, group: np.ndarray, people: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vehicles kept by each of ``people`` (in order), with the ``group`` of the person's row."""
+        lo = np.searchsorted(self.veh_keeper_sorted, people)
+        size = np.searchsorted(self.veh_keeper_sorted, people, side="right") - lo
+        at = np.repeat(lo - (np.cumsum(size) - size), size) + np.arange(int(size.sum()))
+        return np.repeat(group, size), self.veh_by_keeper[at]
+
     def request_rows(self, ts: np.ndarray, staff, ref, system: int = 255) -> None:
         """Ask for rows whose system (255: by the user's role), action and entity are drawn in the
         next batch (see :func:`simulator.workload.flush_rows`)."""
@@ -267,6 +282,29 @@ class ShardContext:
                 mates = mates[~np.isin(mates, people)]
             self.tasking.group(mates, ref, VIA["team"], since, until)
 
+    def assign_groups(self, staff: np.ndarray, group: np.ndarray, refs: np.ndarray, since: np.ndarray,
+                      until: np.ndarray, team: bool = True) -> None:
+        """:meth:`assign` for many groups at once: ``staff[i]`` joins group ``group[i]``, whose
+        reference and period are ``refs[g]``, ``since[g]`` and ``until[g]`` (staff unique in a group)."""
+        if not len(staff):
+            return
+        g_ref, g_since, g_until = refs[group], since[group], until[group]
+        self.own.push_many(staff, g_ref, g_until)
+        self.tasking.rows(staff, g_ref, VIA["direct"], g_since, g_until)
+        if not team:
+            return
+        n = self.force.n
+        pair = unique_sorted(group.astype(np.int64) * n + self.force.team[staff])
+        p_group, p_team = pair // n, pair % n
+        self.team.push_many(p_team, refs[p_group], until[p_group])
+        lo, hi = self._team_lo[p_team], self._team_hi[p_team]
+        size = hi - lo
+        at = np.repeat(lo - (np.cumsum(size) - size), size) + np.arange(int(size.sum()))
+        mates, m_group = self._team_sorted[at], np.repeat(p_group, size)
+        keep = ~member(m_group * n + mates, group.astype(np.int64) * n + staff)
+        mates, m_group = mates[keep], m_group[keep]
+        self.tasking.rows(mates, refs[m_group], VIA["team"], since[m_group], until[m_group])
+
     # --- who is on duty -----------------------------------------------------------------------
 
     def set_roster(self, roster: dict[str, np.ndarray]) -> None:
@@ -281,17 +319,38 @@ class ShardContext:
         self._duty_role = self.force.role[self._duty["staff"]]
         self._duty_by_roles: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
-    def on_duty(self, t_ms: float, roles: tuple[str, ...]) -> np.ndarray:
-        """Staff of this area on duty at ``t_ms`` in one of ``roles`` (as indexes into the duty
-        roster, for :meth:`duty_staff` and :meth:`duty_end`)."""
+    def duty_subset(self, roles: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Duty-roster entries of staff in ``roles``: (indexes, shift starts, shift ends)."""
         subset = self._duty_by_roles.get(roles)
         if subset is None:
             role_mask = np.zeros(len(ROLES), bool)
             role_mask[[ROLE[r] for r in roles]] = True
             idx = np.flatnonzero(role_mask[self._duty_role])
             subset = self._duty_by_roles[roles] = (idx, self._duty["start"][idx], self._duty["end"][idx])
-        idx, start, end = subset
+        return subset
+
+    def on_duty(self, t_ms: float, roles: tuple[str, ...]) -> np.ndarray:
+        """Staff of this area on duty at ``t_ms`` in one of ``roles`` (as indexes into the duty
+        roster, for :meth:`duty_staff` and :meth:`duty_end`)."""
+        idx, start, end = self.duty_subset(roles)
         return idx[(start <= t_ms) & (t_ms < end)]
+
+    def pick_on_duty(self, rng: np.random.Generator, times: np.ndarray, roles: tuple[str, ...],
+                     k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each time, up to ``k`` different staff of ``roles`` on duty then, in random order.
+
+        Returns (which time, duty-roster index) pairs, grouped by time in the order given.
+        """
+        idx, start, end = self.duty_subset(roles)
+        if not len(idx) or not len(times):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        on = (start[None, :] <= times[:, None]) & (times[:, None] < end[None, :])
+        keys = np.where(on, rng.random(on.shape), 2.0)
+        order = np.argsort(keys, axis=1, kind="stable")
+        take = np.minimum(k, on.sum(axis=1))
+        chosen = np.arange(on.shape[1])[None, :] < take[:, None]
+        which = np.nonzero(chosen)[0]
+        return which, idx[order[chosen]]
 
     def duty_staff(self, idx: np.ndarray) -> np.ndarray:
         return self._duty["staff"][idx]

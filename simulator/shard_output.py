@@ -28,7 +28,7 @@ class ShardRun:
 
     def __init__(self, scn: dict, area: int, work_dir: str, spill=None):
         from simulator.caseload import casework, seed_caseload
-        from simulator.incidents import demand
+        from simulator.incidents import IncidentDesk
         from simulator.misuse import start_misuse
         from simulator.workload import day_clock
         from simulator.world import world_for
@@ -41,7 +41,7 @@ class ShardRun:
         env = ctx.env
         seed_caseload(ctx)
         env.process(day_clock(env, ctx))
-        env.process(demand(env, ctx))
+        ctx.hourly.append(IncidentDesk(ctx).advance)
         env.process(casework(env, ctx))
         self.episodes = start_misuse(env, ctx, w.plan)
 

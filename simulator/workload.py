@@ -49,6 +49,8 @@ def day_clock(env, ctx: ShardContext):
                 emit_tasks(ctx, {k: v[due] for k, v in pending.items()})
                 pending = {k: v[~due] for k, v in pending.items()}
             yield env.timeout(max(t - env.now, 0))
+            for work in ctx.hourly:  # what happened in the hour, worked in one batch (incidents)
+                work(t)
             flush_rows(ctx)
             ctx.sink.drain()
 
@@ -58,12 +60,10 @@ def flush_rows(ctx: ShardContext) -> None:
     if not ctx.row_requests:
         return
     reqs, ctx.row_requests = ctx.row_requests, []
-    n = np.array([len(r[0]) for r in reqs])
+    n = [len(r[0]) for r in reqs]
     ts = np.concatenate([r[0] for r in reqs]).astype(np.int64)
-    staff = np.repeat(np.array([r[1] for r in reqs], np.int64), n) if all(np.ndim(r[1]) == 0 for r in reqs) \
-        else np.concatenate([np.broadcast_to(r[1], (k,)) for r, k in zip(reqs, n)]).astype(np.int64)
-    ref = np.repeat(np.array([r[2] for r in reqs], np.int64), n)
-    system = np.repeat(np.array([r[3] for r in reqs], np.uint8), n)
+    staff, ref, system = (np.concatenate([np.broadcast_to(np.asarray(r[j], dt), (k,)) for r, k in zip(reqs, n)])
+                          for j, dt in ((1, np.int64), (2, np.int64), (3, np.uint8)))
     emit_rows(ctx, ctx.rng["background"], ts, staff, ref, system=system)
 
 
