@@ -3,6 +3,7 @@ codes, timestamps to milliseconds, and lookups on sorted int64 keys."""
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,9 @@ def lookup(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.n
     return pos, sorted_keys[pos] == query
 
 
+_FIB = np.uint64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio: Fibonacci hashing
+
+
 def take(values: np.ndarray, pos: np.ndarray, ok: np.ndarray, fill: Any) -> np.ndarray:
     """``values[pos]`` where ``ok``, else ``fill`` (safe on an empty ``values``)."""
     if not len(values):
@@ -45,50 +49,89 @@ def take(values: np.ndarray, pos: np.ndarray, ok: np.ndarray, fill: Any) -> np.n
     return np.where(ok, values[np.clip(pos, 0, len(values) - 1)], fill)
 
 
-class HashMap:
-    """A growable open-addressing hash table from non-negative int64 keys to int64 values,
-    read and written for whole arrays at once (linear probing, at most half full)."""
+class BucketSearch:
+    """``np.searchsorted(keys, query, side="right")`` on sorted int64 keys, for queries that
+    know their bucket: a binary search is a cache miss per step on a large array, this is a
+    direct table of where each bucket starts and a short scan within it.
 
-    def __init__(self, capacity: int = 1024) -> None:
-        size = 1 << max(4, int(np.ceil(np.log2(3 * capacity + 1))))
-        self.slots = np.full(size, -1, np.int64)
-        self.values = np.zeros(size, np.int64)
+    ``buckets`` (codes in ``[0, n_buckets)``) must be a non-decreasing function of the keys,
+    and a query's bucket the same function of the query (clipped to the range).
+    """
+
+    def __init__(self, keys: np.ndarray, buckets: np.ndarray, n_buckets: int) -> None:
+        self.keys = keys
+        self.n_buckets = n_buckets
+        self.first = np.searchsorted(buckets, np.arange(n_buckets + 1))
+        self.run = int(np.bincount(buckets).max()) if len(keys) else 0
+
+    def right(self, query: np.ndarray, bucket: np.ndarray) -> np.ndarray:
+        pos = self.first[np.clip(bucket, 0, self.n_buckets)]
+        last = len(self.keys) - 1
+        active = np.arange(len(query))
+        for _ in range(self.run):  # within the bucket: at most ``run`` keys to step over
+            p = pos[active]
+            step = (p <= last) & (self.keys[np.minimum(p, last)] <= query[active])
+            active = active[step]
+            if not len(active):
+                break
+            pos[active] += 1
+        return pos
+
+
+class HashMap:
+    """A growable open-addressing hash table from non-negative int64 keys to 8-byte values,
+    read and written for whole arrays at once (Fibonacci hashing, linear probing, at most half
+    full). Keys and values sit side by side, so a look-up touches one cache line."""
+
+    def __init__(self, capacity: int = 1024, dtype: type = np.int64) -> None:
+        bits = max(4, int(np.ceil(np.log2(3 * capacity + 1))))
+        self.shift = np.uint64(64 - bits)
+        self.table = np.zeros((1 << bits, 2), np.int64)
+        self.table[:, 0] = -1
+        self.slots = self.table[:, 0]
+        self.values = self.table[:, 1].view(dtype)
         self.count = 0
 
     def _home(self, keys: np.ndarray) -> np.ndarray:
-        return (hash64(keys, 0x1D) & np.uint64(len(self.slots) - 1)).astype(np.int64)
+        return ((keys.view(np.uint64) * _FIB) >> self.shift).view(np.int64)
 
     def _find(self, keys: np.ndarray) -> np.ndarray:
         """Slot of each key, -1 if absent (keys below 0 are never present)."""
-        out = np.full(len(keys), -1, np.int64)
-        active = np.flatnonzero(keys >= 0)
-        pos = self._home(keys[active])
+        pos = self._home(keys)
+        slot_key = self.slots[pos]
+        out = np.where(slot_key == keys, pos, -1)
+        more = np.flatnonzero((slot_key != keys) & (slot_key != -1))
         mask = len(self.slots) - 1
-        while len(active):
-            slot_key = self.slots[pos]
-            hit = slot_key == keys[active]
-            out[active[hit]] = pos[hit]
-            more = (slot_key != -1) & ~hit
-            active, pos = active[more], (pos[more] + 1) & mask
+        while len(more):
+            pos_m = (pos[more] + 1) & mask
+            pos[more] = pos_m
+            slot_key = self.slots[pos_m]
+            want = keys[more]
+            hit = slot_key == want
+            out[more[hit]] = pos_m[hit]
+            more = more[~hit & (slot_key != -1)]
+        if len(keys) and keys.min() < 0:
+            out[keys < 0] = -1
         return out
 
-    def get(self, keys: np.ndarray, default: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    def get(self, keys: np.ndarray, default=-1) -> tuple[np.ndarray, np.ndarray]:
         """(found, value) per key."""
         slot = self._find(np.asarray(keys, np.int64))
         found = slot >= 0
-        return found, np.where(found, self.values[np.maximum(slot, 0)], default)
+        return found, np.where(found, self.values[slot], default)
 
     def set(self, keys: np.ndarray, values: np.ndarray) -> None:
         """Set the values of distinct ``keys`` (adding the new ones)."""
         keys = np.asarray(keys, np.int64)
-        values = np.asarray(values, np.int64)
+        values = np.asarray(values, self.values.dtype)
         slot = self._find(keys)
-        self.values[slot[slot >= 0]] = values[slot >= 0]
-        new = np.flatnonzero((slot < 0) & (keys >= 0))
+        old = slot >= 0
+        self.values[slot[old]] = values[old]
+        new = np.flatnonzero(~old & (keys >= 0))
         if self.count + len(new) > len(self.slots) // 2:
-            old = self.slots >= 0
-            old_keys, old_values = self.slots[old], self.values[old]
-            self.__init__(self.count + len(new))
+            held = self.slots >= 0
+            old_keys, old_values = self.slots[held], self.values[held]
+            self.__init__(self.count + len(new), self.values.dtype)
             self._insert(old_keys, old_values)
         self._insert(keys[new], values[new])
 
@@ -100,12 +143,12 @@ class HashMap:
         while len(pending):
             s = slot[pending]
             free = self.slots[s] == -1
-            taken, first = np.unique(s[free], return_index=True)
-            winners = pending[free][first]
-            self.slots[taken] = keys[winners]
-            self.values[taken] = values[winners]
+            s_free, k_free = s[free], pending[free]
+            self.slots[s_free] = keys[k_free]  # of keys sharing a free slot, one wins
+            won = self.slots[s_free] == keys[k_free]
+            self.values[s_free[won]] = values[k_free[won]]
             placed = np.zeros(len(keys), bool)
-            placed[winners] = True
+            placed[k_free[won]] = True
             pending = pending[~placed[pending]]
             slot[pending] = (slot[pending] + 1) & mask
         self.count += len(keys)
@@ -122,6 +165,45 @@ class HashIndex:
 
     def __call__(self, query: np.ndarray) -> np.ndarray:
         return self.map.get(query)[1]
+
+
+class RankBitmap:
+    """Positions of keys in a sorted array of distinct keys in ``[0, n_cells)`` (-1 if absent),
+    from a bitmap of the keys and the count of keys before each 64-bit word: two reads and a
+    popcount per query, no probing. It costs 2 bits per cell."""
+
+    def __init__(self, sorted_keys: np.ndarray, n_cells: int) -> None:
+        keys = np.asarray(sorted_keys, np.int64)
+        self.n_cells = n_cells
+        self.bits = np.zeros((n_cells >> 6) + 1, np.uint64)
+        word = keys >> 6
+        if len(keys):
+            bit = np.uint64(1) << (keys & 63).astype(np.uint64)
+            starts = np.flatnonzero(np.r_[True, word[1:] != word[:-1]])
+            self.bits[word[starts]] = np.bitwise_or.reduceat(bit, starts)
+        self.before = np.zeros(len(self.bits), np.int64)  # keys in the words before
+        np.cumsum(popcount(self.bits[:-1]), out=self.before[1:])
+
+    def __call__(self, query: np.ndarray) -> np.ndarray:
+        q = np.asarray(query, np.int64)
+        ok = (q >= 0) & (q < self.n_cells)
+        word = np.where(ok, q >> 6, 0)
+        bit = (q & 63).astype(np.uint64)
+        bits = self.bits[word]
+        present = ok & ((bits >> bit) & np.uint64(1)).astype(bool)
+        below = popcount(bits & ((np.uint64(1) << bit) - np.uint64(1)))
+        return np.where(present, self.before[word] + below, -1)
+
+
+_POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], np.uint8)
+
+
+def popcount(x: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64."""
+    if hasattr(np, "bitwise_count"):  # numpy 2
+        return np.bitwise_count(x).astype(np.int64)
+    return _POPCOUNT8[np.ascontiguousarray(x).view(np.uint8)].reshape(-1, 8).sum(
+        axis=1, dtype=np.int64)
 
 
 class IdIndex:
@@ -162,6 +244,27 @@ def codes(values: Any, vocabulary: pa.Array) -> np.ndarray:
     if not len(vocabulary):
         return np.full(len(values), -1, np.int64)
     return int_values(arr(pc.index_in(values, value_set=vocabulary)), -1)
+
+
+class Vocabulary:
+    """:func:`codes` for batch after batch against one large vocabulary (references): each
+    batch's distinct strings are looked up in a dict built once, where ``pc.index_in`` would
+    hash the whole vocabulary again on every call."""
+
+    def __init__(self, vocabulary: pa.Array) -> None:
+        self.vocabulary = vocabulary
+        self.code: dict[str, int] = {}
+        for i, word in enumerate(vocabulary.to_pylist()):
+            self.code.setdefault(word, i)
+
+    def __call__(self, values: Any) -> np.ndarray:
+        values = arr(values)
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+            return codes(values, self.vocabulary)
+        encoded = pc.dictionary_encode(values, null_encoding="encode")  # null: a word too
+        words = encoded.dictionary.to_pylist()
+        table = np.fromiter(map(self.code.get, words, repeat(-1)), np.int64, len(words))
+        return table[encoded.indices.to_numpy()]
 
 
 def int_values(a: pa.Array, fill: int) -> np.ndarray:

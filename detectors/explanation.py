@@ -27,14 +27,20 @@ EXPLAINED, WEAK, BLANK, FOREIGN = range(_N_STATES)
 def path_links(f: Frame, paths: PairLog) -> tuple[np.ndarray, np.ndarray]:
     """Look-ups of people, vehicles and addresses under a held reference, and which of them
     another user had already made under the same case (a *path*). Each log sees a frame once."""
-    def compute() -> tuple[np.ndarray, np.ndarray]:
-        index = f.index
-        case = index.ref_case(f)
-        cand = np.flatnonzero((case >= 0) & (f.etype <= ET["address"]) & (f.etype >= 0))
-        idx = cand[index.held_at(f, cand)]
-        key = pair_key(case[idx], entity_key(f.etype[idx], f.entity[idx]))
-        return idx, paths.observe(key, f.user[idx])
-    return f.memo(("paths", paths), compute)  # the key holds the log: ids are never reused
+    # the memo key holds the log itself, whose id is never reused while the frame lives
+    return f.memo(("paths", paths), lambda: _observe_paths(f, paths))
+
+
+def _observe_paths(f: Frame, paths: PairLog) -> tuple[np.ndarray, np.ndarray]:
+    index = f.index
+    personal = np.flatnonzero((f.etype <= ET["address"]) & (f.etype >= 0))
+    case = index.ref_case_at(f, personal)
+    typed = case >= 0
+    cand, case = personal[typed], case[typed]
+    held = index.held_at(f, cand, case)
+    idx, case = cand[held], case[held]
+    key = pair_key(case, entity_key(f.etype[idx], f.entity[idx]))
+    return idx, paths.observe(key, f.user[idx])
 
 
 def explanation_state(f: Frame, paths: PairLog | None, idx: np.ndarray | None = None

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detectors.columns import (
-    DAY_MS, ET, NEVER, QUARTER_MS, VOCAB, HashIndex, IdIndex, arr, codes, column,
-    entity_key, ints, lookup, ms, np_column, take,
+    DAY_MS, ET, NEVER, QUARTER_MS, VOCAB, HashIndex, IdIndex, Vocabulary, arr, codes,
+    column, entity_key, ints, lookup, ms, np_column, take,
 )
 from detectors.population import Population
 from detectors.roster import Roster
@@ -79,7 +79,13 @@ class Frame:
 
     @cached_property
     def ref(self) -> np.ndarray:
-        return codes(self.batch.column("reference"), self.index.refs)
+        return self.index.ref_codes(self.batch.column("reference"))
+
+    def ref_at(self, idx: np.ndarray) -> np.ndarray:
+        """:attr:`ref` for the events ``idx`` only (decoding only those, unless all are)."""
+        if "ref" in self.__dict__:
+            return self.ref[idx]
+        return self.index.ref_codes(arr(self.batch.column("reference")).take(idx))
 
     @cached_property
     def typed(self) -> np.ndarray:
@@ -208,6 +214,11 @@ class ForceIndex:
         return pc.unique(pa.chunked_array(found).combine_chunks()).drop_null()
 
     @cached_property
+    def ref_codes(self) -> Vocabulary:
+        """Codes into :attr:`refs` of a string column, batch after batch."""
+        return Vocabulary(self.refs)
+
+    @cached_property
     def case(self) -> np.ndarray:
         """Case code (dense, from 0) of each reference: an incident and the crime recorded from
         it are one case."""
@@ -305,6 +316,12 @@ class ForceIndex:
         """Case of the typed reference (-1 if none or unknown)."""
         return f.memo("ref_case", lambda: self.case_of(f.ref))
 
+    def ref_case_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
+        """:meth:`ref_case` for the events ``idx`` only."""
+        if "ref_case" in f.cache:
+            return f.cache["ref_case"][idx]
+        return self.case_of(f.ref_at(idx))
+
     def own_case(self, f: Frame) -> np.ndarray:
         """Case the accessed record belongs to (-1 if none)."""
         return f.memo("own_case", lambda: self.case_of(self.own_ref(f)))
@@ -324,11 +341,14 @@ class ForceIndex:
         """Explained by a held case: the typed reference's, or the accessed record's own."""
         return f.memo("explained", lambda: self.held(f) | self.holds_own(f))
 
-    def held_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
-        """:meth:`held` for the events ``idx`` only (for rules that need a few)."""
+    def held_at(self, f: Frame, idx: np.ndarray, case: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`held` for the events ``idx`` only (for rules that need a few; ``case``: the
+        cases of their typed references, if known)."""
         if "held" in f.cache:
             return f.cache["held"][idx]
-        return self.holdings(f.user[idx], self.ref_case(f)[idx], f.ts[idx])
+        if case is None:
+            case = self.ref_case_at(f, idx)
+        return self.holdings(f.user[idx], case, f.ts[idx])
 
     def holds_own_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
         """:meth:`holds_own` for the events ``idx`` only."""

@@ -176,9 +176,11 @@ class WatchlistDetector(RuleDetector):
 
     def _explained(self, f: Frame, idx: np.ndarray, listed: np.ndarray) -> np.ndarray:
         index = self.index_
-        linked = self.paths_.observe(pair_key(index.ref_case(f)[idx], listed), f.user[idx]) \
-            if len(idx) else np.zeros(0, bool)
-        return index.holds_own_at(f, idx) | (index.held_at(f, idx) & linked)
+        if not len(idx):
+            return np.zeros(0, bool)
+        case = index.ref_case_at(f, idx)
+        linked = self.paths_.observe(pair_key(case, listed), f.user[idx])
+        return index.holds_own_at(f, idx) | (index.held_at(f, idx, case) & linked)
 
     def learn(self, history: Frame) -> None:
         index = self.index_
@@ -258,19 +260,20 @@ class MediaExportDetector(RuleDetector):
         """Media accesses with no link to the user's work, and what each counts for."""
         index = self.index_
         media = np.flatnonzero(f.etype == ET["media"])
-        held = np.flatnonzero(index.held_at(f, media))  # under a held reference: is it a path?
+        case = index.ref_case_at(f, media)
+        held = np.flatnonzero(index.held_at(f, media, case))  # under a held reference: a path?
         path = np.zeros(len(media), bool)
-        path[held] = self.paths_.observe(
-            pair_key(index.ref_case(f)[media[held]], f.entity[media[held]]), f.user[media[held]])
+        path[held] = self.paths_.observe(pair_key(case[held], f.entity[media[held]]),
+                                         f.user[media[held]])
         action = f.action[media]
         weight = np.where(np.isin(action, COPY_ACTIONS), 1.0,
                           np.where(action == ACT["view"], self.view_weight, 0.0))
         keep = (weight > 0) & ~path
-        media, weight = media[keep], weight[keep]
+        media, weight, case = media[keep], weight[keep], case[keep]
         linked = index.holds_own_at(f, media)
-        media, weight = media[~linked], weight[~linked]
+        media, weight, case = media[~linked], weight[~linked], case[~linked]
         own = index.case_of(index.record_ref(f.etype[media], f.entity[media]))
-        mismatch = f.typed[media] & (index.ref_case(f)[media] != own)
+        mismatch = f.typed[media] & (case != own)
         again = self.clips_.update(Groups(pair_key(f.user[media], f.entity[media])))
         return media, weight * np.where(mismatch, self.mismatch_weight, 1.0) * (1 + np.log2(again))
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.columns import DAY_MS, T_BITS
+from detectors.columns import DAY_MS, T_BITS, BucketSearch
 
 _WEEK = 7 * DAY_MS
+_MAX_BUCKETS = 1 << 22
 
 
 class Roster:
-    """Rostered shifts as sorted ``(user << 42 | start)`` keys, with each shift's start and end."""
+    """Rostered shifts as sorted ``(user << 42 | start)`` keys, with each shift's start and end,
+    searched through (user, period) buckets: a period is a day on most forces."""
 
     def __init__(self, user: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
         ok = user >= 0
@@ -18,6 +20,20 @@ class Roster:
         key = (user[ok].astype(np.int64) << T_BITS) | start
         order = np.argsort(key, kind="stable")
         self.keys, self.start, self.end = key[order], start[order], end[ok][order]
+        users = self.keys >> T_BITS
+        self.n_users = int(users.max()) + 1 if len(users) else 0
+        first = int(self.start.min()) // DAY_MS if len(users) else 0
+        days = int(self.start.max()) // DAY_MS - first + 1 if len(users) else 1
+        self.period_ms = DAY_MS * max(1, -(-self.n_users * days // _MAX_BUCKETS))
+        self.first_period = first * DAY_MS // self.period_ms
+        self.n_periods = int(self.start.max()) // self.period_ms - self.first_period + 1 \
+            if len(users) else 1
+        self.search = BucketSearch(self.keys, self._bucket(users, self.start),
+                                   self.n_users * self.n_periods)
+
+    def _bucket(self, user: np.ndarray, t: np.ndarray) -> np.ndarray:
+        period = np.clip(t // self.period_ms - self.first_period, 0, self.n_periods - 1)
+        return np.minimum(user, self.n_users) * self.n_periods + period
 
     def off_shift_ms(self, user: np.ndarray, ts: np.ndarray) -> np.ndarray:
         """Milliseconds from each access (user index, UTC ms) to the user's nearest shift: 0 on
@@ -26,9 +42,9 @@ class Roster:
         if not len(keys):
             return np.full(len(ts), _WEEK, np.int64)
         u = np.maximum(user, 0).astype(np.int64)
-        i = np.searchsorted(keys, (u << T_BITS) | np.clip(ts, 0, (1 << T_BITS) - 1),
-                            side="right") - 1  # the last shift starting at or before
-        prev, nxt = np.maximum(i, 0), np.minimum(i + 1, len(keys) - 1)
+        t = np.clip(ts, 0, (1 << T_BITS) - 1)
+        i = self.search.right((u << T_BITS) | t, self._bucket(u, t)) - 1  # the last shift
+        prev, nxt = np.maximum(i, 0), np.minimum(i + 1, len(keys) - 1)  # starting at or before
         has_prev = (i >= 0) & ((keys[prev] >> T_BITS) == u)
         has_next = (i + 1 < len(keys)) & ((keys[nxt] >> T_BITS) == u)
         after = np.where(has_prev, ts - self.end[prev], _WEEK)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.base import hash64
-from detectors.columns import HashMap, lookup
+from detectors.columns import HashMap
 
 
 class Groups:
@@ -19,7 +19,7 @@ class Groups:
     def __init__(self, keys: np.ndarray) -> None:
         keys = np.asarray(keys, np.int64)
         self.n = len(keys)
-        self.order = np.argsort(keys, kind="stable")
+        self.order = stable_order(keys)
         sk = keys[self.order]
         new = np.ones(self.n, bool)
         new[1:] = sk[1:] != sk[:-1]
@@ -35,32 +35,57 @@ class Groups:
         return out
 
 
+def stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` through plain sorts, several times faster than a
+    stable sort of int64: each key (or its rank) is packed with its position into one int64."""
+    n = len(keys)
+    if n < 2:
+        return np.arange(n)
+    bits = (n - 1).bit_length()
+    low = (1 << bits) - 1
+    lo, hi = int(keys.min()), int(keys.max())
+    if hi - lo < 1 << (63 - bits):  # the key's offset fits above the position: one sort
+        return np.sort(((keys - lo) << bits) | np.arange(n)) & low
+    order = np.argsort(keys)
+    sk = keys[order]
+    rank = np.zeros(n, np.int64)
+    np.cumsum(sk[1:] != sk[:-1], out=rank[1:])
+    return np.sort((rank << bits) | order) & low
+
+
 class _KeyedState:
-    """Sorted keys with one value each: the state of a running aggregate."""
+    """Non-negative int64 keys with one value each, in a hash table: the state of a running
+    aggregate."""
 
     def __init__(self, dtype: type) -> None:
-        self.keys = np.zeros(0, np.int64)
-        self.values = np.zeros(0, dtype)
+        self.map = HashMap(dtype=dtype)
+        self.low: int | None = None  # the smallest key stored since the last forget_below
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.map.values.dtype
 
     def get(self, keys: np.ndarray, default: float) -> np.ndarray:
-        pos, found = lookup(self.keys, keys)
-        return np.where(found, self.values[pos] if len(self.values) else default, default)
+        return self.map.get(keys, default)[1]
 
     def put(self, keys: np.ndarray, values: np.ndarray) -> None:
-        pos, found = lookup(self.keys, keys)
-        if len(self.values):
-            self.values[pos[found]] = values[found]
-        if not found.all():
-            k = np.concatenate([self.keys, keys[~found]])
-            v = np.concatenate([self.values, values[~found].astype(self.values.dtype)])
-            order = np.argsort(k, kind="stable")
-            self.keys, self.values = k[order], v[order]
+        if not len(keys):
+            return
+        low = int(keys.min())
+        if low < 0:
+            raise ValueError(f"{type(self).__name__}: keys must be non-negative, got {low}")
+        self.low = low if self.low is None else min(self.low, low)
+        self.map.set(keys, values)
 
     def forget_below(self, key: int) -> None:
         """Drop the keys below ``key`` (e.g. days that are over, when the day is the high bits)."""
-        cut = int(np.searchsorted(self.keys, key))
-        if cut:
-            self.keys, self.values = self.keys[cut:], self.values[cut:]
+        if self.low is None or self.low >= key:
+            return
+        keep = self.map.slots >= key
+        keys, values = self.map.slots[keep], self.map.values[keep]
+        self.map = HashMap(len(keys), self.dtype)
+        self.map.set(keys, values)
+        self.low = int(keys.min()) if len(keys) else None
 
 
 class RunningSum(_KeyedState):
@@ -71,9 +96,9 @@ class RunningSum(_KeyedState):
 
     def update(self, groups: Groups, weights: np.ndarray | None = None) -> np.ndarray:
         if not groups.n:
-            return np.zeros(0, self.values.dtype)
-        w = np.ones(groups.n, self.values.dtype) if weights is None \
-            else np.asarray(weights, self.values.dtype)[groups.order]
+            return np.zeros(0, self.dtype)
+        w = np.ones(groups.n, self.dtype) if weights is None \
+            else np.asarray(weights, self.dtype)[groups.order]
         csum = np.cumsum(w)
         before = (csum - w)[groups.starts]
         running = csum - before[groups.gid] + self.get(groups.keys, 0)[groups.gid]

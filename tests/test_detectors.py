@@ -24,6 +24,10 @@ from detectors.base import Detector
 from detectors.checks import (
     check_batch_invariance, check_deterministic, check_no_look_ahead, run_stream,
 )
+from detectors.columns import (
+    BucketSearch, HashIndex, HashMap, IdIndex, RankBitmap, Vocabulary, codes,
+)
+from detectors.streams import Groups, RunningMax, RunningSum
 from simulator.run import simulate
 from simulator.schema import EVENTS
 
@@ -326,3 +330,83 @@ def test_rules_keep_the_contract_on_a_real_force(ident: str, check, force: Force
     events = force.period.slice(max(midnight - 10_000, 0), 20_000)
     assert events["ts"][0].as_py().day != events["ts"][-1].as_py().day
     check(lambda: create(ident), force.context, force.history, events)
+
+
+# --- the lookups and running state the rules are built on, against their plain definitions
+
+
+def test_lookups_agree_with_a_binary_search() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        n_cells = int(rng.integers(1, 20_000))
+        keys = np.unique(rng.integers(0, n_cells, int(rng.integers(0, 500))))
+        query = rng.integers(-3, n_cells + 50, 1000)
+        pos = np.searchsorted(keys, query)
+        hit = (pos < len(keys)) & (keys[np.minimum(pos, max(len(keys) - 1, 0))] == query) \
+            if len(keys) else np.zeros(len(query), bool)
+        expected = np.where(hit, pos, -1)
+        assert np.array_equal(RankBitmap(keys, n_cells)(query), expected)
+        assert np.array_equal(HashIndex(keys)(query), expected)
+        assert np.array_equal(IdIndex(keys)(query), expected)
+
+
+def test_bucket_search_agrees_with_searchsorted() -> None:
+    rng = np.random.default_rng(8)
+    for _ in range(50):
+        keys = np.sort(rng.integers(0, 10_000, int(rng.integers(0, 300))))
+        width = int(rng.integers(1, 500))
+        n_buckets = 10_000 // width + 1
+        search = BucketSearch(keys, keys // width, n_buckets)
+        query = rng.integers(-100, 10_100, 1000)
+        got = search.right(query, np.clip(query // width, 0, n_buckets - 1))
+        assert np.array_equal(got, np.searchsorted(keys, query, side="right"))
+
+
+def test_hash_map_keeps_the_last_value_set() -> None:
+    rng = np.random.default_rng(9)
+    m, plain = HashMap(4), {}
+    for _ in range(30):
+        keys = np.unique(rng.integers(-2, 3000, 200))
+        values = rng.integers(0, 10**9, len(keys))
+        m.set(keys, values)
+        plain.update((k, v) for k, v in zip(keys.tolist(), values.tolist()) if k >= 0)
+    query = np.arange(-5, 3100)
+    found, got = m.get(query, default=-7)
+    assert np.array_equal(found, [q in plain for q in query.tolist()])
+    assert np.array_equal(got, [plain.get(q, -7) for q in query.tolist()])
+
+
+def test_groups_keep_time_order_within_a_key() -> None:
+    rng = np.random.default_rng(10)
+    for keys in (rng.integers(0, 5, 1000), rng.integers(0, 2**62, 1000) >> rng.integers(0, 60),
+                 np.zeros(0, np.int64), np.array([3])):
+        assert np.array_equal(Groups(keys).order, np.argsort(keys, kind="stable"))
+
+
+def test_running_sums_and_maxima_count_over_batches_and_forget_past_days() -> None:
+    rng = np.random.default_rng(11)
+    sums, maxima, totals, tops = RunningSum(np.float64), RunningMax(), {}, {}
+    for day in range(3):
+        for _ in range(4):
+            keys = (day << 32) | rng.integers(0, 50, 300)
+            w, v = rng.random(300), rng.integers(0, 1000, 300)
+            g = Groups(keys)
+            got_sum, got_max = sums.update(g, w), maxima.update(g, v)
+            for k, wi, vi, s, m in zip(keys.tolist(), w, v.tolist(), got_sum, got_max):
+                totals[k] = totals.get(k, 0.0) + wi
+                tops[k] = max(tops.get(k, 0), vi)
+                assert s == pytest.approx(totals[k]) and m == tops[k]
+        maxima.forget_below((day + 1) << 32)
+        assert not maxima.get(np.array([(day << 32) | 1]), 0).any()
+    with pytest.raises(ValueError, match="non-negative"):
+        sums.put(np.array([-1]), np.array([1.0]))
+
+
+def test_vocabulary_codes_agree_with_index_in() -> None:
+    vocabulary = pa.array(["INC 1", "SF/2/25", "", "a much longer reference than most"])
+    values = pa.array(["SF/2/25", None, "", "unknown", "INC 1",
+                       "a much longer reference than most"])
+    expected = codes(values, vocabulary)
+    assert expected.tolist() == [1, -1, 2, -1, 0, 3]
+    assert np.array_equal(Vocabulary(vocabulary)(values), expected)
+    assert np.array_equal(Vocabulary(vocabulary)(values.slice(2)), expected[2:])
