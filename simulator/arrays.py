@@ -26,7 +26,9 @@ def group_starts(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     change[0] = True
     np.not_equal(group[1:], group[:-1], out=change[1:])
     start = np.flatnonzero(change)
-    length = np.diff(start, append=n)
+    length = np.empty_like(start)
+    length[:-1] = start[1:] - start[:-1]
+    length[-1] = n - start[-1]
     return start, length
 
 

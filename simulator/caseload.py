@@ -2,7 +2,7 @@
 
 - ``seed_caseload``: officers start the period with recent incidents and investigators with open
   investigations (created before the start, in context and tasking), so day one is not a cold start.
-- ``casework``: roles whose own cases justify their look-ups open them as they work: information
+- ``Casework``: roles whose own cases justify their look-ups open them as they work: information
   requests (back office), vetting files (applicants, and staff and their relatives when re-vetted),
   conduct investigations (professional standards, about colleagues), intelligence developments
   (analysts). These are the legitimate look-ups of staff and their families that relationship rules
@@ -64,23 +64,27 @@ def seed_caseload(ctx: ShardContext) -> None:
             open_case(ctx, rng, int(s), t, t0 + int(rng.exponential(kind["case_days_mean"] / 2) * DAY) + DAY)
 
 
-def casework(env, ctx: ShardContext):
-    """Each morning, staff on duty in case-holding roles may open new cases."""
-    rng = derive(ctx.seed, "casework", ctx.area)
-    holders = _holders(ctx, "own_cases")
-    rate = np.array([ctx.scn["roles"][r]["cases_per_week"] for r in ROLES]) / 5.0
-    days = np.array([ctx.scn["roles"][r]["case_days_mean"] for r in ROLES])
-    for day in range(ctx.days):
-        yield env.timeout(max(ctx.midnights[day] + 6 * HOUR - env.now, 0))
+class Casework:
+    """Each day, staff on duty in case-holding roles may open new cases early in their shift."""
+
+    def __init__(self, ctx: ShardContext):
+        self.ctx = ctx
+        self.rng = derive(ctx.seed, "casework", ctx.area)
+        self.holders = _holders(ctx, "own_cases")
+        self.rate = np.array([ctx.scn["roles"][r]["cases_per_week"] for r in ROLES]) / 5.0
+        self.days = np.array([ctx.scn["roles"][r]["case_days_mean"] for r in ROLES])
+
+    def work_day(self, day: int) -> None:
+        ctx, rng = self.ctx, self.rng
         r = ctx.roster
-        on = r["staff"][np.isin(r["staff"], holders)]
-        starts = r["start"][np.isin(r["staff"], holders)]
-        n_new = rng.poisson(rate[ctx.force.role[on]])
-        for s, t, n in zip(on, starts, n_new):
+        mine = np.isin(r["staff"], self.holders)
+        on, starts = r["staff"][mine], r["start"][mine]
+        n_new = rng.poisson(self.rate[ctx.force.role[on]])
+        for s, t, n in zip(on.tolist(), starts.tolist(), n_new.tolist()):
             for _ in range(n):
                 t_open = int(t + rng.uniform(0, 4) * HOUR)
-                length = int((rng.exponential(days[ctx.force.role[s]]) + 0.5) * DAY)
-                open_case(ctx, rng, int(s), t_open, t_open + length)
+                length = int((rng.exponential(self.days[ctx.force.role[s]]) + 0.5) * DAY)
+                open_case(ctx, rng, s, t_open, t_open + length)
 
 
 def open_case(ctx: ShardContext, rng, staff: int, t: int, until: int) -> int:

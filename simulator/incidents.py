@@ -4,10 +4,11 @@ An incident's life: a call handler logs it in CAD, officers are dispatched and c
 vehicles on PNC (themselves or over the radio through the control room) and RMS, record body-worn
 video, and some incidents become crimes allocated to an investigator, with custody and intelligence.
 
-Incidents are worked in hourly batches (see :class:`IncidentDesk`): at the end of each hour, every
-stage of every incident that fell due in it (the call, the dispatch, the crime, the custody) is
-done for all of them at once with numpy, each at its own time. What an incident gives staff to
-hold reaches their holdings at the end of that hour, as before any of their next hour's work.
+Incidents are worked in daily batches (see :class:`IncidentDesk`): at the start of each day, every
+stage of every incident that falls due in it (the call, the dispatch, the crime, the custody) is
+done for all of them at once with numpy, each at its own time. Holdings record from when a
+reference is held and reference pools when each entry came to exist, so work earlier in the day
+never sees what is created later in it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import functools
 import numpy as np
 
 from simulator.arrays import first_in_group, ragged, spread
-from simulator.shard import ACT, ETYPE, ROLE, SYS, ShardContext
-from simulator.schema import ROLES
+from simulator.shard import ACT, ETYPE, ROLE, SYS, ShardContext, incidents_per_day
 from simulator.workload import ATTENDING, DAY, GRADES, HOUR, INCIDENT_KINDS, MIN, OFFENCES, SERIOUS
 
 CONTROL = ("control_room",)
@@ -28,7 +28,7 @@ STAGES = ("call", "dispatch", "crime", "custody")
 
 
 class IncidentDesk:
-    """A shard's incidents: the hour's calls, and each stage due, worked in one batch per hour."""
+    """A shard's incidents: the day's calls, and each stage due, worked in one batch per day."""
 
     def __init__(self, ctx: ShardContext):
         self.ctx = ctx
@@ -36,9 +36,7 @@ class IncidentDesk:
         self.demand_rng = ctx.rng["demand"]
         scn = ctx.scn
         dem = self.dem = scn["demand"]
-        officers = np.isin(np.array(ROLES)[ctx.force.role[ctx.staff]], dem["officer_roles"]).sum()
-        self.per_day = (officers * dem["calls_999_per_officer_per_day"] * dem["contacts_per_999_call"]
-                        * dem["incident_share"])
+        self.per_day = incidents_per_day(scn, ctx.force, ctx.staff)
         self.hourly = np.array(dem["hourly_weights"]) / np.mean(dem["hourly_weights"])
         self.weekly = np.array(dem["weekday_weights"]) / np.mean(dem["weekday_weights"])
         grades = np.array(list(dem["grade_shares"].values()), float)
@@ -49,6 +47,10 @@ class IncidentDesk:
         self.next_hour = int(ctx.midnights[0])
 
     # --- the hourly batch ----------------------------------------------------------------------
+
+    def work_day(self, day: int) -> None:
+        """The day's incidents: every call of the day and every stage due before its end."""
+        self.advance(int(self.ctx.midnights[day + 1]))
 
     def advance(self, t: int) -> None:
         """Work everything that happened before ``t``: new calls, and the stages that fell due."""
@@ -182,7 +184,7 @@ class IncidentDesk:
             clip_ref = np.repeat(refs[which], n_clips)
             dock = np.repeat(ends, n_clips) + rng.integers(0, 20 * MIN, len(owner))
             clips = ctx.new_ids(len(owner))
-            ctx.refs.attach_many(clip_ref, "media", clips)
+            ctx.refs.attach_many(clip_ref, "media", clips, at=dock)
             ctx.out.records.extend(zip(["media"] * len(owner), clips.tolist(), clip_ref.tolist(), dock.tolist(),
                                        owner.tolist(), [-1] * len(owner), ["bwv_clip"] * len(owner)))
             ctx.sink.emit(dock, owner, SYS["DEMS"], ACT["create"], ETYPE["media"], clips, clip_ref)
@@ -227,8 +229,8 @@ class IncidentDesk:
         tb, rb = tc[booked], crefs[booked]
         ids = ctx.new_ids(2 * m).reshape(m, 2)
         cust, photo = ids[:, 0], ids[:, 1]
-        ctx.refs.attach_many(rb, "custody", cust)
-        ctx.refs.attach_many(rb, "media", photo)
+        ctx.refs.attach_many(rb, "custody", cust, at=tb)
+        ctx.refs.attach_many(rb, "media", photo, at=tb)
         suspect = ctx.refs.pools["person"][rb, 0]
         ctx.out.records.extend(zip(["custody"] * m, cust.tolist(), rb.tolist(), tb.tolist(), first.tolist(),
                                    suspect.tolist(), ["custody_record"] * m))
@@ -320,7 +322,7 @@ def new_incidents(ctx: ShardContext, rng, t0: np.ndarray, grades: list[str],
     ctx.refs.attach_many(refs[group], "person", people)
     ctx.refs.attach_many(refs[v_all], "vehicle", vehicles)
     ctx.refs.attach_many(refs[places_g[order]], "address", places[order])
-    ctx.area_refs.push_many(np.zeros(n, np.int64), refs, t0 + 14 * DAY)
+    ctx.area_refs.push_many(np.zeros(n, np.int64), refs, t0, t0 + 14 * DAY)
     kinds = rng.integers(len(INCIDENT_KINDS), size=n)
     for inc, label, t, kind, grade in zip(inc_ids.tolist(), labels, t0.tolist(), kinds.tolist(), grades):
         ctx.incident_rows[inc] = len(ctx.out.incidents)
@@ -338,8 +340,7 @@ def new_crimes(ctx: ShardContext, rng, t: np.ndarray, inc_refs: np.ndarray, n_pe
     code = ctx.scn["force"]["code"]
     labels = [f"{code}/{ctx.area + 1}{ctx.counter('crime'):06d}/{_utc_day(x // DAY)[2]}" for x in t.tolist()]
     crefs = ctx.refs.add_many(labels, t, ctx.area, incident_id=ctx.refs.incident_id[inc_refs], crime_id=crime_ids)
-    ctx.refs.pool[crefs] = ctx.refs.pool[inc_refs]
-    ctx.refs.count[crefs] = ctx.refs.count[inc_refs]
+    ctx.refs.copy_pools(inc_refs, crefs)
     serious = rng.random(n) < dem["serious_crime_share"]
     offence = np.where(serious, np.array(SERIOUS, object)[rng.integers(len(SERIOUS), size=n)],
                        np.array(OFFENCES, object)[rng.integers(len(OFFENCES), size=n)])
@@ -348,8 +349,8 @@ def new_crimes(ctx: ShardContext, rng, t: np.ndarray, inc_refs: np.ndarray, n_pe
             ctx.out.incidents[ctx.incident_rows[inc]][6] = crime
     ctx.out.crimes.extend(zip(crime_ids.tolist(), labels, t.tolist(), [ctx.area_name] * n, offence.tolist(),
                               serious.tolist()))
-    ctx.area_refs.push_many(np.zeros(n, np.int64), crefs, t + 60 * DAY)
-    ctx.area_crimes.push_many(np.zeros(n, np.int64), crefs, t + 30 * DAY)
+    ctx.area_refs.push_many(np.zeros(n, np.int64), crefs, t, t + 60 * DAY)
+    ctx.area_crimes.push_many(np.zeros(n, np.int64), crefs, t, t + 30 * DAY)
     # Intelligence about one of the people involved.
     n_intel = np.where(n_people > 0, rng.poisson(dem["intel_per_crime_mean"], n), 0)
     group, _ = ragged(n_intel)

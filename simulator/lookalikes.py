@@ -33,10 +33,13 @@ def notable_event(env, ctx: ShardContext, nt: Notable):
     cref = ctx.refs.add(f"{ctx.scn['force']['code']}/{ctx.area + 1}{ctx.counter('crime'):06d}/{date:%y}", t,
                         ctx.area, incident_id=nt.incident_id, crime_id=nt.crime_id)
     people = np.concatenate([[nt.person], ctx.person_sampler.draw(rng.random(3))]).astype(np.int64)
+    # Scene and custody media are added over the next two days.
+    media_at = t + rng.integers(HOUR, 2 * DAY, len(nt.media_ids))
+    ctx.notable_media_at[nt.index] = media_at
     for r in (inc_ref, cref):
         ctx.refs.attach(r, "person", people)
         ctx.refs.attach(r, "address", ctx.pop.address[people[:2]])
-        ctx.refs.attach(r, "media", nt.media_ids)
+        ctx.refs.attach(r, "media", nt.media_ids, at=media_at)
     ctx.out.incidents.append([nt.incident_id, ctx.refs.strings[inc_ref], t, ctx.area_name, "notable", "immediate",
                               nt.crime_id])
     ctx.out.crimes.append((nt.crime_id, ctx.refs.strings[cref], t, ctx.area_name, offence, True))
@@ -44,11 +47,10 @@ def notable_event(env, ctx: ShardContext, nt: Notable):
     if nt.kind == "celebrity":
         ctx.refs.attach(cref, "custody", [nt.custody_id])
         ctx.out.records.append(("custody", nt.custody_id, cref, t, -1, subject, "custody_record"))
-    for m, cat in zip(nt.media_ids, nt.media_kinds):
-        ctx.out.records.append(("media", int(m), cref, t + int(rng.integers(HOUR, 2 * DAY)), -1,
-                                subject if cat == "custody_photo" else -1, cat))
-    ctx.area_refs.push(0, inc_ref, t + 30 * DAY)
-    ctx.area_refs.push(0, cref, t + 60 * DAY)
+    for m, cat, at in zip(nt.media_ids, nt.media_kinds, media_at.tolist()):
+        ctx.out.records.append(("media", int(m), cref, at, -1, subject if cat == "custody_photo" else -1, cat))
+    ctx.area_refs.push_one(0, inc_ref, t, t + 30 * DAY)
+    ctx.area_refs.push_one(0, cref, t, t + 60 * DAY)
     # The major-crime team holds the case for weeks; their own work views its media and people.
     inv = ctx.staff[ctx.force.role[ctx.staff] == ROLE["investigator"]]
     team = rng.choice(inv, size=min(len(inv), ctx.scn["misuse"]["notable_team_size"]), replace=False) \
@@ -56,9 +58,13 @@ def notable_event(env, ctx: ShardContext, nt: Notable):
     ctx.assign(team, cref, t, t + 60 * DAY, team=False)
     if len(team):
         n = 40
-        ts = np.sort(t + rng.integers(HOUR, 3 * DAY, n))
+        # Each view is of an item already there at the time.
+        first = int(media_at.min())
+        ts = np.sort(first + rng.integers(0, t + 3 * DAY - first, n))
         who = team[rng.integers(0, len(team), n)]
-        media = nt.media_ids[rng.integers(0, len(nt.media_ids), n)]
+        order = np.argsort(media_at, kind="stable")
+        there = np.searchsorted(media_at[order], ts, side="right")
+        media = np.asarray(nt.media_ids)[order][(rng.random(n) * there).astype(np.int64)]
         ctx.sink.emit(ts, who, SYS["DEMS"], ACT["view"], ETYPE["media"], media, cref)
     # Briefings: staff with no reference read the headline records.
     pool = ctx.staff[np.isin(ctx.force.role[ctx.staff], [ROLE["analyst"], ROLE["back_office"],

@@ -104,6 +104,9 @@ def episode(env, ctx: ShardContext, ep: Episode, plan: MisusePlan):
                 continue
         k = int(min(remaining, rng.integers(lo, hi + 1)))
         system, action, etype, eid = recipe(ctx, ep, plan, k, rng, int(env.now))
+        if not len(eid):  # nothing to look at yet: another day
+            day += 1
+            continue
         if route == "control_room":
             system = np.where(np.isin(etype, (ETYPE["person"], ETYPE["vehicle"])), SYS["PNC"], system)
         ts = int(env.now) + np.cumsum(rng.exponential(40_000, len(eid))).astype(np.int64)
@@ -199,7 +202,10 @@ def recipe(ctx: ShardContext, ep: Episode, plan: MisusePlan, k: int, rng, t: int
     elif kind in ("curiosity", "leak_press"):
         nt = plan.notables[ep.plan.notable]
         ep.targets = [nt.person]
-        choices = [(SYS["DEMS"], ACT["view"], ETYPE["media"], int(m)) for m in nt.media_ids]
+        if t < nt.t_ms:  # nothing to see before it happens
+            return _empty()
+        there = ctx.notable_media_at.get(nt.index, np.zeros(0, np.int64)) <= t
+        choices = [(SYS["DEMS"], ACT["view"], ETYPE["media"], int(m)) for m in np.asarray(nt.media_ids)[there]]
         choices += [(SYS["RMS"], ACT["view"], ETYPE["person"], nt.person),
                     (SYS["RMS"], ACT["view"], ETYPE["crime"], nt.crime_id),
                     (SYS["CAD"], ACT["view"], ETYPE["incident"], nt.incident_id)]
@@ -256,8 +262,9 @@ def _local_story(ctx: ShardContext, ep: Episode, k: int, rng, t: int) -> list[tu
     choices = [(SYS["RMS"], ACT["view"], ETYPE["crime"], int(ctx.refs.crime_id[r]))]
     choices += [(SYS["RMS"], ACT["view"], ETYPE["person"], int(p))
                 for p in ctx.refs.pools["person"][r, : ctx.refs.counts["person"][r]]]
+    c = ctx.refs.counts["media"][r]
     choices += [(SYS["DEMS"], ACT["view"], ETYPE["media"], int(m))
-                for m in ctx.refs.pools["media"][r, : ctx.refs.counts["media"][r]]]
+                for m, at in zip(ctx.refs.pools["media"][r, :c], ctx.refs.pools_t["media"][r, :c]) if at <= t]
     return [choices[i] for i in rng.choice(len(choices), size=k, replace=k > len(choices))]
 
 
@@ -290,15 +297,18 @@ def _female_kept_vehicle(ctx: ShardContext, rng) -> int:
 
 
 def _unlinked_clip(ctx: ShardContext, ep: Episode, t: int, rng) -> int:
-    """A body-worn video clip of a recent reference the actor does not hold."""
-    mine = set(ctx.own.ref[ep.plan.actor].tolist())
+    """A body-worn video clip, existing at ``t``, of a recent reference the actor was never given
+    (nor its incident)."""
+    held = ctx.tasking.held_by(ep.plan.actor)
+    held_incidents = set(ctx.refs.incident_id[list(held)].tolist()) - {-1}
     for _ in range(30):
         r = int(ctx.area_refs.pick(np.zeros(1, np.int64), np.array([t]), rng.random(1))[0])
-        if r < 0 or r in mine:
+        if r < 0 or r in held or int(ctx.refs.incident_id[r]) in held_incidents:
             continue
         c = int(ctx.refs.counts["media"][r])
-        if c:
-            return int(ctx.refs.pools["media"][r, int(rng.integers(c))])
+        there = np.flatnonzero(ctx.refs.pools_t["media"][r, :c] <= t)
+        if len(there):
+            return int(ctx.refs.pools["media"][r, int(rng.choice(there))])
     return -1
 
 

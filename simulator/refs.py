@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.arrays import group_starts
+from simulator.arrays import group_starts, unique_sorted
 from simulator.schema import ENTITY_TYPES
 
 # Pool widths per entity type (the entity types a reference can point at).
@@ -35,12 +35,17 @@ class RefTable:
         self.area = np.zeros(capacity, np.int16)
         # Every pool side by side in one array (and one count column per type), so a draw for rows of
         # mixed types is one gather; ``pools[type]`` and ``counts[type]`` are views into them.
+        # Each entry also has the time it became available (a clip once docked, a custody record
+        # once booked); ``late`` marks pools holding an entry that came after the reference itself.
         self.pool = np.full((capacity, int(_WIDTH.sum())), -1, np.int64)
+        self.pool_t = np.zeros((capacity, int(_WIDTH.sum())), np.int64)
         self.count = np.zeros((capacity, len(POOL_TYPES)), np.int16)
+        self.late = np.zeros((capacity, len(POOL_TYPES)), bool)
         self._views()
 
     def _views(self) -> None:
         self.pools = {t: self.pool[:, o:o + w] for t, o, w in zip(POOL_TYPES, _OFFSET, _WIDTH)}
+        self.pools_t = {t: self.pool_t[:, o:o + w] for t, o, w in zip(POOL_TYPES, _OFFSET, _WIDTH)}
         self.counts = {t: self.count[:, i] for i, t in enumerate(POOL_TYPES)}
 
     def _grow(self) -> None:
@@ -50,11 +55,11 @@ class RefTable:
             new = np.full(cap, -1, old.dtype)
             new[: len(old)] = old
             setattr(self, name, new)
-        pool = np.full((cap, self.pool.shape[1]), -1, np.int64)
-        pool[: self.n] = self.pool[: self.n]
-        count = np.zeros((cap, self.count.shape[1]), np.int16)
-        count[: self.n] = self.count[: self.n]
-        self.pool, self.count = pool, count
+        for name, fill in (("pool", -1), ("pool_t", 0), ("count", 0), ("late", False)):
+            old = getattr(self, name)
+            new = np.full((cap, old.shape[1]), fill, old.dtype)
+            new[: self.n] = old[: self.n]
+            setattr(self, name, new)
         self._views()
 
     def add(self, string: str, created_ms: int, area: int, incident_id: int = -1, crime_id: int = -1) -> int:
@@ -84,8 +89,9 @@ class RefTable:
         self.n += k
         return r
 
-    def attach_many(self, refs: np.ndarray, etype: str, ids: np.ndarray) -> None:
-        """:meth:`attach` ``ids[i]`` to ``refs[i]`` for every i (a reference's ids together, in order)."""
+    def attach_many(self, refs: np.ndarray, etype: str, ids: np.ndarray, at: np.ndarray | None = None) -> None:
+        """:meth:`attach` ``ids[i]`` to ``refs[i]`` (available from ``at[i]``) for every i, a
+        reference's ids together and in order."""
         if not len(refs):
             return
         refs = np.asarray(refs, np.int64)
@@ -94,33 +100,64 @@ class RefTable:
         pos = np.repeat(counts[refs[start]].astype(np.int64) - start, count) + np.arange(len(refs))
         width = POOL_WIDTH[etype]
         fits = pos < width
-        self.pools[etype][refs[fits], pos[fits]] = np.asarray(ids, np.int64)[fits]
+        r, col = refs[fits], _OFFSET[POOL_TYPES.index(etype)] + pos[fits]
+        self.pool[r, col] = np.asarray(ids, np.int64)[fits]
+        if at is None:
+            self.pool_t[r, col] = self.created[r]
+        else:
+            at = np.broadcast_to(np.asarray(at, np.int64), (len(refs),))[fits]
+            self.pool_t[r, col] = at
+            self.late[r[at > self.created[r]], POOL_TYPES.index(etype)] = True
         counts[refs[start]] = np.minimum(pos[start + count - 1] + 1, width)
 
-    def attach(self, r: int, etype: str, ids) -> None:
-        """Add entities to a reference's pool, as many as it has room for."""
-        c = int(self.counts[etype][r])
-        ids = np.asarray(ids, dtype=np.int64)[: POOL_WIDTH[etype] - c]
-        self.pools[etype][r, c:c + len(ids)] = ids
-        self.counts[etype][r] = c + len(ids)
+    def attach(self, r: int, etype: str, ids, at: int | None = None) -> None:
+        """Add entities to a reference's pool (available from ``at``, by default its creation), as
+        many as it has room for."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if np.ndim(at) > 0:
+            self.attach_many(np.full(len(ids), r, np.int64), etype, ids, at)
+            return
+        p = POOL_TYPES.index(etype)
+        c = int(self.count[r, p])
+        ids = ids[: POOL_WIDTH[etype] - c]
+        cols = slice(_OFFSET[p] + c, _OFFSET[p] + c + len(ids))
+        self.pool[r, cols] = ids
+        self.pool_t[r, cols] = self.created[r] if at is None else at
+        if at is not None and at > self.created[r]:
+            self.late[r, p] = True
+        self.count[r, p] = c + len(ids)
 
-    def copy_pools(self, src: int, dst: int) -> None:
-        self.pool[dst] = self.pool[src]
-        self.count[dst] = self.count[src]
+    def copy_pools(self, src, dst) -> None:
+        """Give references ``dst`` the pools of ``src`` (a crime its incident's; a case a related one's)."""
+        for name in ("pool", "pool_t", "count", "late"):
+            a = getattr(self, name)
+            a[dst] = a[src]
 
-    def draw(self, refs: np.ndarray, etype: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For rows under ``refs`` wanting entity types ``etype``: (entity_type, entity_id).
+    def draw(self, refs: np.ndarray, etype: np.ndarray, u: np.ndarray,
+             ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For rows at ``ts`` under ``refs`` wanting entity types ``etype``: (entity_type, entity_id).
 
-        Incident and crime rows get the reference's own records; a row that asks for a type its
-        reference has none of falls back to the crime, else the incident, record.
+        A row draws among the entries of its reference's pool that exist at its time. Incident and
+        crime rows get the reference's own records; a row that asks for a type its reference has
+        none of (then) falls back to the crime, else the incident, record.
         """
         pool = _POOL_OF[etype]
         p = np.maximum(pool, 0)
         c = self.count[refs, p].astype(np.int64)
         found = (pool >= 0) & (c > 0)
         slot = np.minimum((u * np.maximum(c, 1)).astype(np.int64), _WIDTH[p] - 1)
+        late = np.flatnonzero(found & self.late[refs, p])
+        if len(late):
+            # Pools with entries that came later: draw among those that exist at the row's time.
+            cols = _OFFSET[p[late], None] + np.arange(_WIDTH.max())[None, :]
+            exists = (np.arange(_WIDTH.max())[None, :] < c[late, None]) & \
+                (self.pool_t[refs[late, None], np.minimum(cols, self.pool.shape[1] - 1)] <= ts[late, None])
+            n_ok = exists.sum(axis=1)
+            k = (u[late] * n_ok).astype(np.int64)
+            slot[late] = (np.cumsum(exists, axis=1) <= k[:, None]).sum(axis=1)
+            found[late[n_ok == 0]] = False
         out_t = np.where(found, etype, 0).astype(np.uint8)
-        out_id = np.where(found, self.pool[refs, _OFFSET[p] + slot], 0)
+        out_id = np.where(found, self.pool[refs, _OFFSET[p] + np.minimum(slot, _WIDTH[p] - 1)], 0)
         fallback = ~found
         want_inc = fallback & (etype == ET["incident"]) & (self.incident_id[refs] >= 0)
         out_t[want_inc] = ET["incident"]
@@ -138,84 +175,79 @@ class RefTable:
 
 
 class Holdings:
-    """Ring buffers of (reference, held until) per owner (staff member, team or area)."""
+    """Ring buffers of (reference, held from, held until) per owner (staff member, team or area)."""
 
     def __init__(self, owners: int, width: int):
         self.ref = np.full((owners, width), -1, np.int64)
+        self.since = np.zeros((owners, width), np.int64)
         self.until = np.zeros((owners, width), np.int64)
         self.next = np.zeros(owners, np.int64)
         self.width = width
 
-    def push_one(self, owner: int, ref: int, until_ms: int) -> None:
+    def push_one(self, owner: int, ref: int, since_ms: int, until_ms: int) -> None:
         slot = self.next[owner] % self.width
         self.ref[owner, slot] = ref
+        self.since[owner, slot] = since_ms
         self.until[owner, slot] = until_ms
         self.next[owner] += 1
 
-    def push_many(self, owners: np.ndarray, refs: np.ndarray, until_ms: np.ndarray) -> None:
+    def push_many(self, owners: np.ndarray, refs: np.ndarray, since_ms: np.ndarray, until_ms: np.ndarray) -> None:
         """Push ``refs[i]`` to ``owners[i]`` for every i, as if one by one in that order."""
         owners = np.asarray(owners, np.int64)
         if not len(owners):
             return
         order = np.argsort(owners, kind="stable")
         o = owners[order]
+        cols = [np.broadcast_to(np.asarray(x, np.int64), (len(owners),))[order] for x in (refs, since_ms, until_ms)]
         start, count = group_starts(o)
         if len(start) == len(o):  # every owner once
             slot = self.next[o] % self.width
-            self.ref[o, slot] = np.asarray(refs, np.int64)[order]
-            self.until[o, slot] = np.asarray(until_ms, np.int64)[order]
-            self.next[o] += 1
-            return
-        rank = np.arange(len(o)) - np.repeat(start, count)
-        keep = rank >= np.repeat(count, count) - self.width  # an owner's last ``width`` pushes survive
-        slot = (self.next[o] + rank) % self.width
-        self.ref[o[keep], slot[keep]] = np.asarray(refs, np.int64)[order][keep]
-        self.until[o[keep], slot[keep]] = np.asarray(until_ms, np.int64)[order][keep]
+            keep = slice(None)
+        else:
+            rank = np.arange(len(o)) - np.repeat(start, count)
+            keep = rank >= np.repeat(count, count) - self.width  # an owner's last ``width`` pushes survive
+            slot = ((self.next[o] + rank) % self.width)[keep]
+        for table, col in zip((self.ref, self.since, self.until), cols):
+            table[o[keep], slot] = col[keep]
         self.next[o[start]] += count
 
-    def push(self, owner, ref: int, until_ms: int) -> None:
-        if np.ndim(owner) == 0 or len(owner) == 1:
-            self.push_one(int(np.asarray(owner).reshape(-1)[0]), ref, until_ms)
-            return
-        owner = np.unique(owner)
-        slot = self.next[owner] % self.width
-        self.ref[owner, slot] = ref
-        self.until[owner, slot] = until_ms
-        self.next[owner] += 1
+    def pick(self, owner: np.ndarray, now_ms: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """A held reference per row, uniformly among the owner's live ones (held from before
+        ``now_ms`` until after it); -1 where none is live."""
+        if len(owner) == 1:
+            o, now = int(owner[0]), now_ms[0]
+            live = np.flatnonzero((self.since[o] <= now) & (self.until[o] > now) & (self.ref[o] >= 0))
+            if not len(live):
+                return np.full(1, -1, np.int64)
+            return self.ref[o, live[min(int(u[0] * len(live)), len(live) - 1)]].reshape(1)
+        now = now_ms[:, None]
+        live = (self.since[owner] <= now) & (self.until[owner] > now) & (self.ref[owner] >= 0)
+        n_live = live.sum(axis=1)
+        k = (u * n_live).astype(np.int64)
+        slot = (np.cumsum(live, axis=1) <= k[:, None]).sum(axis=1)  # the k-th live slot
+        out = self.ref[owner, np.minimum(slot, self.width - 1)]
+        return np.where(n_live > 0, out, -1)
 
     def pick_of(self, owner: int, now_ms: np.ndarray, u: np.ndarray) -> np.ndarray:
         """:meth:`pick` for rows that share one owner, without a row-by-slot matrix.
 
-        Which slots are live changes only where one expires, so rows are grouped into bands between
-        the owner's distinct expiry times and each band's live slots are found once.
+        Which slots are live changes only where one starts or expires, so rows are grouped into
+        bands between those times and each band's live slots are found once.
         """
-        ref, until = self.ref[owner], self.until[owner]
+        ref, since, until = self.ref[owner], self.since[owner], self.until[owner]
         valid = ref >= 0
-        cuts = np.unique(until[valid])
-        rank = np.searchsorted(cuts, until)  # a slot is live for rows of band b while rank >= b
+        cuts = unique_sorted(np.concatenate([since[valid], until[valid]]))
+        # For rows of band b (b cut times at or before them), a slot is live while its start is
+        # among those b and its end is not.
+        r_since, r_until = np.searchsorted(cuts, since), np.searchsorted(cuts, until)
         band = np.searchsorted(cuts, now_ms, side="right")
         out = np.full(len(now_ms), -1, np.int64)
-        for b in np.unique(band).tolist():
-            live = np.flatnonzero(valid & (rank >= b))
+        order = np.argsort(band, kind="stable")
+        start, count = group_starts(band[order])
+        for lo, k in zip(start.tolist(), count.tolist()):
+            rows = order[lo:lo + k]
+            b = band[rows[0]]
+            live = np.flatnonzero(valid & (r_since < b) & (r_until >= b))
             if len(live):
-                rows = np.flatnonzero(band == b)
                 out[rows] = ref[live[np.minimum((u[rows] * len(live)).astype(np.int64), len(live) - 1)]]
         return out
-
-    def pick(self, owner: np.ndarray, now_ms: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """A held reference per row, uniformly among the owner's live ones; -1 where none is live."""
-        if len(owner) == 1:
-            o = int(owner[0])
-            live = np.flatnonzero((self.until[o] > now_ms[0]) & (self.ref[o] >= 0))
-            if not len(live):
-                return np.full(1, -1, np.int64)
-            return self.ref[o, live[min(int(u[0] * len(live)), len(live) - 1)]].reshape(1)
-        live = (self.until[owner] > now_ms[:, None]) & (self.ref[owner] >= 0)
-        n_live = live.sum(axis=1)
-        k = (u * n_live).astype(np.int64)
-        # index of the k-th live slot
-        csum = np.cumsum(live, axis=1)
-        slot = (csum <= k[:, None]).sum(axis=1)
-        slot = np.minimum(slot, self.width - 1)
-        out = self.ref[owner, slot]
-        return np.where(n_live > 0, out, -1)

@@ -27,6 +27,14 @@ ETYPE = {e: i for i, e in enumerate(ENTITY_TYPES)}
 ID_SPAN = 10**10  # entity ids created in a shard: (area + 1) * ID_SPAN + counter
 
 
+def incidents_per_day(scn: dict, force: Force, staff: np.ndarray) -> float:
+    """Expected incidents a day for ``staff``: calls per officer, contacts per call, incident share."""
+    dem = scn["demand"]
+    officers = np.isin(np.array(ROLES)[force.role[staff]], dem["officer_roles"]).sum()
+    return float(officers * dem["calls_999_per_officer_per_day"] * dem["contacts_per_999_call"]
+                 * dem["incident_share"])
+
+
 class Sampler:
     """Weighted draws from a fixed set of ids by inverse CDF (vectorised, no per-row choice)."""
 
@@ -115,6 +123,11 @@ class TaskLog:
         if len(self._arrays) > 1:
             self._arrays = [tuple(np.concatenate(c) for c in zip(*self._arrays))]
 
+    def held_by(self, staff: int, via: int = 0) -> set[int]:
+        """References ever given to ``staff`` (directly, by default) so far."""
+        who, ref, how, _, _ = self.columns()
+        return set(ref[(who == staff) & (how == via)].tolist())
+
     def columns(self) -> tuple[np.ndarray, ...]:
         """staff, ref, via, since, until: every row given so far."""
         self._compact()
@@ -150,10 +163,13 @@ class ShardContext:
         self.env = simpy.Environment(initial_time=float(midnights[0]))
         self.staff = np.flatnonzero(force.area == area)
         self.refs = RefTable()
-        self.own = Holdings(force.n, 12)
-        self.team = Holdings(len(force.team_names), 32)
-        self.area_refs = Holdings(1, 128)
-        self.area_crimes = Holdings(1, 96)
+        # Holdings are pushed a day ahead (see incidents.IncidentDesk): wide enough for a day's
+        # new references on top of what is still held.
+        self.own = Holdings(force.n, 16)
+        self.team = Holdings(len(force.team_names), 64)
+        daily = incidents_per_day(scn, force, self.staff)
+        self.area_refs = Holdings(1, max(128, int(4 * daily)))
+        self.area_crimes = Holdings(1, max(96, int(2 * daily)))
         self.next_id = (area + 1) * ID_SPAN + reserved_ids
         self.out = Collected()
         self.rng = {k: derive(seed, "shard", self.area_name, k)
@@ -162,7 +178,7 @@ class ShardContext:
         self.sink = EventSink(work_dir / "events", midnights, self.days, force.user_id, ws,
                               self.refs.strings, self.rng["sink"], spill)
         self.row_requests: list[tuple] = []
-        self.hourly: list = []  # called at the end of each hour with its end (see workload.day_clock)
+        self.daily: list = []  # called with each day after its roster (see workload.day_clock)
         self.team_members = {int(t): self.staff[self.force.team[self.staff] == t]
                              for t in np.unique(self.force.team[self.staff])}
         self.team_of = force.team.tolist()
@@ -174,6 +190,7 @@ class ShardContext:
         self.mates_of = {int(s): m[m != s] for m in self.team_members.values() for s in m}
         self.tasking = TaskLog()
         self.incident_rows: dict[int, int] = {}  # incident id -> its row in out.incidents
+        self.notable_media_at: dict[int, np.ndarray] = {}  # notable event -> when each media item exists
         self.roster: dict[str, np.ndarray] = {}
         self._prev_roster: dict[str, np.ndarray] = {}
         self.counters: dict[str, int] = {}
@@ -267,17 +284,17 @@ class ShardContext:
         if not people:
             return
         for s in people:
-            self.own.push_one(s, ref, until)
+            self.own.push_one(s, ref, since, until)
         self.tasking.group(people, ref, VIA["direct"], since, until)
         if team:
             if len(people) == 1:
                 t = self.team_of[people[0]]
-                self.team.push_one(t, ref, until)
+                self.team.push_one(t, ref, since, until)
                 mates = self.mates_of[people[0]]
             else:
                 teams = sorted({self.team_of[s] for s in people})
                 for t in teams:
-                    self.team.push_one(t, ref, until)
+                    self.team.push_one(t, ref, since, until)
                 mates = np.concatenate([self.team_members[t] for t in teams])
                 mates = mates[~np.isin(mates, people)]
             self.tasking.group(mates, ref, VIA["team"], since, until)
@@ -289,14 +306,14 @@ class ShardContext:
         if not len(staff):
             return
         g_ref, g_since, g_until = refs[group], since[group], until[group]
-        self.own.push_many(staff, g_ref, g_until)
+        self.own.push_many(staff, g_ref, g_since, g_until)
         self.tasking.rows(staff, g_ref, VIA["direct"], g_since, g_until)
         if not team:
             return
         n = self.force.n
         pair = unique_sorted(group.astype(np.int64) * n + self.force.team[staff])
         p_group, p_team = pair // n, pair % n
-        self.team.push_many(p_team, refs[p_group], until[p_group])
+        self.team.push_many(p_team, refs[p_group], since[p_group], until[p_group])
         lo, hi = self._team_lo[p_team], self._team_hi[p_team]
         size = hi - lo
         at = np.repeat(lo - (np.cumsum(size) - size), size) + np.arange(int(size.sum()))

@@ -27,7 +27,7 @@ class ShardRun:
     process); finished days go to ``spill(day, table)``, or to ``work_dir/events/day-*.arrow``."""
 
     def __init__(self, scn: dict, area: int, work_dir: str, spill=None):
-        from simulator.caseload import casework, seed_caseload
+        from simulator.caseload import Casework, seed_caseload
         from simulator.incidents import IncidentDesk
         from simulator.misuse import start_misuse
         from simulator.workload import day_clock
@@ -41,8 +41,8 @@ class ShardRun:
         env = ctx.env
         seed_caseload(ctx)
         env.process(day_clock(env, ctx))
-        ctx.hourly.append(IncidentDesk(ctx).advance)
-        env.process(casework(env, ctx))
+        ctx.daily.append(IncidentDesk(ctx).work_day)
+        ctx.daily.append(Casework(ctx).work_day)
         self.episodes = start_misuse(env, ctx, w.plan)
 
     def run_day(self, day: int) -> None:

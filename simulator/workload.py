@@ -31,13 +31,16 @@ SERIOUS = ("homicide", "rape", "robbery", "serious assault")
 
 
 def day_clock(env, ctx: ShardContext):
-    """Roster each day at local midnight and plan its shifts' own work; each hour, the tasks that
-    start in it pick their references (so today's incidents can be worked today) and emit rows."""
+    """Roster each day at local midnight, work the day's incidents and cases, and plan its shifts'
+    own work; each hour, the tasks that start in it pick their references among what their users
+    hold at the time (so today's incidents can be worked today) and emit rows."""
     pending: dict[str, np.ndarray] | None = None
     for day in range(ctx.days):
         yield env.timeout(max(ctx.midnights[day] - env.now, 0))
         r = roster(ctx.scn, ctx.force, ctx.staff, day, ctx.midnights, ctx.rng["roster"])
         ctx.set_roster(r)
+        for work in ctx.daily:  # the day's incidents and cases, each at its own time (see IncidentDesk)
+            work(day)
         planned = plan_tasks(ctx, r)
         pending = planned if pending is None else {k: np.concatenate([pending[k], planned[k]]) for k in planned}
         ctx.sink.flush_before(day - 1)
@@ -49,8 +52,6 @@ def day_clock(env, ctx: ShardContext):
                 emit_tasks(ctx, {k: v[due] for k, v in pending.items()})
                 pending = {k: v[~due] for k, v in pending.items()}
             yield env.timeout(max(t - env.now, 0))
-            for work in ctx.hourly:  # what happened in the hour, worked in one batch (incidents)
-                work(t)
             flush_rows(ctx)
             ctx.sink.drain()
 
@@ -140,7 +141,7 @@ def emit_rows(ctx: ShardContext, rng: np.random.Generator, ts: np.ndarray, staff
     u = rng.random(n)
     has = ref >= 0
     if has.any():
-        t, e = ctx.refs.draw(ref[has], etype[has], u[has])
+        t, e = ctx.refs.draw(ref[has], etype[has], u[has], ts[has])
         etype[has] = t
         eid[has] = e
     free = ~has
@@ -150,7 +151,7 @@ def emit_rows(ctx: ShardContext, rng: np.random.Generator, ts: np.ndarray, staff
         pick = ctx.area_refs.pick_of(0, ts[rec], rng.random(int(rec.sum())))
         ok = pick >= 0
         idx = np.flatnonzero(rec)
-        t, e = ctx.refs.draw(np.maximum(pick, 0), etype[rec], u[rec])
+        t, e = ctx.refs.draw(np.maximum(pick, 0), etype[rec], u[rec], ts[rec])
         etype[idx[ok]] = t[ok]
         eid[idx[ok]] = e[ok]
         etype[idx[~ok]] = ETYPE["person"]

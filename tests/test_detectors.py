@@ -279,9 +279,17 @@ def test_ensemble_ranks_an_off_shift_look_up_of_a_relative_above_routine_work(fo
                                                                               ) -> None:
     staff = {s["user_id"]: s for s in force.rows("staff")}
     declared = {r["user_id"]: r["person_id"] for r in force.rows("declared_relations")}
-    user = next(u for u in users_with_late_shifts(force) if u in declared)
+    flagged = pa.array([r["entity_id"] for r in force.rows("sensitive_records")], pa.int64())
+
+    def routine_of(u: int) -> pa.Table:
+        return force.period.filter(pc.equal(force.period["user_id"], u)).slice(0, 20)
+
+    # Routine work: a user whose first look-ups touch no restricted record (a notable case's team
+    # legitimately does, and the rules on restricted records rightly fire on it).
+    user = next(u for u in users_with_late_shifts(force)
+                if u in declared and not pc.any(pc.is_in(routine_of(u)["entity_id"], flagged)).as_py())
     start, end = late_shift(force, user)
-    routine = force.period.filter(pc.equal(force.period["user_id"], user)).slice(0, 20)
+    routine = routine_of(user)
     base = run_stream(fitted("ensemble", force), routine, 1000).max() if routine.num_rows else 0.0
     s = scores(fitted("ensemble", force), {"ts": end + 3 * HOUR, "user_id": user, "system": "PNC",
                      "action": "search", "entity_id": declared[user]})

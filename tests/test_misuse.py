@@ -198,3 +198,18 @@ def test_no_legitimate_work_touches_a_canary(data: dict) -> None:
     planted = {(t, i) for t, i in zip(can["entity_type"].to_pylist(), can["entity_id"].to_pylist())}
     touched = np.array([(t, i) in planted for t, i in zip(ev["entity_type"], ev["entity_id"])])
     assert not (touched & (data["ep_of"] < 0)).any()
+
+
+def test_no_record_is_accessed_before_it_exists(data: dict) -> None:
+    """Clips before they are docked, custody records before the booking, intelligence before it is
+    written: impossible in a real log, legitimate or not."""
+    ev, rec = data["ev"], data["ctx"]["records"]
+    created = dict(zip(rec["entity_id"].to_pylist(), rec["created"].cast(pa.int64()).to_pylist()))
+    checked = 0
+    for kind in ("media", "custody", "intel"):
+        rows = np.flatnonzero(ev["entity_type"] == kind)
+        known = np.array([created.get(i, np.iinfo(np.int64).min) for i in ev["entity_id"][rows].tolist()])
+        early = rows[ev["ts"][rows] < known]
+        assert len(early) == 0, (kind, ev["entity_id"][early[:5]].tolist(), data["ep_of"][early[:5]].tolist())
+        checked += len(rows)
+    assert checked > 10_000
