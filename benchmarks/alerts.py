@@ -23,8 +23,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from benchmarks.dataset import ScoringPeriod, open_dataset, scoring_period, truth_dir_of
-from benchmarks.metrics import alerts_per_day, evaluate_alerts, select_alerts, user_day_keys
+from benchmarks.dataset import (
+    ScoringPeriod, locate_events, open_dataset, scoring_period, truth_dir_of,
+)
+from benchmarks.metrics import (
+    alerts_per_day, clean, evaluate_alerts, select_alerts, user_day_keys,
+)
+from benchmarks.streaming import group_max
 from benchmarks.results import DetectorResult, ScoreResult, build_result
 from simulator.errors import InputError
 
@@ -64,15 +69,13 @@ def alert_user_days(
     """User-day keys and scores of an alerts table, and how many rows fell outside the period."""
     if "event_id" in table.column_names:
         ids = _column(table, "event_id", pa.int64(), path)
-        pos = np.searchsorted(period.event_id, ids)
-        known = pos < len(period.event_id)
-        known[known] = period.event_id[pos[known]] == ids[known]
+        pos, user = locate_events(period.dataset, ids)
+        known = pos >= 0
         if not known.all():
             raise InputError(f"{int((~known).sum())} event ids are not in the dataset "
                              f"(e.g. {int(ids[~known][0])})", file=str(path), key="event_id")
         inside = pos >= period.n_warmup
-        p = period.period
-        keys = p.keys[p.event_user_day[pos[inside] - period.n_warmup]]
+        keys = user_day_keys(user[inside], period.days_at(pos[inside] - period.n_warmup))
     elif {"user_id", "date"} <= set(table.column_names):
         user = _column(table, "user_id", pa.int32(), path)
         col = table["date"].combine_chunks()
@@ -90,10 +93,7 @@ def alert_user_days(
         scores = _column(table, "score", pa.float64(), path)[inside]
     else:
         scores = np.zeros(len(keys))
-    # one alert per user-day, scored by its best row
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    best = np.full(len(uniq), -np.inf)
-    np.maximum.at(best, inverse, np.nan_to_num(scores, nan=-np.inf))
+    uniq, best = group_max(keys, clean(scores))  # one alert per user-day, scored by its best row
     return uniq, best, int((~inside).sum())
 
 
@@ -127,7 +127,7 @@ def score_alerts(
     if budget is not None:
         per_day = alerts_per_day(budget, dataset.n_staff)
         keys = keys[select_alerts(keys, scores, per_day)]
-    metrics = evaluate_alerts(period.period, keys)
+    metrics = evaluate_alerts(period.labelled, keys)
     metrics = replace(metrics, alerts_per_day=per_day)
     row = DetectorResult(name=path.name, status="ok", metrics=metrics)
     shown_budget = metrics.alert_budget if budget is None else budget

@@ -7,6 +7,12 @@ all fall in the warm-up are left out of recall. A detector that raises, returns 
 past ``timeout`` or out of memory gets its status and reason; the others carry on.
 
 ``null`` and ``random`` are always scored too: they bound every table.
+
+Memory does not grow with the dataset: the period is read batch by batch, each detector's
+process writes its scores to a file as it goes, and as each detector finishes its scores are
+read back chunk by chunk, alongside the events' users and days, into a
+:class:`~benchmarks.streaming.ScoreFold`. The file is deleted once folded, so scratch disk holds
+at most ``jobs`` detectors' scores (8 bytes per scoring-period event each).
 """
 
 from __future__ import annotations
@@ -20,15 +26,16 @@ import tempfile
 import time
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from benchmarks.alerts import score_alerts
 from benchmarks.dataset import ScoringPeriod, open_dataset, scoring_period, truth_dir_of
-from benchmarks.metrics import alerts_per_day, evaluate_scores, sweep_budgets
+from benchmarks.metrics import alerts_per_day
 from benchmarks.results import DetectorResult, ScoreResult, build_result
-from benchmarks.worker import Job, run_job
+from benchmarks.streaming import ScoreFold
+from benchmarks.worker import SCORE_DTYPE, SCORES_FILE, Job, run_job
 from detectors.registry import DetectorSpec, SpecError, parse_spec, target_of
 from simulator.errors import InputError
 
@@ -80,20 +87,52 @@ def score_dataset(
     if timeout is not None and not timeout > 0:
         raise InputError(f"expected a number of seconds > 0, got {timeout}", key="--timeout")
     dataset = open_dataset(dataset_dir)
-    period = scoring_period(dataset, truth_dir_of(dataset, truth_dir))
+    period = scoring_period(dataset, truth_dir_of(dataset, truth_dir), batch_size)
     parsed = resolve_specs(specs)
+    per_day = alerts_per_day(budget, period.n_staff)
+    most_per_day = max([per_day, *(alerts_per_day(b, period.n_staff) for b in budgets)])
+
+    def finish(job: Job, exitcode: int | None) -> DetectorResult:
+        try:
+            result = _collect(job, exitcode)
+            if result.status == "ok":
+                fold = fold_scores(period, Path(job.workdir) / SCORES_FILE, most_per_day,
+                                   batch_size)
+                result.metrics = fold.metrics(budget)
+                result.budget_sweep = fold.sweep(budgets)
+            return result
+        finally:
+            shutil.rmtree(job.workdir, ignore_errors=True)
+
     jobs_ = [_job(s, period, batch_size, mem_limit_mb) for s in parsed]
     try:
-        results = _run_all(jobs_, timeout, max(1, jobs))
+        results = _run_all(jobs_, timeout, max(1, jobs), finish)
     finally:
         for job in jobs_:
             shutil.rmtree(job.workdir, ignore_errors=True)
-    for result, scores in results:
-        if result.status == "ok":
-            result.metrics = evaluate_scores(period.period, scores, budget)
-            result.budget_sweep = sweep_budgets(period.period, scores, budgets)
-    per_day = alerts_per_day(budget, period.period.n_staff)
-    return build_result(period, budget, per_day, [r for r, _ in results])
+    return build_result(period, budget, per_day, results)
+
+
+def fold_scores(period: ScoringPeriod, path: Path, most_per_day: int,
+                batch_size: int = 65536) -> ScoreFold:
+    """A scores file (one float64 per period event) folded with the period's users and days.
+
+    ``most_per_day``: the largest daily alert cap the fold will be asked about.
+    """
+    with open(path, "rb") as fh:
+        fd = fh.fileno()
+        width = SCORE_DTYPE.itemsize
+        positives = np.frombuffer(b"".join(os.pread(fd, width, int(p) * width)
+                                           for p in period.labelled_pos), SCORE_DTYPE)
+        fold = ScoreFold(period.labelled, period.labelled_pos, positives, period.day_stops(),
+                         most_per_day)
+        start = 0
+        for user in period.iter_users(batch_size):
+            scores = np.frombuffer(fh.read(len(user) * width), SCORE_DTYPE)
+            stop = start + len(user)
+            fold.add(user, period.days_at(np.arange(start, stop)), scores)
+            start = stop
+    return fold
 
 
 def _job(spec: DetectorSpec, period: ScoringPeriod, batch_size: int,
@@ -126,12 +165,17 @@ def _kill_group(proc: mp.process.BaseProcess) -> None:
 
 
 def _run_all(
-    jobs: list[Job], timeout: float | None, parallel: int
-) -> list[tuple[DetectorResult, np.ndarray | None]]:
-    """Run jobs in child processes, at most ``parallel`` at once; kill those past ``timeout``."""
+    jobs: list[Job], timeout: float | None, parallel: int,
+    finish: Callable[[Job, int | None], DetectorResult],
+) -> list[DetectorResult]:
+    """Run jobs in child processes, at most ``parallel`` at once; kill those past ``timeout``.
+
+    ``finish`` turns a job that ended by itself (and its exit code) into its row, as soon as it
+    ends; the jobs still running wait meanwhile (a timeout may be enforced that much late).
+    """
     ctx = _context()
     limit = timeout if timeout else float("inf")
-    outcomes: list[tuple[DetectorResult, np.ndarray | None] | None] = [None] * len(jobs)
+    outcomes: list[DetectorResult | None] = [None] * len(jobs)
     pending = list(range(len(jobs)))
     running: dict[int, tuple[mp.process.BaseProcess, float]] = {}
     try:
@@ -151,41 +195,43 @@ def _run_all(
                 _kill_group(proc)
                 proc.join()
                 del running[i]
-                outcomes[i] = _collect(jobs[i], proc.exitcode) if not timed_out else (
+                outcomes[i] = finish(jobs[i], proc.exitcode) if not timed_out else (
                     DetectorResult(jobs[i].name, "timeout",
-                                   f"killed after the {timeout:g} s time limit"), None)
+                                   f"killed after the {timeout:g} s time limit"))
     finally:  # interrupted: leave no detector (or a program it started) behind
         for proc, _ in running.values():
             _kill_group(proc)
     return [o for o in outcomes if o is not None]
 
 
-def _collect(job: Job, exitcode: int | None) -> tuple[DetectorResult, np.ndarray | None]:
-    """Read a finished detector process's status and scores."""
+def _collect(job: Job, exitcode: int | None) -> DetectorResult:
+    """A finished detector process's status, and a check that its scores are all there."""
     status_file = Path(job.workdir) / "status.json"
     if not status_file.is_file():
         if exitcode == -signal.SIGKILL:
-            return DetectorResult(job.name, "oom", "killed by SIGKILL (out of memory?)"), None
+            return DetectorResult(job.name, "oom", "killed by SIGKILL (out of memory?)")
         if exitcode is not None and exitcode < 0:
             why = f"crashed with signal {signal.Signals(-exitcode).name}"
         else:
             why = f"process exited with code {exitcode} before reporting"
-        return DetectorResult(job.name, "error", why), None
+        return DetectorResult(job.name, "error", why)
     status = json.loads(status_file.read_text())
     result = DetectorResult(job.name, status["status"], status.get("error"),
                             peak_mem_mb=status.get("peak_mem_mb"))
     if result.status != "ok":
-        return result, None
-    scores = np.load(Path(job.workdir) / "scores.npy")
+        return result
+    scores = Path(job.workdir) / SCORES_FILE
+    size = scores.stat().st_size if scores.is_file() else 0
     n = job.n_total - job.n_warmup
-    if scores.shape != (n,):
-        result.status, result.error = "error", f"{scores.shape[0]} scores for {n} events"
-        return result, None
+    if size != n * SCORE_DTYPE.itemsize:
+        n_scores = size // SCORE_DTYPE.itemsize
+        result.status, result.error = "error", f"{n_scores} scores for {n} events"
+        return result
     result.fit_seconds = status.get("fit_seconds")
     result.score_seconds = status.get("score_seconds")
     result.events_per_s = _rate(n, result.score_seconds)
     result.fit_events_per_s = _rate(status.get("n_fit", 0), result.fit_seconds)
-    return result, scores
+    return result
 
 
 def _rate(n: int, seconds: float | None) -> float | None:

@@ -104,6 +104,11 @@ class Period:
         """Per event, the index of its user-day in :attr:`keys`."""
         return self._groups[1]
 
+    def only_labelled(self) -> Period:
+        """The period less its unlabelled events: all that :func:`evaluate_alerts` reads."""
+        keep = self.episode >= 0
+        return replace(self, user=self.user[keep], day=self.day[keep], episode=self.episode[keep])
+
     @cached_property
     def labelled_keys(self) -> np.ndarray:
         """The distinct user-days holding at least one labelled event."""
@@ -252,7 +257,17 @@ def average_precision(scores: np.ndarray, labels: np.ndarray) -> float | None:
     tp = np.cumsum(y_sorted)[ends]
     precision = tp / (ends + 1)
     recall = tp / tp[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return ap_sum(np.diff(np.r_[0.0, recall]), precision)
+
+
+def ap_sum(recall_steps: np.ndarray, precision: np.ndarray) -> float:
+    """Sum of recall steps times precision, exactly rounded.
+
+    ``math.fsum`` makes the sum independent of how many zero steps (thresholds without a
+    positive) lie between the others, so a streaming count that never sees those thresholds
+    (:mod:`benchmarks.streaming`) gives the very same float.
+    """
+    return math.fsum((recall_steps * precision).tolist())
 
 
 def evaluate_scores(period: Period, scores: np.ndarray, budget: float) -> Metrics:

@@ -7,8 +7,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from benchmarks.dataset import ScoringPeriod
 from benchmarks.metrics import Metrics
 from simulator.schema import RESULTS_FORMAT
@@ -99,11 +97,10 @@ def build_result(
     if period.n_episodes_warmup_only:
         notes.append(f"{period.n_episodes_warmup_only} episode(s) entirely in the warm-up "
                      "are left out of recall")
-    p = period.period
     return ScoreResult(
         dataset=str(period.dataset.root), fingerprint=period.dataset.fingerprint,
-        budget=budget, alerts_per_day=per_day, n_staff=p.n_staff, n_days=p.n_days,
-        n_events=p.n_events, n_episodes=len(np.unique(p.episode[p.episode >= 0])),
+        budget=budget, alerts_per_day=per_day, n_staff=period.n_staff, n_days=period.n_days,
+        n_events=period.n_events, n_episodes=period.n_episodes,
         first_day=period.first_day.isoformat(), last_day=period.last_day.isoformat(),
         timezone=period.dataset.timezone, detectors=rows, notes=notes,
     )

@@ -1,8 +1,9 @@
 """What runs inside a detector's own process: fit, score batch by batch, write the scores.
 
 The harness starts one process per detector (see :mod:`benchmarks.harness`), so a detector that
-crashes, hangs or eats all memory cannot take the harness down. The process writes its scores
-(``scores.npy``: one float per scoring-period event, in order) and a ``status.json`` into its
+crashes, hangs or eats all memory cannot take the harness down. The process appends each batch's
+scores to ``scores.f64`` (raw little-endian float64, one per scoring-period event, in order) as
+it goes, so neither it nor the harness holds them all, and writes a ``status.json`` into its
 work folder; if it dies before writing the status, the harness reads its exit code instead.
 """
 
@@ -19,16 +20,20 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from benchmarks.dataset import EventLocator, iter_event_batches
 from detectors.registry import import_target
 
 _OOM_HINTS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "Out of memory")
+#: The scores file in a job's work folder, and its element type.
+SCORES_FILE = "scores.f64"
+SCORE_DTYPE = np.dtype("<f8")
 
 
 @dataclass(frozen=True)
@@ -173,14 +178,13 @@ def _run_python(job: Job) -> dict[str, Any]:
         batches = whole.combine_chunks().to_batches() or [pa.record_batch(
             [pa.array([], f.type) for f in whole.schema], schema=whole.schema)]
         stream = iter(batches[:1])
-    scores: list[np.ndarray] = []
     score_s = 0.0
-    for batch in stream:
-        t0 = time.perf_counter()
-        out = detector.score(batch)
-        score_s += time.perf_counter() - t0
-        scores.append(check_scores(out, batch))
-    _save(job, np.concatenate(scores) if scores else np.empty(0))
+    with open(Path(job.workdir) / SCORES_FILE, "wb") as out:
+        for batch in stream:
+            t0 = time.perf_counter()
+            scores = detector.score(batch)
+            score_s += time.perf_counter() - t0
+            _write_scores(out, check_scores(scores, batch))
     return {"fit_seconds": fit_s, "score_seconds": score_s, "n_fit": job.n_warmup}
 
 
@@ -220,14 +224,19 @@ def _run_exec(job: Job) -> dict[str, Any]:
             raise DetectorFault(f"outside program {why}")
         if not out.is_file():
             raise DetectorFault("outside program exited 0 but did not write {out}")
-        _save(job, _read_exec_scores(out, job))
+        with open(Path(job.workdir) / SCORES_FILE, "wb") as fh:
+            _write_exec_scores(out, job, fh)
         return {"fit_seconds": None, "score_seconds": wall, "n_fit": 0}
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _read_exec_scores(path: Path, job: Job) -> np.ndarray:
-    """An outside program's ``{out}`` file turned into one score per scoring-period event."""
+def _write_exec_scores(path: Path, job: Job, out: BinaryIO) -> None:
+    """An outside program's ``{out}`` file written as one score per scoring-period event.
+
+    The events are read batch by batch to place the program's rows: memory grows with what
+    the program wrote, not with the dataset.
+    """
     with open(path, "rb") as fh:
         is_parquet = fh.read(4) == b"PAR1"  # read by content: a CSV written to {out} works too
     try:
@@ -242,24 +251,28 @@ def _read_exec_scores(path: Path, job: Job) -> np.ndarray:
         scores = table["score"].cast(pa.float64()).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise DetectorFault(f"output columns have the wrong type ({exc})") from exc
+    del table
     if not np.isfinite(scores).all():
         raise DetectorFault("output file holds non-finite scores")
-    if len(np.unique(ids)) != len(ids):
+    locator = EventLocator(ids)
+    if locator.has_duplicates:
         raise DetectorFault("output file holds duplicate event ids")
-    all_ids = pa.concat_arrays(
-        [pq.read_table(p, columns=["event_id"])["event_id"].combine_chunks() for p in job.parts]
-    ).to_numpy()
-    pos = np.searchsorted(all_ids, ids)
-    known = pos < len(all_ids)
-    known[known] = all_ids[pos[known]] == ids[known]
+    for offset, batch in iter_event_batches(job.parts, ["event_id"], job.batch_size):
+        locator.add(offset, batch.column(0).to_numpy())
+    known = locator.position >= 0
     if not known.all():
         raise DetectorFault(f"output file names {int((~known).sum())} unknown event ids "
                             f"(e.g. {int(ids[~known][0])})")
-    result = np.full(job.n_total - job.n_warmup, -np.inf)
-    scored = pos >= job.n_warmup
-    result[pos[scored] - job.n_warmup] = scores[scored]
-    return result
+    order = np.argsort(locator.position)
+    at, scores = locator.position[order] - job.n_warmup, scores[order]
+    n = job.n_total - job.n_warmup
+    for start in range(0, n, job.batch_size):  # events left out score -inf: never alerted
+        stop = min(start + job.batch_size, n)
+        lo, hi = np.searchsorted(at, [start, stop])
+        chunk = np.full(stop - start, -np.inf)
+        chunk[at[lo:hi] - start] = scores[lo:hi]
+        _write_scores(out, chunk)
 
 
-def _save(job: Job, scores: np.ndarray) -> None:
-    np.save(Path(job.workdir) / "scores.npy", scores.astype(np.float64, copy=False))
+def _write_scores(out: BinaryIO, scores: np.ndarray) -> None:
+    scores.astype(SCORE_DTYPE, copy=False).tofile(out)

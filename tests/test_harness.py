@@ -59,7 +59,15 @@ def exec_scripts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "import sys, pyarrow as pa, pyarrow.parquet as pq\n"
         "pq.write_table(pa.table({'event_id': [1, 2, 3], 'score': [1.0, 2.0, 3.0]}), sys.argv[1])\n"
     )
-    return {"probe": d / "probe.py", "unknown": d / "unknown.py", "dir": d}
+    (d / "twice.py").write_text(
+        "import os, sys, pyarrow as pa, pyarrow.parquet as pq\n"
+        "events, out = sys.argv[1:]\n"
+        "first = pq.read_table(os.path.join(events, sorted(os.listdir(events))[-1]))\n"
+        "ids = first['event_id'].to_pylist()[-3:]\n"
+        "pq.write_table(pa.table({'event_id': ids + ids[:1], 'score': [1.0] * 4}), out)\n"
+    )
+    return {"probe": d / "probe.py", "unknown": d / "unknown.py", "twice": d / "twice.py",
+            "dir": d}
 
 
 def test_failing_detectors_get_their_status_while_the_others_finish(synthetic_dataset,
@@ -98,6 +106,12 @@ def test_exec_detectors_never_see_the_truth(synthetic_dataset, exec_scripts, tmp
     assert not [s for s in seen if Path(s).name in TRUTH_NAMES or "truth" in Path(s).parts]
     assert not [s for s in seen if str(synthetic_dataset) in s]  # no way back to the dataset
     assert row.metrics.n_alerts == 0  # every event at 0.5: a constant detector raises nothing
+
+
+def test_an_outside_program_must_name_each_event_once(synthetic_dataset, exec_scripts):
+    spec = f"exec:{PY} {shlex.quote(str(exec_scripts['twice']))} {{events}} {{out}}"
+    row = _row(score_dataset(synthetic_dataset, [spec]), spec)
+    assert row.status == "error" and "duplicate event ids" in row.error
 
 
 def test_a_perfect_detector_catches_every_episode_outside_warm_up(synthetic_dataset, period):

@@ -6,7 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from benchmarks.dataset import local_days, local_midnight_ms
@@ -15,33 +15,7 @@ from benchmarks.metrics import (
     mean_interval, select_alerts, user_day_keys, user_day_max,
 )
 
-KINDS = ("family", "pursuit", "curiosity", "leak_press")
-settings.register_profile("snoopbench", max_examples=60, deadline=None)
-settings.load_profile("snoopbench")
-
-
-@st.composite
-def periods(draw, max_events: int = 120) -> Period:
-    n = draw(st.integers(1, max_events))
-    n_users = draw(st.integers(1, 12))
-    n_days = draw(st.integers(1, 6))
-    n_ep = draw(st.integers(0, 4))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    episode = np.where(rng.random(n) < 0.15, rng.integers(0, max(n_ep, 1), n), -1)
-    if n_ep == 0:
-        episode[:] = -1
-    return Period(
-        user=rng.integers(0, n_users, n).astype(np.int32),
-        day=(19800 + rng.integers(0, n_days, n)).astype(np.int32),
-        episode=episode.astype(np.int32),
-        kinds=np.array([KINDS[i % len(KINDS)] for i in range(n_ep)], dtype=object),
-        n_staff=draw(st.integers(1, 3000)), n_days=n_days,
-    )
-
-
-def _scores(draw, n: int) -> np.ndarray:
-    """Scores on a 0.01 grid: ties happen, and monotone transforms keep distinct values apart."""
-    return np.array(draw(st.lists(st.integers(-500, 500), min_size=n, max_size=n))) / 100.0
+from strategies import grid_scores, periods
 
 
 @given(periods())
@@ -66,7 +40,7 @@ def test_no_alerts_give_recall_zero(period: Period) -> None:
 
 @given(periods(), st.data())
 def test_recall_never_falls_as_budget_rises(period: Period, data) -> None:
-    scores = _scores(data.draw, period.n_events)
+    scores = grid_scores(data.draw, period.n_events)
     budgets = sorted(data.draw(st.lists(st.floats(0, 500), min_size=2, max_size=4)))
     results = [evaluate_scores(period, scores, b) for b in budgets]
     for lo, hi in zip(results, results[1:]):
@@ -75,7 +49,7 @@ def test_recall_never_falls_as_budget_rises(period: Period, data) -> None:
 
 @given(periods(), st.data())
 def test_alerts_respect_the_daily_cap_and_the_floor(period: Period, data) -> None:
-    scores = _scores(data.draw, period.n_events)
+    scores = grid_scores(data.draw, period.n_events)
     budget = data.draw(st.floats(0, 2000))
     per_day = alerts_per_day(budget, period.n_staff)
     ud = user_day_max(period, scores)
@@ -92,7 +66,7 @@ def test_alerts_respect_the_daily_cap_and_the_floor(period: Period, data) -> Non
 
 @given(periods(), st.data())
 def test_metrics_are_bounded_and_consistent(period: Period, data) -> None:
-    scores = _scores(data.draw, period.n_events)
+    scores = grid_scores(data.draw, period.n_events)
     m = evaluate_scores(period, scores, data.draw(st.floats(0, 1000)))
     for value in (m.recall, m.precision, m.average_precision, *m.recall_by_kind.values()):
         assert value is None or 0.0 <= value <= 1.0
@@ -103,7 +77,7 @@ def test_metrics_are_bounded_and_consistent(period: Period, data) -> None:
 
 @given(periods(), st.data())
 def test_only_the_ranking_matters(period: Period, data) -> None:
-    scores = _scores(data.draw, period.n_events)
+    scores = grid_scores(data.draw, period.n_events)
     budget = data.draw(st.floats(0, 1000))
     a = evaluate_scores(period, scores, budget)
     b = evaluate_scores(period, np.exp(scores) * 3.0 + 1.0, budget)
@@ -119,7 +93,7 @@ def test_constant_scores_raise_no_alert(period: Period) -> None:
 
 @given(periods(), st.data())
 def test_input_order_does_not_matter(period: Period, data) -> None:
-    scores = np.round(_scores(data.draw, period.n_events), 1)  # many ties
+    scores = np.round(grid_scores(data.draw, period.n_events), 1)  # many ties
     perm = np.random.default_rng(data.draw(st.integers(0, 99))).permutation(period.n_events)
     shuffled = Period(period.user[perm], period.day[perm], period.episode[perm], period.kinds,
                       period.n_staff, period.n_days)
