@@ -15,6 +15,7 @@ import datetime as dt
 
 import numpy as np
 
+from simulator.arrays import ragged
 from simulator.incidents import GRADES, new_crimes, new_incidents
 from simulator.rng import derive
 from simulator.schema import ROLES
@@ -57,11 +58,15 @@ def seed_caseload(ctx: ShardContext) -> None:
     until[late] = t0 + (rng.exponential(mean_days / 2, int(late.sum())) * DAY).astype(np.int64) + DAY
     crefs = new_crimes(ctx, rng, t + HOUR, refs, people, np.full(len(t), -1, np.int64))
     ctx.assign_groups(staff, np.arange(len(staff)), crefs, t + HOUR, until)
-    for s in _holders(ctx, "own_cases"):
-        kind = ctx.scn["roles"][ROLES[ctx.force.role[s]]]
-        for _ in range(rng.poisson(kind["cases_per_week"] * kind["case_days_mean"] / 7)):
-            t = t0 - int(rng.uniform(0, kind["case_days_mean"]) * DAY)
-            open_case(ctx, rng, int(s), t, t0 + int(rng.exponential(kind["case_days_mean"] / 2) * DAY) + DAY)
+    holders = _holders(ctx, "own_cases")
+    role = ctx.force.role[holders]
+    per_week = np.array([ctx.scn["roles"][r]["cases_per_week"] for r in ROLES])[role]
+    days = np.array([ctx.scn["roles"][r]["case_days_mean"] for r in ROLES])[role]
+    n = rng.poisson(per_week * days / 7)
+    who, mean = np.repeat(holders, n), np.repeat(days, n)
+    t = t0 - (rng.uniform(0, 1, len(who)) * mean * DAY).astype(np.int64)
+    until = t0 + (rng.exponential(mean / 2) * DAY).astype(np.int64) + DAY
+    open_cases(ctx, rng, who, t, until)
 
 
 class Casework:
@@ -80,45 +85,61 @@ class Casework:
         mine = np.isin(r["staff"], self.holders)
         on, starts = r["staff"][mine], r["start"][mine]
         n_new = rng.poisson(self.rate[ctx.force.role[on]])
-        for s, t, n in zip(on.tolist(), starts.tolist(), n_new.tolist()):
-            for _ in range(n):
-                t_open = int(t + rng.uniform(0, 4) * HOUR)
-                length = int((rng.exponential(self.days[ctx.force.role[s]]) + 0.5) * DAY)
-                open_case(ctx, rng, s, t_open, t_open + length)
+        who = np.repeat(on, n_new)
+        t_open = np.repeat(starts, n_new) + (rng.uniform(0, 4, len(who)) * HOUR).astype(np.int64)
+        length = ((rng.exponential(self.days[ctx.force.role[who]]) + 0.5) * DAY).astype(np.int64)
+        open_cases(ctx, rng, who, t_open, t_open + length)
 
 
-def open_case(ctx: ShardContext, rng, staff: int, t: int, until: int) -> int:
-    """A case of the staff member's role, with the people and records it concerns."""
-    kind = ctx.scn["roles"][ROLES[ctx.force.role[staff]]]["case_kind"]
-    year = dt.datetime.fromtimestamp(t / 1000, dt.timezone.utc).strftime("%y")
-    label = f"{CASE_PREFIX[kind]}/{year}/{ctx.area + 1}{ctx.counter('case-' + kind):05d}"
-    related = int(ctx.area_refs.pick(np.zeros(1, np.int64), np.array([t]), rng.random(1))[0])
-    if kind == "vetting":
-        if rng.random() < 0.4:
-            # Re-vetting a serving colleague: their own record and their relatives'.
-            colleague = int(rng.choice(ctx.staff))
-            people = np.concatenate([[ctx.force.person_id[colleague]],
-                                     rng.permutation(ctx.relations_of(colleague))[:5]])
+def open_cases(ctx: ShardContext, rng, staff: np.ndarray, t: np.ndarray, until: np.ndarray) -> np.ndarray:
+    """Cases of each staff member's role (opened at ``t``, held until ``until``), with the people
+    and records they concern; returns their references."""
+    n = len(staff)
+    if not n:
+        return np.zeros(0, np.int64)
+    order = np.argsort(t, kind="stable")
+    staff, t, until = staff[order].astype(np.int64), t[order].astype(np.int64), until[order].astype(np.int64)
+    roles = ctx.scn["roles"]
+    kinds = [roles[ROLES[r]]["case_kind"] for r in ctx.force.role[staff].tolist()]
+    labels = [f"{CASE_PREFIX[k]}/{_year(x)}/{ctx.area + 1}{ctx.counter('case-' + k):05d}"
+              for k, x in zip(kinds, t.tolist())]
+    # A case may grow out of a recent reference of the area (never a vetting file).
+    related = ctx.area_refs.pick_of(0, t, rng.random(n))
+    vetting = np.array([k == "vetting" for k in kinds])
+    related[vetting] = -1
+    people: list[np.ndarray] = []
+    for i, k in enumerate(kinds):
+        if k == "vetting":
+            if rng.random() < 0.4:
+                # Re-vetting a serving colleague: their own record and their relatives'.
+                colleague = int(rng.choice(ctx.staff))
+                p = np.concatenate([[ctx.force.person_id[colleague]],
+                                    rng.permutation(ctx.relations_of(colleague))[:5]])
+            else:
+                applicant = int(ctx.any_person.draw(rng.random(1))[0])
+                household = ctx.household_of(applicant)[:4]
+                p = np.concatenate([[applicant], household[household != applicant]])
+        elif k == "conduct":
+            p = np.array([ctx.force.person_id[int(rng.choice(ctx.staff))]])
+        elif k == "intelligence":
+            p = ctx.person_sampler.draw(rng.random(int(rng.integers(3, 9))))
         else:
-            applicant = int(ctx.any_person.draw(rng.random(1))[0])
-            household = np.flatnonzero(ctx.pop.address == ctx.pop.address[applicant])[:4]
-            people = np.concatenate([[applicant], household[household != applicant]])
-        related = -1
-    elif kind == "conduct":
-        colleague = int(rng.choice(ctx.staff))
-        people = np.array([ctx.force.person_id[colleague]])
-    elif kind == "intelligence":
-        people = ctx.person_sampler.draw(rng.random(int(rng.integers(3, 9))))
-    else:
-        people = ctx.any_person.draw(rng.random(int(rng.integers(1, 3))))
-    crime = int(ctx.refs.crime_id[related]) if related >= 0 else -1
-    inc = int(ctx.refs.incident_id[related]) if related >= 0 else -1
-    ref = ctx.refs.add(label, t, ctx.area, incident_id=inc, crime_id=crime)
-    if related >= 0:
-        ctx.refs.copy_pools(related, ref)
-        ctx.refs.counts["person"][ref] = 0
-    ctx.refs.attach(ref, "person", np.asarray(people, np.int64))
-    ctx.refs.attach(ref, "address", ctx.pop.address[np.asarray(people, np.int64)])
-    ctx.refs.attach(ref, "vehicle", ctx.vehicles_of(np.asarray(people, np.int64)[:2]))
-    ctx.assign(staff, ref, t, until, team=False)
-    return ref
+            p = ctx.any_person.draw(rng.random(int(rng.integers(1, 3))))
+        people.append(np.asarray(p, np.int64))
+    has = related >= 0
+    refs = ctx.refs.add_many(labels, t, ctx.area, incident_id=np.where(has, ctx.refs.incident_id[related], -1),
+                             crime_id=np.where(has, ctx.refs.crime_id[related], -1))
+    ctx.refs.copy_pools(related[has], refs[has])
+    ctx.refs.counts["person"][refs[has]] = 0
+    group, rank = ragged([len(p) for p in people])
+    who = np.concatenate(people)
+    ctx.refs.attach_many(refs[group], "person", who)
+    ctx.refs.attach_many(refs[group], "address", ctx.pop.address[who])
+    v_group, vehicles = ctx.vehicles_of_many(group[rank < 2], who[rank < 2])
+    ctx.refs.attach_many(refs[v_group], "vehicle", vehicles)
+    ctx.assign_groups(staff, np.arange(n), refs, t, until, team=False)
+    return refs
+
+
+def _year(t_ms: int) -> str:
+    return dt.datetime.fromtimestamp(t_ms / 1000, dt.timezone.utc).strftime("%y")

@@ -190,7 +190,8 @@ class ShardContext:
         self.mates_of = {int(s): m[m != s] for m in self.team_members.values() for s in m}
         self.tasking = TaskLog()
         self.incident_rows: dict[int, int] = {}  # incident id -> its row in out.incidents
-        self.notable_media_at: dict[int, np.ndarray] = {}  # notable event -> when each media item exists
+        self.notable_media_at: dict[int, np.ndarray] = {}
+        self._by_address: np.ndarray | None = None  # notable event -> when each media item exists
         self.roster: dict[str, np.ndarray] = {}
         self._prev_roster: dict[str, np.ndarray] = {}
         self.counters: dict[str, int] = {}
@@ -243,6 +244,15 @@ class ShardContext:
         lo = np.searchsorted(self.veh_keeper_sorted, people)
         hi = np.searchsorted(self.veh_keeper_sorted, people, side="right")
         return np.concatenate([self.veh_by_keeper[a:b] for a, b in zip(lo, hi)]) if len(people) else lo
+
+    def household_of(self, person: int) -> np.ndarray:
+        """People living at ``person``'s address (themselves included), in id order."""
+        if self._by_address is None:
+            self._by_address = np.argsort(self.pop.address, kind="stable")
+            self._address_sorted = self.pop.address[self._by_address]
+        a = self.pop.address[person]
+        lo, hi = np.searchsorted(self._address_sorted, [a, a + 1])
+        return self._by_address[lo:hi]
 
     def vehicles_of_many(self, group: np.ndarray, people: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Vehicles kept by each of ``people`` (in order), with the ``group`` of the person's row."""

@@ -83,11 +83,14 @@ class EventSink:
             return
         if int(day.min()) <= self.flushed:
             raise RuntimeError("event emitted for a day already written")  # a simulator bug, never input
-        order = np.argsort(day, kind="stable")
-        day, ts, cols = day[order], ts[order], [c[order] for c in cols]
-        bounds = np.flatnonzero(np.r_[True, day[1:] != day[:-1], True])
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            self.buckets.setdefault(int(day[lo]), []).append((ts[lo:hi], *(c[lo:hi] for c in cols)))
+        lo, hi = int(day.min()), int(day.max())
+        if lo == hi:
+            self.buckets.setdefault(lo, []).append((ts, *cols))
+            return
+        for d in range(lo, hi + 1):  # a burst spans a day or two: a mask per day beats a sort
+            m = day == d
+            if m.any():
+                self.buckets.setdefault(d, []).append((ts[m], *(c[m] for c in cols)))
 
     def pending_rows(self) -> int:
         return sum(len(np.atleast_1d(p[0])) for p in self.pending) + sum(
@@ -109,9 +112,12 @@ class EventSink:
         n = len(ts)
         ref = ref.astype(np.int64)
         has = ref >= 0
-        uniq, inv = np.unique(ref[has], return_inverse=True)
+        # The day's references, in reference order, as a dictionary (marks beat np.unique's sort).
+        seen = np.zeros(len(self.references), bool)
+        seen[ref[has]] = True
+        uniq = np.flatnonzero(seen)
         codes = np.full(n, -1, dtype=np.int32)
-        codes[has] = inv
+        codes[has] = (np.cumsum(seen) - 1)[ref[has]]
         dictionary = pa.array([self.references[i] for i in uniq], type=pa.string())
         ref_arr = pa.DictionaryArray.from_arrays(pa.array(codes, mask=~has), dictionary)
         ws = self.workstations[staff] + self.rng.integers(0, 4, n, dtype=np.int32)
