@@ -241,13 +241,13 @@ class Holdings:
         # among those b and its end is not.
         r_since, r_until = np.searchsorted(cuts, since), np.searchsorted(cuts, until)
         band = np.searchsorted(cuts, now_ms, side="right")
-        out = np.full(len(now_ms), -1, np.int64)
-        order = np.argsort(band, kind="stable")
-        start, count = group_starts(band[order])
-        for lo, k in zip(start.tolist(), count.tolist()):
-            rows = order[lo:lo + k]
-            b = band[rows[0]]
-            live = np.flatnonzero(valid & (r_since < b) & (r_until >= b))
-            if len(live):
-                out[rows] = ref[live[np.minimum((u[rows] * len(live)).astype(np.int64), len(live) - 1)]]
-        return out
+        bands, row_band = np.unique(band, return_inverse=True)
+        live = valid[None, :] & (r_since[None, :] < bands[:, None]) & (r_until[None, :] >= bands[:, None])
+        n_live = live.sum(axis=1)[row_band]
+        # The k-th live slot of each row's band: one search over the bands' running counts, each
+        # band's counts shifted past the previous band's.
+        w = self.width + 1
+        running = (np.cumsum(live, axis=1) + w * np.arange(len(bands))[:, None]).ravel()
+        k = np.minimum((u * n_live).astype(np.int64), np.maximum(n_live - 1, 0))
+        slot = np.searchsorted(running, row_band * w + k + 1) - row_band * self.width
+        return np.where(n_live > 0, ref[np.minimum(slot, self.width - 1)], -1)

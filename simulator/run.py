@@ -191,8 +191,8 @@ def _run_in_process(data: dict, areas: list[int], dirs: list[str], root: Path,
     waiting: dict[int, list] = {d: [None] * len(areas) for d in range(days)}
 
     def spill_to(slot: int):
-        def spill(day: int, table: pa.Table) -> None:
-            waiting[day][slot] = table
+        def spill(day: int, build) -> None:
+            waiting[day][slot] = build
         return spill
 
     shards = [ShardRun(data, a, d, spill=spill_to(i)) for i, (a, d) in enumerate(zip(areas, dirs))]
@@ -202,10 +202,11 @@ def _run_in_process(data: dict, areas: list[int], dirs: list[str], root: Path,
     def merge_through(last: int) -> None:
         nonlocal next_day, offset, part
         while next_day <= last:
-            tables = [t for t in waiting.pop(next_day) if t is not None and t.num_rows]
-            if tables:
-                merged.append(pool.submit(_merge_tables, tables, offset, part, str(root)))
-                offset += sum(t.num_rows for t in tables)
+            builds = [b for b in waiting.pop(next_day) if b is not None]
+            rows = sum(int(s.ctx.sink.rows_per_day[next_day]) for s in shards)
+            if rows:
+                merged.append(pool.submit(_build_and_merge, builds, offset, part, str(root)))
+                offset += rows
                 part += 1
             next_day += 1
         # Bounded memory: at most a few days in flight.
@@ -267,6 +268,11 @@ def _map(fn, jobs: list, workers: int, scheduler: str | None, on_done=None) -> l
             if on_done:
                 on_done(len(out), out)
         return out
+
+
+def _build_and_merge(builds: list, offset: int, part: int, root: str) -> tuple[FileEntry, pa.Table]:
+    tables = [t for t in (b() for b in builds) if t.num_rows]
+    return _merge_tables(tables, offset, part, root)
 
 
 def _merge_day(args) -> tuple[FileEntry, pa.Table]:

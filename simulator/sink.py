@@ -32,13 +32,14 @@ SHARD_SCHEMA = pa.schema([
 class EventSink:
     """Per-shard event buffers, bucketed by local day, spilled once a day is complete.
 
-    ``spill(day, table)`` receives each finished day (a :data:`SHARD_SCHEMA` table); without one,
-    days go to ``out_dir/day-NNNNN.arrow`` for a merge in another process.
+    ``spill(day, build)`` receives each finished day as a function that builds its
+    :data:`SHARD_SCHEMA` table (to be called once, days in order); without one, days go to
+    ``out_dir/day-NNNNN.arrow`` for a merge in another process.
     """
 
     def __init__(self, out_dir: Path, midnights: np.ndarray, days: int, user_ids: np.ndarray,
                  workstations: np.ndarray, references: list[str], rng: np.random.Generator,
-                 spill: Callable[[int, pa.Table], None] | None = None):
+                 spill: Callable[[int, Callable[[], pa.Table]], None] | None = None):
         self.dir = out_dir
         self.spill = spill
         if spill is None:
@@ -108,12 +109,20 @@ class EventSink:
 
     def _write(self, day: int) -> None:
         parts = self.buckets.pop(day)
+        self.rows_per_day[day] += sum(len(p[0]) for p in parts)
+        if self.spill is not None:
+            # Built where the day is merged (a thread beside the simulation), in day order.
+            self.spill(day, lambda: self._table(parts))
+        else:
+            feather.write_feather(self._table(parts), self.dir / f"day-{day:05d}.arrow", compression="lz4")
+
+    def _table(self, parts: list[tuple[np.ndarray, ...]]) -> pa.Table:
         ts, staff, system, action, etype, eid, ref, episode = (np.concatenate(c) for c in zip(*parts))
         n = len(ts)
         ref = ref.astype(np.int64)
         has = ref >= 0
         # The day's references, in reference order, as a dictionary (marks beat np.unique's sort).
-        seen = np.zeros(len(self.references), bool)
+        seen = np.zeros(int(ref.max()) + 1 if n else 0, bool)
         seen[ref[has]] = True
         uniq = np.flatnonzero(seen)
         codes = np.full(n, -1, dtype=np.int32)
@@ -121,18 +130,13 @@ class EventSink:
         dictionary = pa.array([self.references[i] for i in uniq], type=pa.string())
         ref_arr = pa.DictionaryArray.from_arrays(pa.array(codes, mask=~has), dictionary)
         ws = self.workstations[staff] + self.rng.integers(0, 4, n, dtype=np.int32)
-        table = pa.table([
+        return pa.table([
             pa.array(ts), pa.array(self.rng.integers(0, 2**63, n, dtype=np.uint64)),
             pa.array(self.user_ids[staff].astype(np.int32)), pa.array(system.astype(np.uint8)),
             pa.array(action.astype(np.uint8)), pa.array(etype.astype(np.uint8)),
             pa.array(eid.astype(np.int64)), ref_arr, pa.array(ws.astype(np.int32)),
             pa.array(episode.astype(np.int32)),
         ], schema=SHARD_SCHEMA)
-        self.rows_per_day[day] += n
-        if self.spill is not None:
-            self.spill(day, table)
-        else:
-            feather.write_feather(table, self.dir / f"day-{day:05d}.arrow", compression="lz4")
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
