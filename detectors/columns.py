@@ -78,6 +78,12 @@ class BucketSearch:
         return pos
 
 
+def padded(values: np.ndarray, fill: Any) -> np.ndarray:
+    """``values`` with ``fill`` appended: indexed by positions where -1 means none, it gives
+    ``fill`` for those in one read."""
+    return np.append(values, fill)
+
+
 class HashMap:
     """A growable open-addressing hash table from non-negative int64 keys to 8-byte values,
     read and written for whole arrays at once (Fibonacci hashing, linear probing, at most half
@@ -95,7 +101,7 @@ class HashMap:
     def _home(self, keys: np.ndarray) -> np.ndarray:
         return ((keys.view(np.uint64) * _FIB) >> self.shift).view(np.int64)
 
-    def _find(self, keys: np.ndarray) -> np.ndarray:
+    def find(self, keys: np.ndarray) -> np.ndarray:
         """Slot of each key, -1 if absent (keys below 0 are never present)."""
         pos = self._home(keys)
         slot_key = self.slots[pos]
@@ -116,15 +122,20 @@ class HashMap:
 
     def get(self, keys: np.ndarray, default=-1) -> tuple[np.ndarray, np.ndarray]:
         """(found, value) per key."""
-        slot = self._find(np.asarray(keys, np.int64))
-        found = slot >= 0
-        return found, np.where(found, self.values[slot], default)
+        slot = self.find(np.asarray(keys, np.int64))
+        return slot >= 0, self.at(slot, default)
 
-    def set(self, keys: np.ndarray, values: np.ndarray) -> None:
-        """Set the values of distinct ``keys`` (adding the new ones)."""
+    def at(self, slot: np.ndarray, default=-1) -> np.ndarray:
+        """The values in ``slot`` (from :meth:`find`), ``default`` for -1."""
+        return np.where(slot >= 0, self.values[slot], default)
+
+    def set(self, keys: np.ndarray, values: np.ndarray, slot: np.ndarray | None = None) -> None:
+        """Set the values of distinct ``keys`` (adding the new ones); ``slot``: their
+        :meth:`find`, if the caller has it."""
         keys = np.asarray(keys, np.int64)
         values = np.asarray(values, self.values.dtype)
-        slot = self._find(keys)
+        if slot is None:
+            slot = self.find(keys)
         old = slot >= 0
         self.values[slot[old]] = values[old]
         new = np.flatnonzero(~old & (keys >= 0))
@@ -173,24 +184,23 @@ class RankBitmap:
     popcount per query, no probing. It costs 2 bits per cell."""
 
     def __init__(self, sorted_keys: np.ndarray, n_cells: int) -> None:
-        keys = np.asarray(sorted_keys, np.int64)
-        self.n_cells = n_cells
-        self.bits = np.zeros((n_cells >> 6) + 1, np.uint64)
-        word = keys >> 6
-        if len(keys):
-            bit = np.uint64(1) << (keys & 63).astype(np.uint64)
+        cell = np.asarray(sorted_keys, np.int64) + 1  # cells 0 and n_cells + 1 stay empty:
+        self.n_cells = n_cells  # queries outside are clipped to them
+        self.bits = np.zeros(((n_cells + 1) >> 6) + 1, np.uint64)
+        word = cell >> 6
+        if len(cell):
+            bit = np.uint64(1) << (cell & 63).astype(np.uint64)
             starts = np.flatnonzero(np.r_[True, word[1:] != word[:-1]])
             self.bits[word[starts]] = np.bitwise_or.reduceat(bit, starts)
         self.before = np.zeros(len(self.bits), np.int64)  # keys in the words before
         np.cumsum(popcount(self.bits[:-1]), out=self.before[1:])
 
     def __call__(self, query: np.ndarray) -> np.ndarray:
-        q = np.asarray(query, np.int64)
-        ok = (q >= 0) & (q < self.n_cells)
-        word = np.where(ok, q >> 6, 0)
-        bit = (q & 63).astype(np.uint64)
+        cell = np.clip(query, -1, self.n_cells) + 1
+        word = cell >> 6
+        bit = (cell & 63).astype(np.uint64)
         bits = self.bits[word]
-        present = ok & ((bits >> bit) & np.uint64(1)).astype(bool)
+        present = ((bits >> bit) & np.uint64(1)).astype(bool)
         below = popcount(bits & ((np.uint64(1) << bit) - np.uint64(1)))
         return np.where(present, self.before[word] + below, -1)
 
@@ -201,7 +211,7 @@ _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], np.uint8)
 def popcount(x: np.ndarray) -> np.ndarray:
     """Set bits of each uint64."""
     if hasattr(np, "bitwise_count"):  # numpy 2
-        return np.bitwise_count(x).astype(np.int64)
+        return np.bitwise_count(x)
     return _POPCOUNT8[np.ascontiguousarray(x).view(np.uint8)].reshape(-1, 8).sum(
         axis=1, dtype=np.int64)
 
@@ -216,9 +226,9 @@ class IdIndex:
         span = int(self.ids[-1]) - self.lo + 1 if len(self.ids) else 0
         self.table: np.ndarray | None = None
         self.hashed: HashIndex | None = None
-        if 0 < span <= max(4 * len(self.ids), 1 << 16) and span < 1 << 28:
-            self.table = np.full(span, -1, np.int64)
-            self.table[self.ids - self.lo] = np.arange(len(self.ids))
+        if 0 < span <= max(4 * len(self.ids), 1 << 16) and span < 1 << 28 and self.lo > -2**62:
+            self.table = np.full(span + 2, -1, np.int64)  # -1 on either side, for those outside
+            self.table[self.ids - self.lo + 1] = np.arange(len(self.ids))
         elif len(self.ids) and self.lo >= 0:
             self.hashed = HashIndex(self.ids)
 
@@ -229,9 +239,7 @@ class IdIndex:
         if self.table is None:
             pos, found = lookup(self.ids, ids)
             return np.where(found, pos, -1)
-        i = ids - self.lo
-        ok = (i >= 0) & (i < len(self.table))
-        return np.where(ok, self.table[np.where(ok, i, 0)], -1)
+        return self.table[np.clip(ids - (self.lo - 1), 0, len(self.table) - 1)]
 
 
 def entity_key(etype: np.ndarray, entity: np.ndarray) -> np.ndarray:
@@ -247,24 +255,82 @@ def codes(values: Any, vocabulary: pa.Array) -> np.ndarray:
 
 
 class Vocabulary:
-    """:func:`codes` for batch after batch against one large vocabulary (references): each
-    batch's distinct strings are looked up in a dict built once, where ``pc.index_in`` would
-    hash the whole vocabulary again on every call."""
+    """:func:`codes` for batch after batch against one large vocabulary (references).
+
+    ``pc.index_in`` hashes the whole vocabulary again on every call. Here each batch's distinct
+    strings are packed into three 64-bit words (those up to 24 bytes long) and looked up by a
+    hash of their words in a table built once, then compared word for word, so the codes are
+    exact; longer strings go through a dict.
+    """
 
     def __init__(self, vocabulary: pa.Array) -> None:
         self.vocabulary = vocabulary
         self.code: dict[str, int] = {}
         for i, word in enumerate(vocabulary.to_pylist()):
             self.code.setdefault(word, i)
+        self.words, self.fits = _packed(arr(vocabulary))
+        prints, first = np.unique(_fingerprint(self.words), return_index=True)
+        first = first[self.fits[first]]  # the first of equal strings: codes() gives that one
+        self.rows = HashMap(len(first))
+        self.rows.set(_fingerprint(self.words[first]), first)
+        if len(prints) < np.count_nonzero(self.fits) or not len(first):
+            self.rows = None  # two strings share a fingerprint (2**-63 odds): the dict answers
 
     def __call__(self, values: Any) -> np.ndarray:
         values = arr(values)
         if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
             return codes(values, self.vocabulary)
         encoded = pc.dictionary_encode(values, null_encoding="encode")  # null: a word too
-        words = encoded.dictionary.to_pylist()
-        table = np.fromiter(map(self.code.get, words, repeat(-1)), np.int64, len(words))
-        return table[encoded.indices.to_numpy()]
+        return self.distinct(encoded.dictionary)[encoded.indices.to_numpy()]
+
+    def distinct(self, strings: pa.Array) -> np.ndarray:
+        """Codes of distinct strings."""
+        if self.rows is None:
+            return np.fromiter(map(self.code.get, strings.to_pylist(), repeat(-1)), np.int64,
+                               len(strings))
+        words, fits = _packed(strings)
+        row = self.rows.get(_fingerprint(words))[1]
+        same = (row >= 0) & (self.words[row] == words).all(axis=1) & fits
+        out = np.where(same, row, -1)
+        if strings.null_count:
+            out[~strings.is_valid().to_numpy(zero_copy_only=False)] = -1
+        long = np.flatnonzero(~fits)
+        if len(long):
+            out[long] = [self.code.get(w, -1) for w in strings.take(long).to_pylist()]
+        return out
+
+
+_PACKED_WORDS = 3
+#: The low k bytes of a 64-bit word, for k = 0..8.
+_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(9)], np.uint64)
+
+
+def _packed(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Each string as three little-endian 64-bit words, zero-padded, with its length in a
+    fourth; and whether it fits (at most 24 bytes)."""
+    n = len(strings)
+    width = np.int64 if pa.types.is_large_string(strings.type) else np.int32
+    offsets = np.frombuffer(strings.buffers()[1], width, n + 1 + strings.offset)
+    offsets = offsets[strings.offset:].astype(np.int64)
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    padded = np.zeros(hi - lo + 8 * (_PACKED_WORDS + 1), np.uint8)
+    if hi > lo:
+        padded[:hi - lo] = np.frombuffer(strings.buffers()[2], np.uint8)[lo:hi]
+    at_byte = np.ndarray((len(padded) - 7,), np.uint64, padded, 0, (1,))  # a word at each byte
+    start, length = offsets[:-1] - lo, np.diff(offsets)
+    words = np.empty((n, _PACKED_WORDS + 1), np.uint64)
+    for k in range(_PACKED_WORDS):
+        words[:, k] = at_byte[start + 8 * k] & _LOW_BYTES[np.clip(length - 8 * k, 0, 8)]
+    words[:, _PACKED_WORDS] = length
+    return words, length <= 8 * _PACKED_WORDS
+
+
+def _fingerprint(words: np.ndarray) -> np.ndarray:
+    """A non-negative 63-bit hash of each row of packed words."""
+    h = np.zeros(len(words), np.uint64)
+    for k in range(words.shape[1]):
+        h = hash64(h ^ words[:, k], k)
+    return (h >> np.uint64(1)).astype(np.int64)
 
 
 def int_values(a: pa.Array, fill: int) -> np.ndarray:
@@ -287,7 +353,9 @@ def ms(values: Any) -> np.ndarray:
     values = arr(values)
     if pa.types.is_timestamp(values.type) and values.type.unit != "ms":
         values = values.cast(pa.timestamp("ms", tz=values.type.tz), safe=False)
-    return values.cast(pa.int64()).fill_null(NEVER).to_numpy(zero_copy_only=False)
+    values = values.cast(pa.int64())
+    return (values.fill_null(NEVER) if values.null_count else values).to_numpy(
+        zero_copy_only=False)
 
 
 def column(table: pa.Table | pa.RecordBatch, name: str, fill: Any = None) -> pa.Array:

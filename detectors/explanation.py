@@ -69,8 +69,8 @@ def cells(f: Frame, idx: np.ndarray, state: np.ndarray, subject: np.ndarray | No
           ) -> np.ndarray:
     """The kind of the accesses ``idx`` (whose explanation ``state`` is given): how unexplained,
     system, entity type, read / write / copy, and whether they point outside the user's area."""
-    group = _ACTION_GROUP[np.clip(f.action[idx], 0, len(ACT) - 1)]
-    sys_ = np.clip(f.system[idx], 0, len(SYSTEMS) - 1)
+    group = _ACTION_GROUP[np.clip(f.action_at(idx), 0, len(ACT) - 1)]
+    sys_ = np.clip(f.system_at(idx), 0, len(SYSTEMS) - 1)
     et = np.clip(f.etype[idx], 0, len(ENTITY_TYPES) - 1)
     kind = (((state - 1).clip(0) * len(SYSTEMS) + sys_) * len(ENTITY_TYPES) + et) * 3 + group
     return kind * 2 + f.index.away_at(f, idx, subject)
@@ -101,7 +101,7 @@ class Rarity:
         role_of = index.role_of(np.arange(n_users))
         p_user = (user_counts + prior * self.p_role[role_of]) / (user_n[:, None] + prior)
         rarity = -np.log10(np.clip(np.vstack([p_user, self.p_role]), 1e-12, 1.0))
-        self.table = rarity.astype(np.float32)  # users, then roles (for unknown users)
+        self.table = rarity.astype(np.float32).ravel()  # users, then roles (for unknown users)
         self.n_users = n_users
 
     def __call__(self, f: Frame, idx: np.ndarray, state: np.ndarray,
@@ -111,7 +111,7 @@ class Rarity:
         cell = cells(f, idx, state, subject)
         user = f.user[idx]
         row = np.where(user >= 0, user, self.n_users + f.role[idx])
-        return self.table[row, cell].astype(np.float64)
+        return self.table[row * _N_CELLS + cell].astype(np.float64)
 
 
 class ExplanationDetector(RuleDetector):
@@ -144,8 +144,8 @@ class ExplanationDetector(RuleDetector):
 
     def _event_scores(self, f: Frame, state: np.ndarray) -> np.ndarray:
         out = np.zeros(len(f))
-        group = _ACTION_GROUP[np.clip(f.action, 0, len(ACT) - 1)]
-        odd = np.flatnonzero((state > 0) & (group != _WRITE))
+        odd = np.flatnonzero(state > 0)
+        odd = odd[_ACTION_GROUP[np.clip(f.action_at(odd), 0, len(ACT) - 1)] != _WRITE]
         subject = f.index.population.subject_at(f, odd)
         out[odd] = self.rarity_(f, odd, state[odd], subject)
         if self.popularity_ is not None:

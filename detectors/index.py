@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from detectors.columns import (
     DAY_MS, ET, NEVER, QUARTER_MS, VOCAB, HashIndex, IdIndex, Vocabulary, arr, codes,
-    column, entity_key, ints, lookup, ms, np_column, take,
+    column, entity_key, ints, lookup, ms, np_column, padded, take,
 )
 from detectors.population import Population
 from detectors.roster import Roster
@@ -83,9 +83,21 @@ class Frame:
 
     def ref_at(self, idx: np.ndarray) -> np.ndarray:
         """:attr:`ref` for the events ``idx`` only (decoding only those, unless all are)."""
-        if "ref" in self.__dict__:
-            return self.ref[idx]
-        return self.index.ref_codes(arr(self.batch.column("reference")).take(idx))
+        return self._decoded_at("ref", "reference", idx, self.index.ref_codes)
+
+    def system_at(self, idx: np.ndarray) -> np.ndarray:
+        """:attr:`system` for the events ``idx`` only."""
+        return self._decoded_at("system", "system", idx, lambda c: codes(c, VOCAB["system"]))
+
+    def action_at(self, idx: np.ndarray) -> np.ndarray:
+        """:attr:`action` for the events ``idx`` only."""
+        return self._decoded_at("action", "action", idx, lambda c: codes(c, VOCAB["action"]))
+
+    def _decoded_at(self, attr: str, name: str, idx: np.ndarray,
+                    decode: Callable[[pa.Array], np.ndarray]) -> np.ndarray:
+        if attr in self.__dict__:  # all decoded already
+            return getattr(self, attr)[idx]
+        return decode(arr(self.batch.column(name)).take(idx))
 
     @cached_property
     def typed(self) -> np.ndarray:
@@ -184,7 +196,7 @@ class ForceIndex:
         """:meth:`away` for the events ``idx`` only (``subject``: whom they are about, if known)."""
         if "away" in f.cache:
             return f.cache["away"][idx]
-        area = self.population.address_area(self.population.place_at(f, idx, subject))
+        area = self.population.place_area_at(f, idx, subject)
         user = f.user[idx]
         mine = take(self.user_area, user, user >= 0, -1)
         return (area >= 0) & (mine >= 0) & (area != mine)
@@ -244,9 +256,11 @@ class ForceIndex:
 
     def case_of(self, ref: np.ndarray) -> np.ndarray:
         """Case codes of reference codes (-1 stays -1)."""
-        if not len(self.case):
-            return np.full(len(ref), -1, np.int64)
-        return np.where(ref >= 0, self.case[np.maximum(ref, 0)], -1)
+        return self._case_or_none[ref]
+
+    @cached_property
+    def _case_or_none(self) -> np.ndarray:
+        return padded(self.case, -1)
 
     @cached_property
     def holdings(self) -> Holdings:
@@ -271,7 +285,8 @@ class ForceIndex:
 
     @cached_property
     def _records(self) -> tuple[HashIndex, np.ndarray, np.ndarray]:
-        """Entity key -> (own reference code, subject person id) of incidents, crimes, records."""
+        """Entity key -> row of (own reference code, subject person id) of incidents, crimes,
+        records; both padded with -1 (see :func:`~detectors.columns.padded`)."""
         keys, refs, subj = [], [], []
         for name, id_col in (("incidents", "incident_id"), ("crimes", "crime_id"),
                              ("records", "entity_id")):
@@ -286,31 +301,35 @@ class ForceIndex:
             refs.append(codes(t["reference"], self.refs))
             subj.append(ints(t, "subject_id"))
         if not keys:
-            z = np.zeros(0, np.int64)
-            return HashIndex(z), z, z
+            none = np.full(1, -1, np.int64)
+            return HashIndex(np.zeros(0, np.int64)), none, none
         k, r, s = np.concatenate(keys), np.concatenate(refs), np.concatenate(subj)
         k, first = np.unique(k, return_index=True)
-        return HashIndex(k), r[first], s[first]
+        return HashIndex(k), padded(r[first], -1), padded(s[first], -1)
 
     def record_ref(self, etype: np.ndarray, entity: np.ndarray) -> np.ndarray:
         """The reference each record belongs to (crime, incident, intel, custody, media) or -1."""
         rows, refs, _ = self._records
-        row = rows(entity_key(etype, entity))
-        return take(refs, row, row >= 0, -1)
+        return refs[rows(entity_key(etype, entity))]
 
-    def record_subject(self, etype: np.ndarray, entity: np.ndarray) -> np.ndarray:
-        rows, _, subj = self._records
-        row = rows(entity_key(etype, entity))
-        return take(subj, row, row >= 0, -1)
+    def record_rows_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
+        """Rows in :attr:`_records` of the events ``idx`` (-1: not a known record), each event
+        looked up once per frame, whichever rules ask."""
+        rows = f.memo("record_rows", lambda: np.full(len(f), -2, np.int64))
+        got = rows[idx]
+        todo = np.flatnonzero(got == -2)
+        if len(todo):
+            new = idx[todo]
+            got[todo] = rows[new] = self._records[0](entity_key(f.etype[new], f.entity[new]))
+        return got
 
-    def own_ref(self, f: Frame) -> np.ndarray:
-        """The reference the accessed record belongs to, or -1."""
-        def compute() -> np.ndarray:
-            out = np.full(len(f), -1, np.int64)
-            rec = np.flatnonzero(f.etype >= ET["crime"])  # people, vehicles, addresses have none
-            out[rec] = self.record_ref(f.etype[rec], f.entity[rec])
-            return out
-        return f.memo("own_ref", compute)
+    def record_ref_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
+        """:meth:`record_ref` of the events ``idx``."""
+        return self._records[1][self.record_rows_at(f, idx)]
+
+    def record_subject_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
+        """The subject (person id) of the records the events ``idx`` open, or -1."""
+        return self._records[2][self.record_rows_at(f, idx)]
 
     def ref_case(self, f: Frame) -> np.ndarray:
         """Case of the typed reference (-1 if none or unknown)."""
@@ -322,24 +341,21 @@ class ForceIndex:
             return f.cache["ref_case"][idx]
         return self.case_of(f.ref_at(idx))
 
-    def own_case(self, f: Frame) -> np.ndarray:
-        """Case the accessed record belongs to (-1 if none)."""
-        return f.memo("own_case", lambda: self.case_of(self.own_ref(f)))
-
-    def holds_own(self, f: Frame) -> np.ndarray:
-        """The user held the case the accessed record belongs to."""
-        def compute() -> np.ndarray:
-            own = self.own_case(f)
-            same = (own >= 0) & (own == self.ref_case(f))
-            out = np.where(same, self.held(f), False)  # the typed reference is the record's case
-            rest = np.flatnonzero((own >= 0) & ~same)
-            out[rest] = self.holdings(f.user[rest], own[rest], f.ts[rest])
-            return out
-        return f.memo("holds_own", compute)
-
     def explained(self, f: Frame) -> np.ndarray:
         """Explained by a held case: the typed reference's, or the accessed record's own."""
-        return f.memo("explained", lambda: self.held(f) | self.holds_own(f))
+        return f.memo("explained", lambda: self._explained(f))
+
+    def _explained(self, f: Frame) -> np.ndarray:
+        """Held, or else a record whose own case the user held: only records (not people,
+        vehicles or addresses) have one, and if it is the typed reference's, it was not held."""
+        held = self.held(f)
+        rec = np.flatnonzero(~held & (f.etype >= ET["crime"]))
+        own = self.case_of(self.record_ref_at(f, rec))
+        other = (own >= 0) & (own != self.ref_case(f)[rec])
+        out = held.copy()
+        at = rec[other]
+        out[at] = self.holdings(f.user[at], own[other], f.ts[at])
+        return out
 
     def held_at(self, f: Frame, idx: np.ndarray, case: np.ndarray | None = None) -> np.ndarray:
         """:meth:`held` for the events ``idx`` only (for rules that need a few; ``case``: the
@@ -351,13 +367,10 @@ class ForceIndex:
         return self.holdings(f.user[idx], case, f.ts[idx])
 
     def holds_own_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
-        """:meth:`holds_own` for the events ``idx`` only."""
-        if "holds_own" in f.cache:
-            return f.cache["holds_own"][idx]
-        etype = f.etype[idx]
+        """Whether the user held the case the record opened by each event ``idx`` belongs to."""
         own = np.full(len(idx), -1, np.int64)
-        rec = np.flatnonzero(etype >= ET["crime"])
-        own[rec] = self.case_of(self.record_ref(etype[rec], f.entity[idx][rec]))
+        rec = np.flatnonzero(f.etype[idx] >= ET["crime"])
+        own[rec] = self.case_of(self.record_ref_at(f, idx[rec]))
         return self.holdings(f.user[idx], own, f.ts[idx])
 
     def explained_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:

@@ -14,7 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detectors.columns import ET, HashIndex, IdIndex, codes, column, entity_key, ints, take
+from detectors.columns import (
+    ET, HashIndex, IdIndex, codes, column, entity_key, ints, padded,
+)
 
 if TYPE_CHECKING:
     from detectors.index import ForceIndex, Frame
@@ -25,6 +27,7 @@ class Population:
 
     def __init__(self, index: ForceIndex) -> None:
         self.index = index
+        self._with_fill: dict[tuple[str, int], np.ndarray] = {}  # people columns, padded
 
     @cached_property
     def _people(self) -> dict[str, np.ndarray]:
@@ -58,7 +61,10 @@ class Population:
         col = self._people[name]
         if not len(col):
             return np.full(len(pos), fill, col.dtype)
-        return np.where(pos >= 0, col[np.maximum(pos, 0)], fill)
+        key = (name, fill)
+        if key not in self._with_fill:
+            self._with_fill[key] = padded(col, fill)
+        return self._with_fill[key][pos]
 
     def surname_count(self, surname: np.ndarray) -> np.ndarray:
         """How many people share each surname code (0 for -1)."""
@@ -69,16 +75,15 @@ class Population:
     def _vehicles(self) -> tuple[IdIndex, np.ndarray]:
         t = self.index.table("vehicles")
         if t is None:
-            return IdIndex(np.zeros(0, np.int64)), np.zeros(0, np.int64)
+            return IdIndex(np.zeros(0, np.int64)), np.full(1, -1, np.int64)
         vid = ints(t, "vehicle_id")
         order = np.argsort(vid, kind="stable")
-        return IdIndex(vid[order]), ints(t, "keeper_id")[order]
+        return IdIndex(vid[order]), padded(ints(t, "keeper_id")[order], -1)
 
     def keeper(self, vehicle: np.ndarray) -> np.ndarray:
         """Registered keeper of each vehicle id (-1 if unknown)."""
         pos_of, keeper = self._vehicles
-        pos = pos_of(vehicle)
-        return np.where(pos >= 0, keeper[pos] if len(keeper) else -1, -1)
+        return keeper[pos_of(vehicle)]
 
     @cached_property
     def _addresses(self) -> dict[str, np.ndarray]:
@@ -88,10 +93,10 @@ class Population:
             return {"pos": IdIndex(z), "x": z, "y": z, "street": z, "area": z}
         aid = ints(t, "address_id")
         order = np.argsort(aid, kind="stable")
-        area = codes(column(t, "area", "").cast(pa.string()), self.index.areas)
-        return {"pos": IdIndex(aid[order]), "x": ints(t, "easting_m", 0)[order],
-                "y": ints(t, "northing_m", 0)[order], "street": ints(t, "street_id")[order],
-                "area": area[order]}
+        area = codes(column(t, "area", "").cast(pa.string()), self.index.areas)[order]
+        x, y = ints(t, "easting_m", 0)[order], ints(t, "northing_m", 0)[order]
+        return {"pos": IdIndex(aid[order]), "x": x, "y": y, "street": ints(t, "street_id")[order],
+                "area": area, "x0": padded(x, 0), "y0": padded(y, 0), "area0": padded(area, -1)}
 
     @property
     def n_addresses(self) -> int:
@@ -104,8 +109,9 @@ class Population:
     def address_area(self, address: np.ndarray) -> np.ndarray:
         """Area code (into ``index.areas``) of address ids, -1 if unknown."""
         pos = self.address_pos(address)
-        area = self._addresses["area"]
-        return np.where(pos >= 0, area[np.maximum(pos, 0)] if len(area) else -1, -1)
+        if not self.n_addresses:
+            return np.full(len(pos), -1, np.int64)
+        return self._addresses["area0"][pos]
 
     def address_xy(self, address: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(easting, northing, known) of address ids, in metres."""
@@ -117,7 +123,7 @@ class Population:
         found = pos >= 0
         if not len(a["x"]):
             return np.zeros(len(pos)), np.zeros(len(pos)), found
-        return np.where(found, a["x"][pos], 0), np.where(found, a["y"][pos], 0), found
+        return a["x0"][pos], a["y0"][pos], found
 
     def distance_m(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Distance between address ids in metres (inf where either is unknown)."""
@@ -138,22 +144,41 @@ class Population:
         m = np.flatnonzero(etype == ET["vehicle"])
         out[m] = self.keeper(entity[m])
         m = np.flatnonzero(etype >= ET["intel"])  # intel, custody, media
-        out[m] = self.index.record_subject(etype[m], entity[m])
+        out[m] = self.index.record_subject_at(f, idx[m])
         return out
 
     def place(self, f: Frame) -> np.ndarray:
         """The address each event points at: the address itself, or its subject's home."""
         return f.memo("place", lambda: self.place_at(f, np.arange(len(f))))
 
-    def place_at(self, f: Frame, idx: np.ndarray, subject: np.ndarray | None = None
-                 ) -> np.ndarray:
-        """:meth:`place` for the events ``idx`` only (``subject``: theirs, if known)."""
+    def place_at(self, f: Frame, idx: np.ndarray, subject: np.ndarray | None = None,
+                 subject_pos: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`place` for the events ``idx`` only (``subject``: theirs, if known, and
+        ``subject_pos``: its :meth:`person_pos`)."""
         if "place" in f.cache:
             return f.cache["place"][idx]
+        if subject_pos is None:
+            subject_pos = self.person_pos(self.subject_at(f, idx) if subject is None else subject)
+        home = self.people_column("address", subject_pos)
+        return np.where(f.etype[idx] == ET["address"], f.entity[idx], home)
+
+    def place_area_at(self, f: Frame, idx: np.ndarray, subject: np.ndarray | None = None
+                      ) -> np.ndarray:
+        """``address_area(place_at(f, idx, subject))``, through each person's home area."""
+        if "place" in f.cache:
+            return self.address_area(f.cache["place"][idx])
         if subject is None:
             subject = self.subject_at(f, idx)
-        home = self.people_column("address", self.person_pos(subject))
-        return np.where(f.etype[idx] == ET["address"], f.entity[idx], home)
+        area = self._home_area[self.person_pos(subject)]
+        at = np.flatnonzero(f.etype[idx] == ET["address"])
+        area[at] = self.address_area(f.entity[idx[at]])
+        return area
+
+    @cached_property
+    def _home_area(self) -> np.ndarray:
+        """The area of each person's home (by row), then that of address -1 for nobody's."""
+        return padded(self.address_area(self._people["address"]),
+                      self.address_area(np.full(1, -1, np.int64))[0])
 
 
 class Popularity:
@@ -165,8 +190,10 @@ class Popularity:
         subj = history.index.population.subject(history)
         keys, counts = np.unique(self._key(history, np.arange(len(history)), subj),
                                  return_counts=True)
-        self.rows = HashIndex(keys)
-        self.counts = counts.astype(np.float64)
+        counts = counts.astype(np.float64)
+        person = (keys >= 0) & (keys < _RECORD)
+        self.people, self.people_n = IdIndex(keys[person]), padded(counts[person], 0.0)
+        self.records, self.records_n = HashIndex(keys), padded(counts, 0.0)
         self.scale = scale
 
     @staticmethod
@@ -180,6 +207,11 @@ class Popularity:
         (``subject``: whom they are about, if known)."""
         if subject is None:
             subject = f.index.population.subject_at(f, idx)
-        row = self.rows(self._key(f, idx, subject))
-        seen = take(self.counts, row, row >= 0, 0.0)
+        key = self._key(f, idx, subject)
+        seen = self.people_n[self.people(key)]  # people through a direct table, records
+        other = np.flatnonzero((key < 0) | (key >= _RECORD))  # through a hash table
+        seen[other] = self.records_n[self.records(key[other])]
         return 1.0 / np.sqrt(1.0 + seen / self.scale)
+
+
+_RECORD = 1 << 56  # keys from here on are records' (entity_key with a record type)

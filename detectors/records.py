@@ -272,7 +272,7 @@ class MediaExportDetector(RuleDetector):
         media, weight, case = media[keep], weight[keep], case[keep]
         linked = index.holds_own_at(f, media)
         media, weight, case = media[~linked], weight[~linked], case[~linked]
-        own = index.case_of(index.record_ref(f.etype[media], f.entity[media]))
+        own = index.case_of(index.record_ref_at(f, media))
         mismatch = f.typed[media] & (case != own)
         again = self.clips_.update(Groups(pair_key(f.user[media], f.entity[media])))
         return media, weight * np.where(mismatch, self.mismatch_weight, 1.0) * (1 + np.log2(again))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.columns import ET, lookup, take
+from detectors.columns import ET, HashIndex, IdIndex, lookup, padded
 from detectors.explanation import explanation_state, path_links
 from detectors.index import Frame
 from detectors.rules import RuleDetector
@@ -61,10 +61,10 @@ class RelationshipDetector(RuleDetector):
         ok = du >= 0
         du, dp = du[ok], dp[ok]
         home = pop.people_column("address", pop.person_pos(dp))
-        self.declared_ = np.unique((du << 40) | dp)
-        self.declared_home_ = np.unique((du << 40) | home[home >= 0])
+        self.declared_ = HashIndex(np.unique((du << 40) | dp))
+        self.declared_home_ = HashIndex(np.unique((du << 40) | home[home >= 0]))
         unit = index.unit[du] if len(du) else du
-        self.team_declared_ = np.unique((unit.astype(np.int64) << 40) | dp)
+        self.team_declared_ = HashIndex(np.unique((unit.astype(np.int64) << 40) | dp))
         # colleagues: whose person record is whose account
         order = np.argsort(self.user_person_, kind="stable")
         self.staff_persons_, self.staff_users_ = self.user_person_[order], order
@@ -80,8 +80,8 @@ class RelationshipDetector(RuleDetector):
         self.paths_ = PairLog()
         self.repeats_ = RunningSum(np.int64)
         subj = pop.subject(history)
-        self.popular_ids_, counts = np.unique(subj[subj >= 0], return_counts=True)
-        self.popular_n_ = counts.astype(np.float64)
+        ids, counts = np.unique(subj[subj >= 0], return_counts=True)
+        self.popular_ids_, self.popular_n_ = IdIndex(ids), padded(counts.astype(np.float64), 0.0)
         cand, _, _ = self._raw(history)
         fired = np.zeros(len(history), bool)
         fired[cand] = True
@@ -98,11 +98,12 @@ class RelationshipDetector(RuleDetector):
         about_someone = (f.etype <= ET["address"]) | (f.etype >= ET["intel"])  # not crime, incident
         cand = np.flatnonzero((f.user >= 0) & (f.etype >= 0) & about_someone)
         subj = pop.subject_at(f, cand)
-        place = pop.place_at(f, cand, subj)
+        sp = pop.person_pos(subj)
+        place = pop.place_at(f, cand, subj, sp)
         keep = (subj >= 0) | (place >= 0)
-        cand, subj, place = cand[keep], subj[keep], place[keep]
+        cand, subj, place, sp = cand[keep], subj[keep], place[keep], sp[keep]
         u = f.user[cand]
-        sp, ap = pop.person_pos(subj), pop.address_pos(place)
+        ap = pop.address_pos(place)
         w = np.zeros(len(cand))
 
         def add(at: np.ndarray, weight: np.ndarray | float) -> None:
@@ -116,11 +117,11 @@ class RelationshipDetector(RuleDetector):
         # declared relations, their homes, team-mates' relations: only where someone declared
         flag = np.where(sp >= 0, self.person_flag_[np.maximum(sp, 0)], 0)
         i = np.flatnonzero(flag & _DECLARED)
-        add(i[lookup(self.declared_, (u[i] << 40) | subj[i])[1]], 1.0)
+        add(i[self.declared_((u[i] << 40) | subj[i]) >= 0], 1.0)
         unit = index.unit[u[i]].astype(np.int64)
-        add(i[lookup(self.team_declared_, (unit << 40) | subj[i])[1]], 0.5)
+        add(i[self.team_declared_((unit << 40) | subj[i]) >= 0], 0.5)
         i = np.flatnonzero(np.where(ap >= 0, self.address_flag_[np.maximum(ap, 0)], False))
-        add(i[lookup(self.declared_home_, (u[i] << 40) | place[i])[1]], 1.0)
+        add(i[self.declared_home_((u[i] << 40) | place[i]) >= 0], 1.0)
         # colleagues' own records: a team-mate's weighs more
         i = np.flatnonzero(((flag & _STAFF) > 0) & (subj != me))
         pos, found = lookup(self.staff_persons_, subj[i])
@@ -151,8 +152,7 @@ class RelationshipDetector(RuleDetector):
         state = explanation_state(f, self.paths_, cand)
         factor = np.array([self.explained_weight, self.weak_weight, 1.0, 1.0])[state]
         subj = np.where(pair & (1 << 39), -1, pair & ((1 << 39) - 1))  # bit 39: an address
-        pos, known = lookup(self.popular_ids_, subj)
-        seen = take(self.popular_n_, pos, known & (subj >= 0), 0.0)
+        seen = self.popular_n_[self.popular_ids_(subj)]
         popularity = 1.0 / np.sqrt(1.0 + seen / self.popular)
         repeats = self.repeats_.update(Groups(pair))
         again = 1.0 + self.repeat_weight * np.log2(repeats)

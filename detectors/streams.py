@@ -68,14 +68,15 @@ class _KeyedState:
     def get(self, keys: np.ndarray, default: float) -> np.ndarray:
         return self.map.get(keys, default)[1]
 
-    def put(self, keys: np.ndarray, values: np.ndarray) -> None:
+    def put(self, keys: np.ndarray, values: np.ndarray, slot: np.ndarray | None = None) -> None:
+        """Set the values of distinct ``keys`` (``slot``: their ``map.find``, if known)."""
         if not len(keys):
             return
         low = int(keys.min())
         if low < 0:
             raise ValueError(f"{type(self).__name__}: keys must be non-negative, got {low}")
         self.low = low if self.low is None else min(self.low, low)
-        self.map.set(keys, values)
+        self.map.set(keys, values, slot)
 
     def forget_below(self, key: int) -> None:
         """Drop the keys below ``key`` (e.g. days that are over, when the day is the high bits)."""
@@ -101,8 +102,9 @@ class RunningSum(_KeyedState):
             else np.asarray(weights, self.dtype)[groups.order]
         csum = np.cumsum(w)
         before = (csum - w)[groups.starts]
-        running = csum - before[groups.gid] + self.get(groups.keys, 0)[groups.gid]
-        self.put(groups.keys, running[groups.ends])
+        slot = self.map.find(groups.keys)
+        running = csum - before[groups.gid] + self.map.at(slot, 0)[groups.gid]
+        self.put(groups.keys, running[groups.ends], slot)
         return groups.unsort(running)
 
 
@@ -118,8 +120,9 @@ class RunningMax(_KeyedState):
         v = np.clip(np.asarray(values, np.int64)[groups.order], 0, (1 << 31) - 1)
         offset = groups.gid.astype(np.int64) << 31
         running = np.maximum.accumulate(v + offset) - offset
-        running = np.maximum(running, self.get(groups.keys, 0)[groups.gid])
-        self.put(groups.keys, running[groups.ends])
+        slot = self.map.find(groups.keys)
+        running = np.maximum(running, self.map.at(slot, 0)[groups.gid])
+        self.put(groups.keys, running[groups.ends], slot)
         return groups.unsort(running)
 
 
@@ -144,16 +147,17 @@ class PairLog:
         if not len(keys):
             return np.zeros(0, bool)
         g = Groups(keys)
-        found, first = self.seen.get(g.keys)
+        slot = self.seen.find(g.keys)
+        found = slot >= 0
         u = users[g.order]
-        first = np.where(found, first, u[g.starts])
+        first = self.seen.at(slot, u[g.starts])
         differs = u != first[g.gid]
         idx = np.arange(g.n)
         first_other = np.minimum.reduceat(np.where(differs, idx, g.n), g.starts)
         is_first = idx == g.starts[g.gid]
         seen = np.where(differs, found[g.gid] | ~is_first, first_other[g.gid] < idx)
         seen |= found[g.gid] & (first[g.gid] == _MULTI)
-        self.seen.set(g.keys, np.where(first_other < g.n, _MULTI, first))
+        self.seen.set(g.keys, np.where(first_other < g.n, _MULTI, first), slot)
         return g.unsort(seen)
 
 
