@@ -229,25 +229,29 @@ class Holdings:
         return np.where(n_live > 0, out, -1)
 
     def pick_of(self, owner: int, now_ms: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """:meth:`pick` for rows that share one owner, without a row-by-slot matrix.
+        """:meth:`pick` for rows that share one owner (an area's wide holdings): uniformly among the
+        references live at each row's time, or -1.
 
-        Which slots are live changes only where one starts or expires, so rows are grouped into
-        bands between those times and each band's live slots are found once.
+        Candidates are the slots held from before the row's time (a prefix in order of start); a
+        draw among them that has expired is redrawn (from the unused fraction of the same uniform),
+        and the few rows still unlucky after a few rounds are settled exactly.
         """
         ref, since, until = self.ref[owner], self.since[owner], self.until[owner]
-        valid = ref >= 0
-        cuts = unique_sorted(np.concatenate([since[valid], until[valid]]))
-        # For rows of band b (b cut times at or before them), a slot is live while its start is
-        # among those b and its end is not.
-        r_since, r_until = np.searchsorted(cuts, since), np.searchsorted(cuts, until)
-        band = np.searchsorted(cuts, now_ms, side="right")
-        bands, row_band = np.unique(band, return_inverse=True)
-        live = valid[None, :] & (r_since[None, :] < bands[:, None]) & (r_until[None, :] >= bands[:, None])
-        n_live = live.sum(axis=1)[row_band]
-        # The k-th live slot of each row's band: one search over the bands' running counts, each
-        # band's counts shifted past the previous band's.
-        w = self.width + 1
-        running = (np.cumsum(live, axis=1) + w * np.arange(len(bands))[:, None]).ravel()
-        k = np.minimum((u * n_live).astype(np.int64), np.maximum(n_live - 1, 0))
-        slot = np.searchsorted(running, row_band * w + k + 1) - row_band * self.width
-        return np.where(n_live > 0, ref[np.minimum(slot, self.width - 1)], -1)
+        order = np.argsort(np.where(ref >= 0, since, np.iinfo(np.int64).max), kind="stable")
+        starts = np.where(ref >= 0, since, np.iinfo(np.int64).max)[order]
+        prefix = np.searchsorted(starts, now_ms, side="right")
+        out = np.full(len(now_ms), -1, np.int64)
+        rows = np.flatnonzero(prefix > 0)
+        x = u[rows] * prefix[rows]
+        for _ in range(4):
+            slot = order[np.minimum(x.astype(np.int64), prefix[rows] - 1)]
+            ok = until[slot] > now_ms[rows]
+            out[rows[ok]] = ref[slot[ok]]
+            rows, x = rows[~ok], (x - np.floor(x))[~ok] * prefix[rows[~ok]]
+            if not len(rows):
+                return out
+        for i in rows.tolist():
+            live = np.flatnonzero((ref >= 0) & (since <= now_ms[i]) & (until > now_ms[i]))
+            if len(live):
+                out[i] = ref[live[min(int(u[i] * len(live)), len(live) - 1)]]
+        return out

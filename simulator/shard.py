@@ -27,6 +27,32 @@ ETYPE = {e: i for i, e in enumerate(ENTITY_TYPES)}
 ID_SPAN = 10**10  # entity ids created in a shard: (area + 1) * ID_SPAN + counter
 
 
+_SHARED: dict[tuple[int, int], dict] = {}
+
+
+def _shared(pop: Population, force: Force) -> dict:
+    """Indexes and samplers every shard of a world uses, built once per world in a process."""
+    key = (id(pop), id(force))
+    if key not in _SHARED:
+        _SHARED.clear()  # one world at a time
+        veh_by_keeper = np.argsort(pop.veh_keeper, kind="stable")
+        by_address = np.argsort(pop.address, kind="stable")
+        rel_order = np.argsort(force.rel_staff, kind="stable")
+        vehicles = np.arange(len(pop.veh_keeper), dtype=np.int64)
+        _SHARED[key] = {
+            "address_area": pop.street_area[pop.addr_street],
+            "person_area": pop.street_area[pop.addr_street[pop.address]],
+            "any_person": Sampler(np.arange(pop.n_people, dtype=np.int64), pop.person_pop),
+            "vehicle": Sampler(vehicles, pop.vehicle_pop),
+            "lure_vehicle": Sampler(vehicles, pop.vehicle_lure_pop),
+            "rel_order": rel_order, "rel_sorted": force.rel_staff[rel_order],
+            "veh_by_keeper": veh_by_keeper, "veh_keeper_sorted": pop.veh_keeper[veh_by_keeper],
+            "by_address": by_address, "address_sorted": pop.address[by_address],
+            "pops": (pop, force),  # keeps the ids above from being reused while cached
+        }
+    return _SHARED[key]
+
+
 def incidents_per_day(scn: dict, force: Force, staff: np.ndarray) -> float:
     """Expected incidents a day for ``staff``: calls per officer, contacts per call, incident share."""
     dem = scn["demand"]
@@ -200,21 +226,19 @@ class ShardContext:
 
     def _build_samplers(self) -> None:
         pop, a = self.pop, self.area
-        in_area_addr = np.flatnonzero(pop.street_area[pop.addr_street] == a)
+        shared = _shared(pop, self.force)
+        in_area_addr = np.flatnonzero(shared["address_area"] == a)
         self.addr_sampler = Sampler(in_area_addr.astype(np.int64), pop.address_pop[in_area_addr])
-        area_of_person = pop.street_area[pop.addr_street[pop.address]]
-        local = np.flatnonzero(area_of_person == a)
+        local = np.flatnonzero(shared["person_area"] == a)
         self.person_sampler = Sampler(local.astype(np.int64), pop.person_pop[local])
-        self.any_person = Sampler(np.arange(pop.n_people, dtype=np.int64), pop.person_pop)
-        self.vehicle_sampler = Sampler(np.arange(len(pop.veh_keeper), dtype=np.int64), pop.vehicle_pop)
-        self.lure_vehicle_sampler = Sampler(np.arange(len(pop.veh_keeper), dtype=np.int64), pop.vehicle_lure_pop)
+        self.any_person = shared["any_person"]
+        self.vehicle_sampler = shared["vehicle"]
+        self.lure_vehicle_sampler = shared["lure_vehicle"]
         # True relations of each staff member (for incidents that involve one).
-        self.rel_order = np.argsort(self.force.rel_staff, kind="stable")
-        self.rel_sorted = self.force.rel_staff[self.rel_order]
-        # Vehicles kept by each person (for person -> vehicle links at incidents).
-        order = np.argsort(pop.veh_keeper, kind="stable")
-        self.veh_by_keeper = order
-        self.veh_keeper_sorted = pop.veh_keeper[order]
+        self.rel_order, self.rel_sorted = shared["rel_order"], shared["rel_sorted"]
+        # Vehicles kept by each person (for person -> vehicle links at incidents); people by address.
+        self.veh_by_keeper, self.veh_keeper_sorted = shared["veh_by_keeper"], shared["veh_keeper_sorted"]
+        self._by_address, self._address_sorted = shared["by_address"], shared["address_sorted"]
 
     def _build_tables(self) -> None:
         scn = self.scn
@@ -247,9 +271,6 @@ class ShardContext:
 
     def household_of(self, person: int) -> np.ndarray:
         """People living at ``person``'s address (themselves included), in id order."""
-        if self._by_address is None:
-            self._by_address = np.argsort(self.pop.address, kind="stable")
-            self._address_sorted = self.pop.address[self._by_address]
         a = self.pop.address[person]
         lo, hi = np.searchsorted(self._address_sorted, [a, a + 1])
         return self._by_address[lo:hi]
