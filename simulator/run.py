@@ -287,11 +287,22 @@ def _merge_day(args) -> tuple[FileEntry, pa.Table]:
     return _merge_tables(tables, offset, part, root)
 
 
+def _time_order(ts: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
+    """Row order by (time, tiebreak). A day spans under 2^27 ms, so time and the tiebreak's top 37
+    bits make one 64-bit key; if two keys ever tie, the exact two-key sort decides."""
+    key = ((ts - ts.min()).astype(np.uint64) << np.uint64(37)) | (tiebreak >> np.uint64(27))
+    order = np.argsort(key)
+    k = key[order]
+    if len(k) > 1 and (k[1:] == k[:-1]).any():
+        return pc.sort_indices(pa.table({"ts": ts, "tiebreak": tiebreak}),
+                               sort_keys=[("ts", "ascending"), ("tiebreak", "ascending")]).to_numpy()
+    return order
+
+
 def _merge_tables(tables: list[pa.Table], offset: int, part: int, root: str) -> tuple[FileEntry, pa.Table]:
     """One day's rows from every shard: sort, number, split labels, write one events part."""
     t = pa.concat_tables(tables, promote_options="permissive")
-    order = pc.sort_indices(t, sort_keys=[("ts", "ascending"), ("tiebreak", "ascending")])
-    t = t.take(order)
+    t = t.take(_time_order(t["ts"].to_numpy(), t["tiebreak"].to_numpy()))
     n = t.num_rows
     event_id = np.arange(offset, offset + n, dtype=np.int64)
     episode = t["episode"].to_numpy()
