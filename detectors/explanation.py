@@ -55,7 +55,7 @@ def explanation_state(f: Frame, paths: PairLog | None, idx: np.ndarray | None = 
     index = f.index
     explained = index.explained(f) if idx is None else index.explained_at(f, idx)
     typed = f.typed if idx is None else f.typed[idx]
-    state = np.where(explained, EXPLAINED, np.where(typed, FOREIGN, BLANK)).astype(np.int64)
+    state = np.where(explained, EXPLAINED, typed + BLANK)  # FOREIGN is BLANK + 1
     if paths is None:
         return state
     held_personal, linked = path_links(f, paths)
@@ -103,6 +103,7 @@ class Rarity:
         rarity = -np.log10(np.clip(np.vstack([p_user, self.p_role]), 1e-12, 1.0))
         self.table = rarity.astype(np.float32).ravel()  # users, then roles (for unknown users)
         self.n_users = n_users
+        self.unknown_role = len(index.roles)  # the role code of users not on the staff list
 
     def __call__(self, f: Frame, idx: np.ndarray, state: np.ndarray,
                  subject: np.ndarray | None = None) -> np.ndarray:
@@ -110,7 +111,7 @@ class Rarity:
         ``subject``: whom they are about, if known)."""
         cell = cells(f, idx, state, subject)
         user = f.user[idx]
-        row = np.where(user >= 0, user, self.n_users + f.role[idx])
+        row = np.where(user >= 0, user, self.n_users + self.unknown_role)
         return self.table[row * _N_CELLS + cell].astype(np.float64)
 
 

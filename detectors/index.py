@@ -48,6 +48,18 @@ class Frame:
             self.cache[name] = compute()
         return self.cache[name]
 
+    def partial(self, name: str, idx: np.ndarray,
+                compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """An int64 value per event ``idx``, each event's computed once per frame, whichever
+        rule asks first: ``compute(at)`` gives them for the events ``idx[at]`` (-2 stands for
+        not yet computed, so a value of -2 is merely computed again)."""
+        known = self.memo(("partial", name), lambda: np.full(len(self), -2, np.int64))
+        got = known[idx]
+        todo = np.flatnonzero(got == -2)
+        if len(todo):
+            got[todo] = known[idx[todo]] = compute(todo)
+        return got
+
     @cached_property
     def event_id(self) -> np.ndarray:
         return np_column(self.batch.column("event_id")).astype(np.int64, copy=False)
@@ -97,7 +109,8 @@ class Frame:
                     decode: Callable[[pa.Array], np.ndarray]) -> np.ndarray:
         if attr in self.__dict__:  # all decoded already
             return getattr(self, attr)[idx]
-        return decode(arr(self.batch.column(name)).take(idx))
+        column = arr(self.batch.column(name))
+        return self.partial(attr, idx, lambda at: decode(column.take(idx[at])))
 
     @cached_property
     def typed(self) -> np.ndarray:
@@ -315,13 +328,10 @@ class ForceIndex:
     def record_rows_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
         """Rows in :attr:`_records` of the events ``idx`` (-1: not a known record), each event
         looked up once per frame, whichever rules ask."""
-        rows = f.memo("record_rows", lambda: np.full(len(f), -2, np.int64))
-        got = rows[idx]
-        todo = np.flatnonzero(got == -2)
-        if len(todo):
-            new = idx[todo]
-            got[todo] = rows[new] = self._records[0](entity_key(f.etype[new], f.entity[new]))
-        return got
+        def compute(at: np.ndarray) -> np.ndarray:
+            new = idx[at]
+            return self._records[0](entity_key(f.etype[new], f.entity[new]))
+        return f.partial("record_rows", idx, compute)
 
     def record_ref_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
         """:meth:`record_ref` of the events ``idx``."""
@@ -339,7 +349,7 @@ class ForceIndex:
         """:meth:`ref_case` for the events ``idx`` only."""
         if "ref_case" in f.cache:
             return f.cache["ref_case"][idx]
-        return self.case_of(f.ref_at(idx))
+        return f.partial("ref_case", idx, lambda at: self.case_of(f.ref_at(idx[at])))
 
     def explained(self, f: Frame) -> np.ndarray:
         """Explained by a held case: the typed reference's, or the accessed record's own."""

@@ -147,6 +147,15 @@ class Population:
         out[m] = self.index.record_subject_at(f, idx[m])
         return out
 
+    def subject_pos_at(self, f: Frame, idx: np.ndarray, subject: np.ndarray | None = None
+                       ) -> np.ndarray:
+        """:meth:`person_pos` of the subjects of the events ``idx`` (``subject``: theirs, if
+        known), each event's found once per frame."""
+        def compute(at: np.ndarray) -> np.ndarray:
+            return self.person_pos(self.subject_at(f, idx[at]) if subject is None
+                                   else subject[at])
+        return f.partial("subject_pos", idx, compute)
+
     def place(self, f: Frame) -> np.ndarray:
         """The address each event points at: the address itself, or its subject's home."""
         return f.memo("place", lambda: self.place_at(f, np.arange(len(f))))
@@ -167,9 +176,7 @@ class Population:
         """``address_area(place_at(f, idx, subject))``, through each person's home area."""
         if "place" in f.cache:
             return self.address_area(f.cache["place"][idx])
-        if subject is None:
-            subject = self.subject_at(f, idx)
-        area = self._home_area[self.person_pos(subject)]
+        area = self._home_area[self.subject_pos_at(f, idx, subject)]
         at = np.flatnonzero(f.etype[idx] == ET["address"])
         area[at] = self.address_area(f.entity[idx[at]])
         return area
@@ -187,13 +194,15 @@ class Popularity:
     touched without a reason is not."""
 
     def __init__(self, history: Frame, scale: float = 10.0) -> None:
-        subj = history.index.population.subject(history)
+        pop = history.index.population
+        subj = pop.subject(history)
         keys, counts = np.unique(self._key(history, np.arange(len(history)), subj),
                                  return_counts=True)
         counts = counts.astype(np.float64)
         person = (keys >= 0) & (keys < _RECORD)
         self.people, self.people_n = IdIndex(keys[person]), padded(counts[person], 0.0)
-        self.records, self.records_n = HashIndex(keys), padded(counts, 0.0)
+        self.records, self.records_n = HashIndex(keys[~person]), padded(counts[~person], 0.0)
+        self.by_row = padded(self._seen(pop.people_column("id", np.arange(pop.n_people))), 0.0)
         self.scale = scale
 
     @staticmethod
@@ -201,16 +210,24 @@ class Popularity:
         """The person an event is about, else the record (its key, whose top byte is set)."""
         return np.where(subject >= 0, subject, entity_key(f.etype[idx], f.entity[idx]))
 
+    def _seen(self, key: np.ndarray) -> np.ndarray:
+        """Times each key was seen: people through a direct table, records through a hash."""
+        seen = self.people_n[self.people(key)]
+        other = np.flatnonzero((key < 0) | (key >= _RECORD))
+        seen[other] = self.records_n[self.records(key[other])]
+        return seen
+
     def obscurity(self, f: Frame, idx: np.ndarray, subject: np.ndarray | None = None
                   ) -> np.ndarray:
         """``1 / sqrt(1 + n / scale)`` for events ``idx`` touching someone seen ``n`` times
         (``subject``: whom they are about, if known)."""
+        pop = f.index.population
         if subject is None:
-            subject = f.index.population.subject_at(f, idx)
-        key = self._key(f, idx, subject)
-        seen = self.people_n[self.people(key)]  # people through a direct table, records
-        other = np.flatnonzero((key < 0) | (key >= _RECORD))  # through a hash table
-        seen[other] = self.records_n[self.records(key[other])]
+            subject = pop.subject_at(f, idx)
+        row = pop.subject_pos_at(f, idx, subject)
+        seen = self.by_row[row]  # people on file by their row, the others by their key
+        other = np.flatnonzero(row < 0)
+        seen[other] = self._seen(self._key(f, idx[other], subject[other]))
         return 1.0 / np.sqrt(1.0 + seen / self.scale)
 
 

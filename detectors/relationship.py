@@ -69,11 +69,11 @@ class RelationshipDetector(RuleDetector):
         order = np.argsort(self.user_person_, kind="stable")
         self.staff_persons_, self.staff_users_ = self.user_person_[order], order
         # which people and addresses any rule could fire on, to look up only those
-        self.person_flag_ = np.zeros(max(pop.n_people, 1), np.int8)
+        self.person_flag_ = np.zeros(pop.n_people + 1, np.int8)  # the last: nobody's
         self.person_flag_[pop.person_pos(dp)[pop.person_pos(dp) >= 0]] |= _DECLARED
         staff_pos = pop.person_pos(self.user_person_)
         self.person_flag_[staff_pos[staff_pos >= 0]] |= _STAFF
-        self.address_flag_ = np.zeros(max(pop.n_addresses, 1), bool)
+        self.address_flag_ = np.zeros(pop.n_addresses + 1, bool)  # the last: no address
         home_pos = pop.address_pos(home)
         self.address_flag_[home_pos[home_pos >= 0]] = True
         self.n_people_ = max(pop.n_people, 2)
@@ -115,12 +115,12 @@ class RelationshipDetector(RuleDetector):
         add((subj >= 0) & (subj == me), 1.0)
         add((place >= 0) & (place == home), 1.0)
         # declared relations, their homes, team-mates' relations: only where someone declared
-        flag = np.where(sp >= 0, self.person_flag_[np.maximum(sp, 0)], 0)
+        flag = self.person_flag_[sp]
         i = np.flatnonzero(flag & _DECLARED)
         add(i[self.declared_((u[i] << 40) | subj[i]) >= 0], 1.0)
         unit = index.unit[u[i]].astype(np.int64)
         add(i[self.team_declared_((unit << 40) | subj[i]) >= 0], 0.5)
-        i = np.flatnonzero(np.where(ap >= 0, self.address_flag_[np.maximum(ap, 0)], False))
+        i = np.flatnonzero(self.address_flag_[ap])
         add(i[self.declared_home_((u[i] << 40) | place[i]) >= 0], 1.0)
         # colleagues' own records: a team-mate's weighs more
         i = np.flatnonzero(((flag & _STAFF) > 0) & (subj != me))
@@ -130,9 +130,11 @@ class RelationshipDetector(RuleDetector):
         add(i[found & ~mate], 0.25)
         # near home
         px, py, pk = pop.address_xy_at(ap)
-        d = np.hypot(px - self.user_xy_[0, u], py - self.user_xy_[1, u])
-        near = np.flatnonzero(pk & (d < self.near_m))
-        add(near, 0.8 - 0.5 * d[near] / max(self.near_m, 1e-9))
+        dx, dy = px - self.user_xy_[0, u], py - self.user_xy_[1, u]
+        near = np.flatnonzero(pk & (dx * dx + dy * dy < (self.near_m + 1.0) ** 2))  # roughly,
+        d = np.hypot(dx[near], dy[near])  # then exactly
+        near, d = near[d < self.near_m], d[d < self.near_m]
+        add(near, 0.8 - 0.5 * d / max(self.near_m, 1e-9))
         # same surname, by its rarity
         surname = pop.people_column("surname", sp)
         same = np.flatnonzero((surname >= 0) & (surname == self.user_surname_[u]) & (subj != me))
@@ -156,5 +158,6 @@ class RelationshipDetector(RuleDetector):
         popularity = 1.0 / np.sqrt(1.0 + seen / self.popular)
         repeats = self.repeats_.update(Groups(pair))
         again = 1.0 + self.repeat_weight * np.log2(repeats)
-        out[cand] = w * factor * popularity * again * self.role_scale_[f.role[cand]]
+        role = self.index_.role_of(f.user[cand])
+        out[cand] = w * factor * popularity * again * self.role_scale_[role]
         return out

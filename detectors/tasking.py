@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.columns import (
-    NEVER, T_BITS, BucketSearch, HashIndex, RankBitmap, group_cummax, padded,
+    NEVER, T_BITS, BucketSearch, HashIndex, RankBitmap, group_cummax,
 )
 
 #: Above this many (user, case) cells (a 64 MiB bitmap) the pairs go in a hash table instead.
@@ -32,12 +32,19 @@ class Holdings:
         self.keys, rank = np.unique(key, return_inverse=True)
         rank = rank.reshape(-1).astype(np.int64)
         n = len(self.keys)
-        self.since = np.full(n + 1, NEVER, np.int64)  # padded: rank -1 is never held
-        np.minimum.at(self.since, rank, since)
-        self.until = np.full(n + 1, -1, np.int64)
-        np.maximum.at(self.until, rank, until)
-        self.multi = padded(np.bincount(rank, minlength=n) > 1, False)
-        m = self.multi[rank]
+        first = np.full(n, NEVER, np.int64)
+        np.minimum.at(first, rank, since)
+        last = np.full(n, -1, np.int64)
+        np.maximum.at(last, rank, until)
+        multi = np.bincount(rank, minlength=n) > 1
+        # (since, until) of each pair side by side, one read; -2 marks a pair held several
+        # times (searched below); the pair after the last, for rank -1, is never held
+        self.bounds = np.empty((n + 1, 2), np.int64)
+        self.bounds[:n, 0] = np.where(multi, NEVER, first)
+        self.bounds[:n, 1] = np.where(multi, -2, last)
+        self.bounds[n] = NEVER, -1
+        self.bounds = self.bounds.ravel()
+        m = multi[rank]
         packed = (rank[m] << T_BITS) | since[m]
         order = np.argsort(packed, kind="stable")
         self.packed = packed[order]
@@ -52,11 +59,12 @@ class Holdings:
         """Whether each user held each case (dense case code, -1: none) at ``ts`` (UTC ms)."""
         if not len(self.keys):
             return np.zeros(len(ts), bool)
-        rank = self.rows(user.astype(np.int64) * self.stride + case + 1)
-        held = (self.since[rank] <= ts) & (ts <= self.until[rank])
-        multi = np.flatnonzero(self.multi[rank])
+        at = 2 * self.rows(user.astype(np.int64) * self.stride + case + 1)
+        until = self.bounds[at + 1]
+        held = (self.bounds[at] <= ts) & (ts <= until)
+        multi = np.flatnonzero(until == -2)
         if len(multi):
-            r, t = rank[multi], ts[multi]
+            r, t = at[multi] // 2, ts[multi]
             i = self.intervals.right((r << T_BITS) | np.clip(t, 0, (1 << T_BITS) - 1), r) - 1
             j = np.maximum(i, 0)
             held[multi] = (i >= 0) & ((self.packed[j] >> T_BITS) == r) \
