@@ -11,10 +11,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -117,19 +118,26 @@ def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | Non
                    progress: Progress | None) -> dict:
     data = scn.data
     (root / "scenario.toml").write_text(scn.to_toml())
-    world = world_for(data)
-    files: list[FileEntry] = []
-    truth: list[FileEntry] = []
-    decl = {t.name: t for t in CONTEXT_TABLES}
-    for name, table in world_tables(world).items():
-        if name == "relations":
-            truth.append(write_table(root, RELATIONS.path, table, RELATIONS))
-        else:
-            files.append(write_table(root, f"context/{name}.parquet", table, decl[name]))
     work = root / "_work"
     areas = list(range(len(scn.areas)))
     shard_dirs = [str(work / f"shard-{a:03d}") for a in areas]
-    if scheduler is None and workers == 1:
+    pipelined = _Pipelined(data, shard_dirs, root, workers) if scheduler is None and workers > 1 else None
+    files: list[FileEntry] = []
+    truth: list[FileEntry] = []
+    decl = {t.name: t for t in CONTEXT_TABLES}
+    try:
+        for name, table in world_tables(world_for(data)).items():
+            if name == "relations":
+                truth.append(write_table(root, RELATIONS.path, table, RELATIONS))
+            else:
+                files.append(write_table(root, f"context/{name}.parquet", table, decl[name]))
+    except BaseException:
+        if pipelined is not None:
+            pipelined.abort()
+        raise
+    if pipelined is not None:
+        results, merged = pipelined.results(scn.days, progress)
+    elif scheduler is None:
         results, merged = _run_in_process(data, areas, shard_dirs, root, progress)
     else:
         results = _run_shards(data, areas, shard_dirs, workers, scheduler, progress)
@@ -231,6 +239,108 @@ def _run_in_process(data: dict, areas: list[int], dirs: list[str], root: Path,
     return results, out
 
 
+class _Pipelined:
+    """Shards in ``workers`` local processes, each advancing its group of areas day by day and
+    merging every ``workers``-th day as soon as all groups have finished it (so the merge, like
+    the simulation, is shared out). Started before this process writes the world's context.
+
+    Each group publishes how far it is, and its rows per day, in ``work/group-N.json``; event id
+    offsets and part numbers follow from those counts alone.
+    """
+
+    def __init__(self, data: dict, dirs: list[str], root: Path, workers: int):
+        import multiprocessing as mp
+
+        self.work = Path(dirs[0]).parent
+        self.work.mkdir(parents=True, exist_ok=True)
+        n = len(dirs)
+        groups = [list(range(k, n, workers)) for k in range(min(workers, n))]
+        self.pool = ProcessPoolExecutor(max_workers=len(groups), mp_context=mp.get_context("spawn"))
+        self.futures = [self.pool.submit(_group_job, (data, g, dirs, str(self.work), k, len(groups), str(root)))
+                        for k, g in enumerate(groups)]
+
+    def abort(self) -> None:
+        (self.work / "abort").touch()  # groups waiting for others stop instead of waiting for ever
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def results(self, days: int, progress: Progress | None) -> tuple[list[ShardResult],
+                                                                      list[tuple[FileEntry, pa.Table]]]:
+        try:
+            while True:
+                done, pending = wait(self.futures, timeout=0.5, return_when=FIRST_EXCEPTION)
+                for f in done:
+                    if f.exception() is not None:
+                        raise f.exception()
+                if not pending:
+                    break
+                if progress:
+                    marks = [_read_json(self.work / f"group-{k}.json") for k in range(len(self.futures))]
+                    progress(min(m["through"] for m in marks) + 1, days, sum(sum(m["rows"]) for m in marks))
+            out = [f.result() for f in self.futures]
+        except BaseException:
+            self.abort()
+            raise
+        self.pool.shutdown()
+        results = sorted((r for shard_results, _ in out for r in shard_results), key=lambda r: r.area)
+        entries = sorted((e for _, merged in out for e in merged.items()), key=lambda e: e[0])
+        merged = [(entry, feather.read_table(self.work / f"labels-{day:05d}.arrow")) for day, entry in entries]
+        return results, merged
+
+
+def _group_job(args) -> tuple[list[ShardResult], dict[int, FileEntry]]:
+    data, group, dirs, work, k, n_groups, root = args
+    work, days = Path(work), data["duration_days"]
+    shards = [ShardRun(data, a, dirs[a], compression="uncompressed") for a in group]
+    mine = [d for d in range(days) if d % n_groups == k]
+    merged: dict[int, FileEntry] = {}
+
+    def publish(through: int) -> None:
+        rows = np.sum([s.ctx.sink.rows_per_day[: through + 1] for s in shards], axis=0)
+        _write_json(work / f"group-{k}.json", {"through": through, "rows": rows.tolist()})
+
+    def merge_ready(block: bool) -> None:
+        while mine:
+            day = mine[0]
+            marks = [_read_json(work / f"group-{g}.json") for g in range(n_groups)]
+            if min(m["through"] for m in marks) < day:
+                if not block:
+                    return
+                if (work / "abort").exists():
+                    raise RuntimeError("another group failed")
+                time.sleep(0.01)
+                continue
+            per_day = np.sum([m["rows"][: day + 1] for m in marks], axis=0)
+            tables = _read_day(dirs, day)
+            if tables:
+                entry, labels = _merge_tables(tables, int(per_day[:day].sum()), int((per_day[:day] > 0).sum()), root)
+                feather.write_feather(labels, work / f"labels-{day:05d}.arrow", compression="uncompressed")
+                merged[day] = entry
+            mine.pop(0)
+
+    for day in range(days):
+        for s in shards:
+            s.run_day(day)
+        publish(min(s.complete_through for s in shards))
+        merge_ready(block=False)
+    results = [s.finish() for s in shards]
+    publish(days - 1)
+    merge_ready(block=True)
+    return results, merged
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {"through": -1, "rows": []}
+
+
+def _write_json(path: Path, value: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value))
+    tmp.replace(path)  # atomic: readers see the old state or the new one
+
+
 def _run_shards(data: dict, areas: list[int], dirs: list[str], workers: int, scheduler: str | None,
                 progress: Progress | None) -> list[ShardResult]:
     days = data["duration_days"]
@@ -278,13 +388,18 @@ def _build_and_merge(builds: list, offset: int, part: int, root: str) -> tuple[F
 def _merge_day(args) -> tuple[FileEntry, pa.Table]:
     """One day's rows from every shard's day file: merge them (see :func:`_merge_tables`)."""
     shard_dirs, day, offset, part, root = args
+    return _merge_tables(_read_day(shard_dirs, day), offset, part, root)
+
+
+def _read_day(shard_dirs: list[str], day: int) -> list[pa.Table]:
+    """A day's rows from each shard's day file (in area order), removing the files once read."""
     tables = []
     for d in shard_dirs:
         f = Path(d) / "events" / f"day-{day:05d}.arrow"
         if f.exists():
             tables.append(feather.read_table(f, memory_map=False))
             f.unlink()  # merged: the intermediate file is not needed again
-    return _merge_tables(tables, offset, part, root)
+    return tables
 
 
 def _time_order(ts: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:

@@ -177,7 +177,8 @@ class ShardContext:
     """Everything a shard's processes share: one small object, passed to plain generator functions."""
 
     def __init__(self, scn: dict, seed: int, area: int, pop: Population, force: Force,
-                 midnights: np.ndarray, work_dir: Path, reserved_ids: int = 0, spill=None):
+                 midnights: np.ndarray, work_dir: Path, reserved_ids: int = 0, spill=None,
+                 compression: str = "lz4"):
         self.scn = scn
         self.seed = seed
         self.area = area
@@ -202,7 +203,7 @@ class ShardContext:
                     for k in ("roster", "background", "demand", "incident", "sink", "misuse")}
         ws = (force.team.astype(np.int32) * 16 + 1000)
         self.sink = EventSink(work_dir / "events", midnights, self.days, force.user_id, ws,
-                              self.refs.strings, self.rng["sink"], spill)
+                              self.refs.strings, self.rng["sink"], spill, compression)
         self.row_requests: list[tuple] = []
         self.daily: list = []  # called with each day after its roster (see workload.day_clock)
         self.team_members = {int(t): self.staff[self.force.team[self.staff] == t]

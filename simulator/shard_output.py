@@ -26,7 +26,7 @@ class ShardRun:
     """One area's simulation, advanced a day at a time (so several can run interleaved in one
     process); finished days go to ``spill(day, table)``, or to ``work_dir/events/day-*.arrow``."""
 
-    def __init__(self, scn: dict, area: int, work_dir: str, spill=None):
+    def __init__(self, scn: dict, area: int, work_dir: str, spill=None, compression: str = "lz4"):
         from simulator.caseload import Casework, seed_caseload
         from simulator.incidents import IncidentDesk
         from simulator.misuse import start_misuse
@@ -37,7 +37,7 @@ class ShardRun:
         self.area = area
         self.work = Path(work_dir)
         self.ctx = ctx = ShardContext(scn, scn["seed"], area, w.pop, w.force, w.midnights, self.work,
-                                      int(w.plan.reserved[area]), spill)
+                                      int(w.plan.reserved[area]), spill, compression)
         env = ctx.env
         seed_caseload(ctx)
         env.process(day_clock(env, ctx))

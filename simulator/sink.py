@@ -39,9 +39,11 @@ class EventSink:
 
     def __init__(self, out_dir: Path, midnights: np.ndarray, days: int, user_ids: np.ndarray,
                  workstations: np.ndarray, references: list[str], rng: np.random.Generator,
-                 spill: Callable[[int, Callable[[], pa.Table]], None] | None = None):
+                 spill: Callable[[int, Callable[[], pa.Table]], None] | None = None,
+                 compression: str = "lz4"):
         self.dir = out_dir
         self.spill = spill
+        self.compression = compression
         if spill is None:
             self.dir.mkdir(parents=True, exist_ok=True)
         self.midnights = midnights[: days + 1]
@@ -114,7 +116,7 @@ class EventSink:
             # Built where the day is merged (a thread beside the simulation), in day order.
             self.spill(day, lambda: self._table(parts))
         else:
-            feather.write_feather(self._table(parts), self.dir / f"day-{day:05d}.arrow", compression="lz4")
+            feather.write_feather(self._table(parts), self.dir / f"day-{day:05d}.arrow", compression=self.compression)
 
     def _table(self, parts: list[tuple[np.ndarray, ...]]) -> pa.Table:
         ts, staff, system, action, etype, eid, ref, episode = (np.concatenate(c) for c in zip(*parts))
