@@ -180,36 +180,36 @@ class HashIndex:
 
 class RankBitmap:
     """Positions of keys in a sorted array of distinct keys in ``[0, n_cells)`` (-1 if absent),
-    from a bitmap of the keys and the count of keys before each 64-bit word: two reads and a
-    popcount per query, no probing. It costs 2 bits per cell."""
+    from a bitmap of the keys: one read per query, of a word holding 32 cells' bits and, above
+    them, the count of keys in the words before; then a popcount. No probing; 2 bits per cell."""
 
     def __init__(self, sorted_keys: np.ndarray, n_cells: int) -> None:
         cell = np.asarray(sorted_keys, np.int64) + 1  # cells 0 and n_cells + 1 stay empty:
         self.n_cells = n_cells  # queries outside are clipped to them
-        self.bits = np.zeros(((n_cells + 1) >> 6) + 1, np.uint64)
-        word = cell >> 6
+        bits = np.zeros(((n_cells + 1) >> 5) + 1, np.int64)
+        word = cell >> 5
         if len(cell):
-            bit = np.uint64(1) << (cell & 63).astype(np.uint64)
             starts = np.flatnonzero(np.r_[True, word[1:] != word[:-1]])
-            self.bits[word[starts]] = np.bitwise_or.reduceat(bit, starts)
-        self.before = np.zeros(len(self.bits), np.int64)  # keys in the words before
-        np.cumsum(popcount(self.bits[:-1]), out=self.before[1:])
+            bits[word[starts]] = np.bitwise_or.reduceat(np.int64(1) << (cell & 31), starts)
+        before = np.zeros(len(bits), np.int64)
+        np.cumsum(popcount(bits[:-1]), out=before[1:])
+        self.words = (before << 32) | bits
 
     def __call__(self, query: np.ndarray) -> np.ndarray:
         cell = np.clip(query, -1, self.n_cells) + 1
-        word = cell >> 6
-        bit = (cell & 63).astype(np.uint64)
-        bits = self.bits[word]
-        present = ((bits >> bit) & np.uint64(1)).astype(bool)
-        below = popcount(bits & ((np.uint64(1) << bit) - np.uint64(1)))
-        return np.where(present, self.before[word] + below, -1)
+        word = self.words[cell >> 5]
+        bit = cell & 31
+        rank = (word >> 32) + popcount(word & _BELOW[bit])
+        return np.where((word >> bit) & 1, rank, -1)
 
 
+#: The bits below bit b, for b in 0..31.
+_BELOW = np.array([(1 << b) - 1 for b in range(32)], np.int64)
 _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], np.uint8)
 
 
 def popcount(x: np.ndarray) -> np.ndarray:
-    """Set bits of each uint64."""
+    """Set bits of each non-negative 64-bit integer."""
     if hasattr(np, "bitwise_count"):  # numpy 2
         return np.bitwise_count(x)
     return _POPCOUNT8[np.ascontiguousarray(x).view(np.uint8)].reshape(-1, 8).sum(

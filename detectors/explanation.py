@@ -59,9 +59,12 @@ def explanation_state(f: Frame, paths: PairLog | None, idx: np.ndarray | None = 
     if paths is None:
         return state
     held_personal, linked = path_links(f, paths)
-    weak = np.zeros(len(f), bool)
-    weak[held_personal[~linked]] = True
-    state[weak if idx is None else weak[idx]] = WEAK
+    if idx is None:
+        state[held_personal[~linked]] = WEAK
+    else:
+        weak = np.zeros(len(f), bool)
+        weak[held_personal[~linked]] = True
+        state[weak[idx]] = WEAK
     return state
 
 

@@ -10,6 +10,7 @@ People, addresses and vehicles are in :mod:`detectors.population`.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Callable, Hashable, Mapping
 from zoneinfo import ZoneInfo
@@ -25,6 +26,18 @@ from detectors.columns import (
 from detectors.population import Population
 from detectors.roster import Roster
 from detectors.tasking import Holdings
+
+@dataclass(frozen=True)
+class Records:
+    """Incidents, crimes and records (intel, custody, media): ``rows`` maps an entity key to a
+    row of the sorted distinct ``keys``; ``ref`` (own reference code) and ``subject`` (person
+    id) by row, padded with -1 for no row (see :func:`~detectors.columns.padded`)."""
+
+    rows: HashIndex
+    keys: np.ndarray
+    ref: np.ndarray
+    subject: np.ndarray
+
 
 class Frame:
     """A batch of events, decoded column by column on first use.
@@ -297,9 +310,8 @@ class ForceIndex:
         return f.memo("held", lambda: self.holdings(f.user, self.ref_case(f), f.ts))
 
     @cached_property
-    def _records(self) -> tuple[HashIndex, np.ndarray, np.ndarray]:
-        """Entity key -> row of (own reference code, subject person id) of incidents, crimes,
-        records; both padded with -1 (see :func:`~detectors.columns.padded`)."""
+    def records(self) -> Records:
+        """Incidents, crimes and records (intel, custody, media) by entity key."""
         keys, refs, subj = [], [], []
         for name, id_col in (("incidents", "incident_id"), ("crimes", "crime_id"),
                              ("records", "entity_id")):
@@ -314,32 +326,31 @@ class ForceIndex:
             refs.append(codes(t["reference"], self.refs))
             subj.append(ints(t, "subject_id"))
         if not keys:
-            none = np.full(1, -1, np.int64)
-            return HashIndex(np.zeros(0, np.int64)), none, none
+            z = np.zeros(0, np.int64)
+            return Records(HashIndex(z), z, padded(z, -1), padded(z, -1))
         k, r, s = np.concatenate(keys), np.concatenate(refs), np.concatenate(subj)
         k, first = np.unique(k, return_index=True)
-        return HashIndex(k), padded(r[first], -1), padded(s[first], -1)
+        return Records(HashIndex(k), k, padded(r[first], -1), padded(s[first], -1))
 
     def record_ref(self, etype: np.ndarray, entity: np.ndarray) -> np.ndarray:
         """The reference each record belongs to (crime, incident, intel, custody, media) or -1."""
-        rows, refs, _ = self._records
-        return refs[rows(entity_key(etype, entity))]
+        return self.records.ref[self.records.rows(entity_key(etype, entity))]
 
     def record_rows_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
-        """Rows in :attr:`_records` of the events ``idx`` (-1: not a known record), each event
+        """Rows in :attr:`records` of the events ``idx`` (-1: not a known record), each event
         looked up once per frame, whichever rules ask."""
         def compute(at: np.ndarray) -> np.ndarray:
             new = idx[at]
-            return self._records[0](entity_key(f.etype[new], f.entity[new]))
+            return self.records.rows(entity_key(f.etype[new], f.entity[new]))
         return f.partial("record_rows", idx, compute)
 
     def record_ref_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
         """:meth:`record_ref` of the events ``idx``."""
-        return self._records[1][self.record_rows_at(f, idx)]
+        return self.records.ref[self.record_rows_at(f, idx)]
 
     def record_subject_at(self, f: Frame, idx: np.ndarray) -> np.ndarray:
         """The subject (person id) of the records the events ``idx`` open, or -1."""
-        return self._records[2][self.record_rows_at(f, idx)]
+        return self.records.subject[self.record_rows_at(f, idx)]
 
     def ref_case(self, f: Frame) -> np.ndarray:
         """Case of the typed reference (-1 if none or unknown)."""

@@ -203,6 +203,7 @@ class Popularity:
         self.people, self.people_n = IdIndex(keys[person]), padded(counts[person], 0.0)
         self.records, self.records_n = HashIndex(keys[~person]), padded(counts[~person], 0.0)
         self.by_row = padded(self._seen(pop.people_column("id", np.arange(pop.n_people))), 0.0)
+        self.by_record = padded(self._seen(history.index.records.keys), 0.0)
         self.scale = scale
 
     @staticmethod
@@ -225,8 +226,12 @@ class Popularity:
         if subject is None:
             subject = pop.subject_at(f, idx)
         row = pop.subject_pos_at(f, idx, subject)
-        seen = self.by_row[row]  # people on file by their row, the others by their key
+        seen = self.by_row[row]  # people on file and records by their row, the rest by key
         other = np.flatnonzero(row < 0)
+        record = other[subject[other] < 0]
+        row = f.index.record_rows_at(f, idx[record])
+        seen[record] = self.by_record[row]
+        other = np.r_[other[subject[other] >= 0], record[row < 0]]
         seen[other] = self._seen(self._key(f, idx[other], subject[other]))
         return 1.0 / np.sqrt(1.0 + seen / self.scale)
 

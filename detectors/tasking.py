@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.columns import (
-    NEVER, T_BITS, BucketSearch, HashIndex, RankBitmap, group_cummax,
+    NEVER, T_BITS, BucketSearch, HashIndex, RankBitmap, group_cummax, padded,
 )
 
 #: Above this many (user, case) cells (a 64 MiB bitmap) the pairs go in a hash table instead.
@@ -16,9 +16,11 @@ class Holdings:
     """Intervals during which users held cases, answering "did user u hold case c at t?".
 
     Most (user, case) pairs have one interval: its start and end are found through a bitmap of
-    the (user, case) grid (or a hash table on large forces). Pairs held over several intervals
-    (directly, then through the team) take a second search on ``(pair << 42 | since)`` keys,
-    with the latest end among the intervals started so far.
+    the (user, case) grid (or a hash table on large forces). So do pairs held over several
+    intervals (directly, then through the team) that leave no gap between them. Pairs with a
+    gap take a second search on ``(pair << 42 | since)`` keys, with the latest end among the
+    intervals started so far; so does every pair held several times for times outside
+    ``[0, 2**42)`` ms, where starts are clipped.
     """
 
     def __init__(self, user: np.ndarray, case: np.ndarray, since: np.ndarray, until: np.ndarray,
@@ -37,19 +39,25 @@ class Holdings:
         last = np.full(n, -1, np.int64)
         np.maximum.at(last, rank, until)
         multi = np.bincount(rank, minlength=n) > 1
-        # (since, until) of each pair side by side, one read; -2 marks a pair held several
-        # times (searched below); the pair after the last, for rank -1, is never held
-        self.bounds = np.empty((n + 1, 2), np.int64)
-        self.bounds[:n, 0] = np.where(multi, NEVER, first)
-        self.bounds[:n, 1] = np.where(multi, -2, last)
-        self.bounds[n] = NEVER, -1
-        self.bounds = self.bounds.ravel()
         m = multi[rank]
         packed = (rank[m] << T_BITS) | since[m]
         order = np.argsort(packed, kind="stable")
         self.packed = packed[order]
         self.packed_until = group_cummax(rank[m][order], until[m][order])
         self.intervals = BucketSearch(self.packed, self.packed >> T_BITS, n)
+        pair = self.packed >> T_BITS
+        gap = (pair[1:] == pair[:-1]) & ((self.packed[1:] & ((1 << T_BITS) - 1))
+                                         > self.packed_until[:-1] + 1)
+        gapped = np.zeros(n, bool)
+        gapped[pair[1:][gap]] = True
+        self.multi = padded(multi, False)
+        # (since, until) of each pair side by side, one read; -2 marks a pair with a gap
+        # (searched); the pair after the last, for rank -1, is never held
+        self.bounds = np.empty((n + 1, 2), np.int64)
+        self.bounds[:n, 0] = np.where(gapped, NEVER, first)
+        self.bounds[:n, 1] = np.where(gapped, -2, last)
+        self.bounds[n] = NEVER, -1
+        self.bounds = self.bounds.ravel()
         if 0 < n_users * self.stride <= _BITMAP_CELLS:
             self.rows: RankBitmap | HashIndex = RankBitmap(self.keys, n_users * self.stride)
         else:
@@ -59,10 +67,13 @@ class Holdings:
         """Whether each user held each case (dense case code, -1: none) at ``ts`` (UTC ms)."""
         if not len(self.keys):
             return np.zeros(len(ts), bool)
-        at = 2 * self.rows(user.astype(np.int64) * self.stride + case + 1)
+        at = 2 * self.rows(np.asarray(user, np.int64) * self.stride + case + 1)
         until = self.bounds[at + 1]
         held = (self.bounds[at] <= ts) & (ts <= until)
-        multi = np.flatnonzero(until == -2)
+        if len(ts) and (ts.min() < 0 or ts.max() >= 1 << T_BITS):
+            multi = np.flatnonzero(self.multi[at // 2])
+        else:
+            multi = np.flatnonzero(until == -2)
         if len(multi):
             r, t = at[multi] // 2, ts[multi]
             i = self.intervals.right((r << T_BITS) | np.clip(t, 0, (1 << T_BITS) - 1), r) - 1

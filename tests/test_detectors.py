@@ -25,9 +25,10 @@ from detectors.checks import (
     check_batch_invariance, check_deterministic, check_no_look_ahead, run_stream,
 )
 from detectors.columns import (
-    BucketSearch, HashIndex, HashMap, IdIndex, RankBitmap, Vocabulary, codes,
+    NEVER, BucketSearch, HashIndex, HashMap, IdIndex, RankBitmap, Vocabulary, codes,
 )
 from detectors.streams import Groups, RunningMax, RunningSum
+from detectors.tasking import Holdings
 from simulator.run import simulate
 from simulator.schema import EVENTS
 
@@ -418,3 +419,21 @@ def test_vocabulary_codes_agree_with_index_in() -> None:
     assert expected.tolist() == [1, -1, 2, -1, 0, 3]
     assert np.array_equal(Vocabulary(vocabulary)(values), expected)
     assert np.array_equal(Vocabulary(vocabulary)(values.slice(2)), expected[2:])
+
+
+def test_holdings_agree_with_their_intervals() -> None:
+    rng = np.random.default_rng(12)
+    for _ in range(30):
+        n = int(rng.integers(0, 200))
+        user, case = rng.integers(-1, 6, n), rng.integers(-1, 8, n)
+        since = rng.integers(-50, 1000, n)
+        until = np.where(rng.random(n) < 0.2, NEVER, since + rng.integers(-5, 300, n))
+        held = Holdings(user, case, since, until, 6, 8)
+        qu, qc = rng.integers(-1, 6, 2000), rng.integers(-1, 8, 2000)
+        # times before 1970 (a batch with one takes another path) are not compared: starts
+        # are clipped to 1970 there
+        qt = rng.integers(-100 if rng.random() < 0.5 else 0, 1400, 2000)
+        clipped = np.clip(since, 0, None)
+        expected = [bool(np.any((user == u) & (case == c) & (clipped <= t) & (t <= until)))
+                    if u >= 0 and c >= 0 else False for u, c, t in zip(qu, qc, qt)]
+        assert np.array_equal(held(qu, qc, qt)[qt >= 0], np.array(expected)[qt >= 0])
