@@ -112,8 +112,8 @@ class RelationshipDetector(RuleDetector):
             w[at] = np.maximum(old, weight) + 0.1 * np.minimum(old, weight)
 
         me, home = self.user_person_[u], self.user_home_[u]
-        add((subj >= 0) & (subj == me), 1.0)
-        add((place >= 0) & (place == home), 1.0)
+        add(np.flatnonzero((subj == me) & (subj >= 0)), 1.0)
+        add(np.flatnonzero((place == home) & (place >= 0)), 1.0)
         # declared relations, their homes, team-mates' relations: only where someone declared
         flag = self.person_flag_[sp]
         i = np.flatnonzero(flag & _DECLARED)
@@ -141,9 +141,10 @@ class RelationshipDetector(RuleDetector):
         rarity = np.log(self.n_people_ / np.maximum(pop.surname_count(surname[same]), 1)) \
             / np.log(self.n_people_)
         add(same, 0.6 * np.clip(rarity, 0.0, 1.0))
-        hit = w > 0
-        who = np.where(subj >= 0, subj, place | (1 << 39))
-        return cand[hit], w[hit], (u[hit] << 40) | who[hit]
+        hit = np.flatnonzero(w > 0)
+        subj = subj[hit]
+        who = np.where(subj >= 0, subj, place[hit] | (1 << 39))
+        return cand[hit], w[hit], (u[hit] << 40) | who
 
     def score_frame(self, f: Frame) -> np.ndarray:
         out = np.zeros(len(f))

@@ -8,6 +8,7 @@ import numpy as np
 from detectors.columns import ENTITY_TYPES, SYSTEMS
 from detectors.index import Frame
 from detectors.rules import DEFAULT_TIMEZONE, RuleDetector
+from detectors.streams import stable_order
 
 _N_CELLS = len(SYSTEMS) * len(ENTITY_TYPES)
 
@@ -22,7 +23,8 @@ class DayCounter:
     """Running counts per small integer key within the current local day.
 
     Events come in time order, so days only move forward: the counts of a day are dropped when
-    the next one starts. Counting uses a stable sort of small keys (a radix sort), no hashing.
+    the next one starts. Counting uses one sort of the small keys packed with their positions,
+    no hashing.
     """
 
     def __init__(self, n_keys: int) -> None:
@@ -32,7 +34,6 @@ class DayCounter:
 
     def update(self, day: np.ndarray, keys: np.ndarray) -> np.ndarray:
         out = np.empty(len(keys), np.int64)
-        dtype = np.uint16 if self.n_keys <= 1 << 16 else np.int64
         cuts = np.flatnonzero(np.diff(day)) + 1
         for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(keys)]):
             if lo == hi:
@@ -40,7 +41,7 @@ class DayCounter:
             if day[lo] != self.day:
                 self.day, self.counts = day[lo], np.zeros(self.n_keys, np.int64)
             k = keys[lo:hi]
-            order = np.argsort(k.astype(dtype), kind="stable")
+            order = stable_order(k)
             sk = k[order]
             new = np.r_[True, sk[1:] != sk[:-1]]
             start = np.maximum.accumulate(np.where(new, np.arange(len(sk)), 0))
