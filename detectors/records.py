@@ -114,9 +114,9 @@ class VipDetector(RuleDetector):
         first = self.seen_.update(Groups((day << 40) | (pair_key(f.user[idx], key) & low))) == 1
         crowd = self.crowds_.update(Groups((day << 40) | (pair_key(key, 0) & low)),
                                     first.astype(np.int64))
-        if len(idx):
-            self.seen_.forget_below(int(day[0]) << 40)
-            self.crowds_.forget_below(int(day[0]) << 40)
+        if len(idx):  # later events are on this batch's last day or after
+            self.seen_.forget_below(int(day[-1]) << 40)
+            self.crowds_.forget_below(int(day[-1]) << 40)
         return crowd.astype(np.float64)
 
     def _candidates(self, f: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
