@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import zoneinfo
 
 import numpy as np
 
@@ -45,6 +46,7 @@ class IncidentDesk:
         self.investigators = ctx.staff[ctx.force.role[ctx.staff] == ROLE["investigator"]]
         self.jobs: dict[str, list[dict[str, np.ndarray]]] = {s: [] for s in STAGES}
         self.next_hour = int(ctx.midnights[0])
+        self.zone = zoneinfo.ZoneInfo(scn["timezone"])
 
     # --- the hourly batch ----------------------------------------------------------------------
 
@@ -82,7 +84,7 @@ class IncidentDesk:
         """The hour's calls that became incidents: a non-homogeneous Poisson process."""
         ctx, rng, dem = self.ctx, self.demand_rng, self.dem
         day = int(np.searchsorted(ctx.midnights, t0, side="right") - 1)
-        hour = int((t0 - ctx.midnights[day]) // HOUR)
+        hour = dt.datetime.fromtimestamp(t0 / 1000, self.zone).hour  # local: 23 or 25 hours on clock-change days
         weekday = (ctx.scn["start_date"] + dt.timedelta(days=day)).weekday()
         night = (weekday == 4 and hour >= 20) or weekday == 5 or (weekday == 6 and hour < 4)
         boost = dem["weekend_night_factor"] if night and (hour >= 20 or hour < 4) else 1.0

@@ -195,3 +195,19 @@ def test_merge_orders_a_day_by_time_then_tiebreak(rows: list[tuple[int, int]], c
     order = _time_order(ts, tb) if rows else np.zeros(0, np.int64)
     got = list(zip(ts[order].tolist(), tb[order].tolist()))
     assert got == sorted(zip(ts.tolist(), tb.tolist()))
+
+
+@pytest.mark.parametrize("start", ["2025-03-29", "2025-10-25"])
+def test_clock_changes_are_simulated(tmp_path: Path, start: str) -> None:
+    """Days of 23 and 25 hours (Europe/London) run through, with work in every local hour."""
+    import datetime as dt
+
+    from simulator import scenario as scenario_mod
+
+    scn = scenario_mod.load(scenario_mod.find("tiny")).with_overrides(days=3)
+    scn = scenario_mod.Scenario(scn.path, {**scn.data, "start_date": dt.date.fromisoformat(start),
+                                           "warmup_days": 0})
+    result = simulate(scn, tmp_path / "d", workers=1)
+    ts = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "d" / "events").glob("*.parquet")))["ts"]
+    hours = {t.astimezone(dt.timezone.utc).hour for t in ts.to_pylist()}
+    assert result.events > 0 and len(hours) == 24
