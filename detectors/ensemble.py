@@ -16,7 +16,8 @@ from typing import Mapping
 import numpy as np
 import pyarrow as pa
 
-from detectors.index import ForceIndex, Frame
+from detectors.frame import Frame
+from detectors.index import ForceIndex
 from detectors.rules import DEFAULT_TIMEZONE, RuleDetector
 from detectors.streams import Groups, RunningMax
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.columns import ACT, ENTITY_TYPES, ET, SYSTEMS, entity_key
-from detectors.index import Frame
+from detectors.frame import Frame
 from detectors.population import Popularity
 from detectors.rules import RuleDetector
 from detectors.streams import PairLog, pair_key

@@ -15,7 +15,8 @@ import numpy as np
 import pyarrow as pa
 
 from detectors.columns import COPY_ACTIONS, ENTITY_TYPES, SYSTEMS, entity_key
-from detectors.index import ForceIndex, Frame
+from detectors.frame import Frame
+from detectors.index import ForceIndex
 from detectors.rules import DEFAULT_TIMEZONE, RuleDetector
 from detectors.streams import Groups
 

@@ -14,12 +14,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detectors.columns import (
-    ET, HashIndex, IdIndex, codes, column, entity_key, ints, padded,
-)
+from detectors.columns import ET, codes, column, entity_key, ints, padded
+from detectors.lookups import HashIndex, IdIndex
 
 if TYPE_CHECKING:
-    from detectors.index import ForceIndex, Frame
+    from detectors.frame import Frame
+    from detectors.index import ForceIndex
 
 
 class Population:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.columns import (
-    ACT, COPY_ACTIONS, ET, VOCAB, HashIndex, codes, entity_key, ints, ms,
-)
+from detectors.columns import ACT, COPY_ACTIONS, ET, VOCAB, codes, entity_key, ints, ms
+from detectors.lookups import HashIndex
 from detectors.explanation import BLANK, EXPLAINED, Rarity
-from detectors.index import Frame
+from detectors.frame import Frame
 from detectors.rules import DEFAULT_TIMEZONE, RuleDetector
 from detectors.streams import Groups, PairLog, RunningSum, pair_key, poisson_excess
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.columns import ET, HashIndex, IdIndex, lookup, padded
+from detectors.columns import ET, lookup, padded
+from detectors.lookups import HashIndex, IdIndex
 from detectors.explanation import explanation_state, path_links
-from detectors.index import Frame
+from detectors.frame import Frame
 from detectors.rules import RuleDetector
 from detectors.streams import Groups, PairLog, RunningSum
 

@@ -3,7 +3,7 @@
 A rule builds a :class:`~detectors.index.ForceIndex` from the context tables in ``fit``, learns
 what it needs from the warm-up events, then scores the warm-up itself so that whatever it carries
 from batch to batch is up to date when the scoring period starts. ``score`` decodes a batch once
-into a :class:`~detectors.index.Frame`; an ensemble shares one frame among its rules.
+into a :class:`~detectors.frame.Frame`; an ensemble shares one frame among its rules.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import pyarrow as pa
 
 from detectors.base import Detector, hash64, unit_interval
 from detectors.columns import ET, VOCAB, codes, entity_key, ints
-from detectors.index import ForceIndex, Frame
+from detectors.frame import Frame
+from detectors.index import ForceIndex
 
 DEFAULT_TIMEZONE = "Europe/London"
 

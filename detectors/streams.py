@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.base import hash64
-from detectors.columns import HashMap
+from detectors.lookups import HashMap
 
 
 class Groups:

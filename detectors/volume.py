@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.columns import ENTITY_TYPES, SYSTEMS
-from detectors.index import Frame
+from detectors.frame import Frame
 from detectors.rules import DEFAULT_TIMEZONE, RuleDetector
 from detectors.streams import stable_order
 

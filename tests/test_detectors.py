@@ -24,9 +24,8 @@ from detectors.base import Detector
 from detectors.checks import (
     check_batch_invariance, check_deterministic, check_no_look_ahead, run_stream,
 )
-from detectors.columns import (
-    NEVER, BucketSearch, HashIndex, HashMap, IdIndex, RankBitmap, Vocabulary, codes,
-)
+from detectors.columns import NEVER, codes
+from detectors.lookups import BucketSearch, HashIndex, HashMap, IdIndex, RankBitmap, Vocabulary
 from detectors.streams import Groups, RunningMax, RunningSum
 from detectors.tasking import Holdings
 from simulator.run import simulate
