@@ -163,6 +163,11 @@ def rule_ids() -> list[str]:
     return ids
 
 
+# Built on the rules' machinery but not rules: a combination of every rule, and a learned model. Their
+# throughput is shown for information, without the rules' target.
+NOT_RULES = {"ensemble": "runs every rule on each batch", "isolation_forest": "a learned model"}
+
+
 def detector_figures(dataset: Path) -> list[Figure]:
     """Each rule's events/s through the harness (one detector process at a time)."""
     from benchmarks.harness import score_dataset
@@ -179,8 +184,12 @@ def detector_figures(dataset: Path) -> list[Figure]:
         rate = r.events_per_s if r.status == "ok" else None
         detail = f"{r.events_per_s * r.score_seconds:,.0f} events in {r.score_seconds:.2f} s; " \
                  f"fit {r.fit_seconds:.1f} s" if rate is not None else f"{r.status}: {r.error}"
-        figures.append(Figure(f"detector {r.name}", rate, "events/s", ">= 5M/s",
-                              None if rate is None else rate >= 5e6, detail))
+        if r.name in NOT_RULES:
+            figures.append(Figure(f"detector {r.name}", rate, "events/s", "", None,
+                                  f"{detail}; {NOT_RULES[r.name]}"))
+        else:
+            figures.append(Figure(f"detector {r.name}", rate, "events/s", ">= 5M/s",
+                                  None if rate is None else rate >= 5e6, detail))
     return figures
 
 
