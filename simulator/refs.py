@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.arrays import group_starts, unique_sorted
+from simulator.arrays import group_starts
 from simulator.schema import ENTITY_TYPES
 
 # Pool widths per entity type (the entity types a reference can point at).
