@@ -281,7 +281,7 @@ def _visit(ctx: ShardContext, person: int, rng) -> tuple[int, int, int, int]:
         return SYS["RMS"], ACT["view"], ETYPE["person"], person
     if u < 0.85:
         return SYS["RMS"], ACT["view"], ETYPE["address"], int(ctx.pop.address[person])
-    cars = ctx.vehicles_of(np.array([person]))
+    _, cars = ctx.vehicles_of_many(np.zeros(1, np.int64), np.array([person]))
     if len(cars):
         return SYS["PNC"], ACT["search"], ETYPE["vehicle"], int(cars[0])
     return SYS["PNC"], ACT["view"], ETYPE["person"], person

@@ -115,21 +115,12 @@ VIA = {"direct": 0, "team": 1}
 
 
 class TaskLog:
-    """Tasking rows (staff, reference, via, since, until) as they are given. A group of staff
-    sharing one reference and period costs a list append; groups are turned into columns in bulk."""
+    """Tasking rows (staff, reference, via, since, until) as they are given, concatenated in bulk."""
 
     COMPACT_EVERY = 4096
 
     def __init__(self):
-        self._staff: list = []  # per group: a list or array of staff
-        self._meta: list[tuple[int, int, int, int]] = []  # per group: ref, via, since, until
         self._arrays: list[tuple[np.ndarray, ...]] = []
-
-    def group(self, staff, ref: int, via: int, since: int, until: int) -> None:
-        self._staff.append(staff)
-        self._meta.append((ref, via, since, until))
-        if len(self._meta) >= self.COMPACT_EVERY:
-            self._compact()
 
     def rows(self, staff: np.ndarray, refs: np.ndarray, via: int, since: np.ndarray, until: np.ndarray) -> None:
         if len(staff):
@@ -139,13 +130,6 @@ class TaskLog:
             self._compact()
 
     def _compact(self) -> None:
-        if self._meta:
-            staff = [np.asarray(s, np.int64).reshape(-1) for s in self._staff]
-            n = np.array([len(s) for s in staff])
-            meta = np.repeat(np.array(self._meta, np.int64).reshape(-1, 4), n, axis=0)
-            self._arrays.append((np.concatenate(staff).astype(np.int32), meta[:, 0], meta[:, 1].astype(np.int8),
-                                 meta[:, 2], meta[:, 3]))
-            self._staff, self._meta = [], []
         if len(self._arrays) > 1:
             self._arrays = [tuple(np.concatenate(c) for c in zip(*self._arrays))]
 
@@ -206,19 +190,14 @@ class ShardContext:
                               self.refs.strings, self.rng["sink"], spill, compression)
         self.row_requests: list[tuple] = []
         self.daily: list = []  # called with each day after its roster (see workload.day_clock)
-        self.team_members = {int(t): self.staff[self.force.team[self.staff] == t]
-                             for t in np.unique(self.force.team[self.staff])}
-        self.team_of = force.team.tolist()
         by_team = np.argsort(force.team[self.staff], kind="stable")
         self._team_sorted = self.staff[by_team]  # the area's staff grouped by team
         teams_sorted = force.team[self._team_sorted]
         self._team_lo = np.searchsorted(teams_sorted, np.arange(len(force.team_names)))
         self._team_hi = np.searchsorted(teams_sorted, np.arange(len(force.team_names)), side="right")
-        self.mates_of = {int(s): m[m != s] for m in self.team_members.values() for s in m}
         self.tasking = TaskLog()
         self.incident_rows: dict[int, int] = {}  # incident id -> its row in out.incidents
-        self.notable_media_at: dict[int, np.ndarray] = {}
-        self._by_address: np.ndarray | None = None  # notable event -> when each media item exists
+        self.notable_media_at: dict[int, np.ndarray] = {}  # notable event -> when each media item exists
         self.roster: dict[str, np.ndarray] = {}
         self._prev_roster: dict[str, np.ndarray] = {}
         self.counters: dict[str, int] = {}
@@ -265,11 +244,6 @@ class ShardContext:
         self.counters[key] = self.counters.get(key, 0) + 1
         return self.counters[key]
 
-    def vehicles_of(self, people: np.ndarray) -> np.ndarray:
-        lo = np.searchsorted(self.veh_keeper_sorted, people)
-        hi = np.searchsorted(self.veh_keeper_sorted, people, side="right")
-        return np.concatenate([self.veh_by_keeper[a:b] for a, b in zip(lo, hi)]) if len(people) else lo
-
     def household_of(self, person: int) -> np.ndarray:
         """People living at ``person``'s address (themselves included), in id order."""
         a = self.pop.address[person]
@@ -310,26 +284,11 @@ class ShardContext:
 
     def assign(self, staff, ref: int, since: int, until: int, team: bool = True) -> None:
         """Give ``staff`` a reference to work under (and, through them, their teams)."""
-        if ref < 0:
+        people = np.unique(np.atleast_1d(np.asarray(staff, np.int64)))
+        if ref < 0 or not len(people):
             return
-        people = [int(staff)] if np.ndim(staff) == 0 else list(dict.fromkeys(np.asarray(staff).tolist()))
-        if not people:
-            return
-        for s in people:
-            self.own.push_one(s, ref, since, until)
-        self.tasking.group(people, ref, VIA["direct"], since, until)
-        if team:
-            if len(people) == 1:
-                t = self.team_of[people[0]]
-                self.team.push_one(t, ref, since, until)
-                mates = self.mates_of[people[0]]
-            else:
-                teams = sorted({self.team_of[s] for s in people})
-                for t in teams:
-                    self.team.push_one(t, ref, since, until)
-                mates = np.concatenate([self.team_members[t] for t in teams])
-                mates = mates[~np.isin(mates, people)]
-            self.tasking.group(mates, ref, VIA["team"], since, until)
+        one = np.zeros(1, np.int64)
+        self.assign_groups(people, np.zeros(len(people), np.int64), one + ref, one + since, one + until, team)
 
     def assign_groups(self, staff: np.ndarray, group: np.ndarray, refs: np.ndarray, since: np.ndarray,
                       until: np.ndarray, team: bool = True) -> None:
