@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.ratios $(BENCH_ARGS)
+	$(BIN)/python -m snoopbench.benchmarks.ratios $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

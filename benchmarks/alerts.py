@@ -23,15 +23,15 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from benchmarks.dataset import (
+from snoopbench.benchmarks.dataset import (
     ScoringPeriod, locate_events, open_dataset, scoring_period, truth_dir_of,
 )
-from benchmarks.metrics import (
+from snoopbench.benchmarks.metrics import (
     alerts_per_day, clean, evaluate_alerts, select_alerts, user_day_keys,
 )
-from benchmarks.streaming import group_max
-from benchmarks.results import DetectorResult, ScoreResult, build_result
-from simulator.errors import InputError
+from snoopbench.benchmarks.streaming import group_max
+from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_result
+from snoopbench.simulator.errors import InputError
 
 _EPOCH = dt.date(1970, 1, 1)
 

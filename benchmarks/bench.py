@@ -22,13 +22,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from benchmarks.harness import resolve_specs, score_dataset
-from benchmarks.metrics import Interval, mean_interval
-from benchmarks.results import DetectorResult, ScoreResult
-from simulator import __version__
-from simulator import scenario as scenario_mod
-from simulator.errors import InputError
-from simulator.run import simulate
+from snoopbench.benchmarks.harness import resolve_specs, score_dataset
+from snoopbench.benchmarks.metrics import Interval, mean_interval
+from snoopbench.benchmarks.results import DetectorResult, ScoreResult
+from snoopbench.simulator import __version__
+from snoopbench.simulator import scenario as scenario_mod
+from snoopbench.simulator.errors import InputError
+from snoopbench.simulator.run import simulate
 
 BENCH_FORMAT = "snoopbench/bench/v1"
 #: The benchmark suite run when no scenario is named: quick enough to run often.
@@ -222,7 +222,7 @@ def run_bench(
 
 
 def _default_specs() -> list[str]:
-    from detectors.registry import BUILTIN
+    from snoopbench.detectors.registry import BUILTIN
 
     return sorted(BUILTIN)
 

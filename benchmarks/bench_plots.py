@@ -13,9 +13,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from benchmarks.bench import BenchResult, Row, slug
-from benchmarks.harness import BASELINES
-from benchmarks.profile_plots import pyplot
+from snoopbench.benchmarks.bench import BenchResult, Row, slug
+from snoopbench.benchmarks.harness import BASELINES
+from snoopbench.benchmarks.profile_plots import pyplot
 
 #: The plots of one scenario: (file name stem, title).
 PLOTS = (

@@ -11,12 +11,12 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from benchmarks.bench import BenchResult, Row, ScenarioRun
-from benchmarks.bench_plots import write_plots
-from benchmarks.harness import BASELINES
-from benchmarks.metrics import Interval
-from benchmarks.profile_plots import pyplot
-from simulator.errors import InputError
+from snoopbench.benchmarks.bench import BenchResult, Row, ScenarioRun
+from snoopbench.benchmarks.bench_plots import write_plots
+from snoopbench.benchmarks.harness import BASELINES
+from snoopbench.benchmarks.metrics import Interval
+from snoopbench.benchmarks.profile_plots import pyplot
+from snoopbench.simulator.errors import InputError
 
 INDEX = "index.html"
 RESULTS = "results.json"

@@ -25,9 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from benchmarks.metrics import Period
-from simulator.errors import DatasetError
-from simulator.schema import DATASET_FORMAT, EVENTS, LABELS, STAFF
+from snoopbench.benchmarks.metrics import Period
+from snoopbench.simulator.errors import DatasetError
+from snoopbench.simulator.schema import DATASET_FORMAT, EVENTS, LABELS, STAFF
 
 DEFAULT_TIMEZONE = "Europe/London"
 _EPOCH = dt.date(1970, 1, 1)

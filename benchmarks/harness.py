@@ -30,14 +30,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from benchmarks.alerts import score_alerts
-from benchmarks.dataset import ScoringPeriod, open_dataset, scoring_period, truth_dir_of
-from benchmarks.metrics import alerts_per_day
-from benchmarks.results import DetectorResult, ScoreResult, build_result
-from benchmarks.streaming import ScoreFold
-from benchmarks.worker import SCORE_DTYPE, SCORES_FILE, Job, run_job
-from detectors.registry import DetectorSpec, SpecError, parse_spec, target_of
-from simulator.errors import InputError
+from snoopbench.benchmarks.alerts import score_alerts
+from snoopbench.benchmarks.dataset import ScoringPeriod, open_dataset, scoring_period, truth_dir_of
+from snoopbench.benchmarks.metrics import alerts_per_day
+from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_result
+from snoopbench.benchmarks.streaming import ScoreFold
+from snoopbench.benchmarks.worker import SCORE_DTYPE, SCORES_FILE, Job, run_job
+from snoopbench.detectors.registry import DetectorSpec, SpecError, parse_spec, target_of
+from snoopbench.simulator.errors import InputError
 
 BASELINES = ("null", "random")
 
@@ -151,7 +151,7 @@ def _context() -> mp.context.BaseContext:
     """Forkserver (fast starts, numpy and pyarrow preloaded) where there is one, else spawn."""
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["benchmarks.worker"])
+        ctx.set_forkserver_preload(["snoopbench.benchmarks.worker"])
         return ctx
     return mp.get_context("spawn")
 

@@ -5,7 +5,7 @@ what anyone did. Misuse comes in bursts and at its own hours, so any feature tha
 row's position) would let a model find it by *when* it happened: that is behaviour, not an
 artifact. So each labelled event is compared with unlabelled events logged around the same moment
 (its neighbours in the log), and cross-validation holds out whole days.
-``python -m benchmarks.leakage DATASET`` prints the AUC.
+``python -m snoopbench.benchmarks.leakage DATASET`` prints the AUC.
 """
 
 from __future__ import annotations

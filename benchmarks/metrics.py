@@ -36,7 +36,7 @@ from typing import Iterable
 
 import numpy as np
 
-from detectors.base import hash64
+from snoopbench.detectors.base import hash64
 
 _TIE_KEY = 0x5EED_B3AC  # fixed: tie-breaking must not change between runs
 _NO_DAY = np.iinfo(np.int32).max

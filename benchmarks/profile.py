@@ -31,13 +31,13 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from benchmarks.dataset import open_dataset
-from benchmarks.profile_scan import Context, Tallies, scan
-from simulator import scenario as scenario_mod
-from simulator.errors import DatasetError, ScenarioError
-from simulator.scenario_format import CALIBRATION
-from simulator.schema import ROLES
-from simulator.spec import resolve
+from snoopbench.benchmarks.dataset import open_dataset
+from snoopbench.benchmarks.profile_scan import Context, Tallies, scan
+from snoopbench.simulator import scenario as scenario_mod
+from snoopbench.simulator.errors import DatasetError, ScenarioError
+from snoopbench.simulator.scenario_format import CALIBRATION
+from snoopbench.simulator.schema import ROLES
+from snoopbench.simulator.spec import resolve
 
 
 @dataclass(frozen=True)

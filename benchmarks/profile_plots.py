@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.profile import Profile
-from simulator.errors import SnoopbenchError
-from simulator.schema import ROLES
+from snoopbench.benchmarks.profile import Profile
+from snoopbench.simulator.errors import SnoopbenchError
+from snoopbench.simulator.schema import ROLES
 
 PLOT_FILES = ("events_by_hour.png", "events_per_shift.png", "system_mix.png")
 

@@ -1,6 +1,6 @@
 """The speed and scale figures of issue 7, measured in one run and printed against their targets.
 
-``make bench`` runs ``python -m benchmarks.ratios``; ``--help`` lists the options (``--days`` and
+``make bench`` runs ``python -m snoopbench.benchmarks.ratios``; ``--help`` lists the options (``--days`` and
 ``--repeat 1`` for a quick check, ``--large`` for the year of the large force, ``--json FILE``).
 
 - generation speed: ``snoopbench simulate SCENARIO --days N --workers 1`` end to end (a subprocess,
@@ -34,8 +34,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from simulator.dataset import writer_options
-from simulator.schema import EVENTS
+from snoopbench.simulator.dataset import writer_options
+from snoopbench.simulator.schema import EVENTS
 
 LIMIT = 1.5e9  # bytes: the memory target
 MIB = 1024 * 1024
@@ -129,7 +129,7 @@ def simulate(scenario: str, out: Path, days: int, workers: int, note: str) -> Ru
 def raw_write_seconds(dataset: Path, scratch: Path, repeat: int, options: dict | None = None) -> tuple[float, int]:
     """Median seconds to write the dataset's event parts with pyarrow alone (zstd; pyarrow's
     default encodings unless ``options`` says otherwise), and the rows."""
-    from simulator.dataset import ROW_GROUP
+    from snoopbench.simulator.dataset import ROW_GROUP
 
     tables = [pq.read_table(p) for p in sorted((dataset / "events").glob("part-*.parquet"))]
     scratch.mkdir(parents=True, exist_ok=True)
@@ -146,10 +146,10 @@ def raw_write_seconds(dataset: Path, scratch: Path, repeat: int, options: dict |
 
 def rule_ids() -> list[str]:
     """Built-in detectors that are rules (subclasses of the rules' base class) and import here."""
-    from detectors.registry import BUILTIN, load
+    from snoopbench.detectors.registry import BUILTIN, load
 
     try:
-        from detectors.rules import RuleDetector
+        from snoopbench.detectors.rules import RuleDetector
     except ImportError:
         return []
     ids = []
@@ -170,7 +170,7 @@ NOT_RULES = {"ensemble": "runs every rule on each batch", "isolation_forest": "a
 
 def detector_figures(dataset: Path) -> list[Figure]:
     """Each rule's events/s through the harness (one detector process at a time)."""
-    from benchmarks.harness import score_dataset
+    from snoopbench.benchmarks.harness import score_dataset
 
     ids = rule_ids()
     if not ids:
@@ -194,7 +194,7 @@ def detector_figures(dataset: Path) -> list[Figure]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.ratios", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m snoopbench.benchmarks.ratios", description=__doc__.split("\n")[0])
     ap.add_argument("--scenario", default="small-force", help="scenario of the month-long runs")
     ap.add_argument("--days", type=int, default=30, help="days of the short run (default 30)")
     ap.add_argument("--long-days", type=int, help="days of the long run for the memory ratio (default 3 x --days)")

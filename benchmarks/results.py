@@ -7,9 +7,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.dataset import ScoringPeriod
-from benchmarks.metrics import Metrics
-from simulator.schema import RESULTS_FORMAT
+from snoopbench.benchmarks.dataset import ScoringPeriod
+from snoopbench.benchmarks.metrics import Metrics
+from snoopbench.simulator.schema import RESULTS_FORMAT
 
 STATUSES = ("ok", "error", "timeout", "oom")
 #: The per-detector keys the results format promises (more may follow).

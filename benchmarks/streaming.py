@@ -20,7 +20,7 @@ from typing import Iterable
 
 import numpy as np
 
-from benchmarks.metrics import (
+from snoopbench.benchmarks.metrics import (
     Metrics, Period, alerts_per_day, ap_sum, clean, evaluate_alerts, key_days, select_alerts,
     user_day_keys,
 )

@@ -18,12 +18,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from benchmarks.harness import BASELINES
-from benchmarks.ratios import rule_ids
-from benchmarks.worker import check_scores, load_context
-from detectors.base import Detector
-from detectors.registry import BUILTIN, create, load
-from simulator.run import simulate
+from snoopbench.benchmarks.harness import BASELINES
+from snoopbench.benchmarks.ratios import rule_ids
+from snoopbench.benchmarks.worker import check_scores, load_context
+from snoopbench.detectors.base import Detector
+from snoopbench.detectors.registry import BUILTIN, create, load
+from snoopbench.simulator.run import simulate
 
 pytest.importorskip("pytest_benchmark")
 

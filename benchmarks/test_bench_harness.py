@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.dataset import open_dataset, scoring_period, truth_dir_of
-from benchmarks.harness import score_dataset
-from benchmarks.metrics import evaluate_scores
-from benchmarks.worker import check_scores, load_context, split_stream
-from detectors import create
+from snoopbench.benchmarks.dataset import open_dataset, scoring_period, truth_dir_of
+from snoopbench.benchmarks.harness import score_dataset
+from snoopbench.benchmarks.metrics import evaluate_scores
+from snoopbench.benchmarks.worker import check_scores, load_context, split_stream
+from snoopbench.detectors import create
 from tests.synthetic import build_synthetic_dataset
 
 pytest.importorskip("pytest_benchmark")

@@ -19,15 +19,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from simulator import scenario as scenario_mod
-from simulator.caseload import seed_caseload
-from simulator.dataset import ROW_GROUP
-from simulator.force import roster
-from simulator.run import _merge_day
-from simulator.shard import ShardContext
-from simulator.shard_output import run_shard
-from simulator.world import World, build_world, world_for
-from simulator.workload import emit_tasks, plan_tasks
+from snoopbench.simulator import scenario as scenario_mod
+from snoopbench.simulator.caseload import seed_caseload
+from snoopbench.simulator.dataset import ROW_GROUP
+from snoopbench.simulator.force import roster
+from snoopbench.simulator.run import _merge_day
+from snoopbench.simulator.shard import ShardContext
+from snoopbench.simulator.shard_output import run_shard
+from snoopbench.simulator.world import World, build_world, world_for
+from snoopbench.simulator.workload import emit_tasks, plan_tasks
 
 pytest.importorskip("pytest_benchmark")
 

@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from benchmarks.dataset import EventLocator, iter_event_batches
-from detectors.registry import import_target
+from snoopbench.benchmarks.dataset import EventLocator, iter_event_batches
+from snoopbench.detectors.registry import import_target
 
 _OOM_HINTS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "Out of memory")
 #: The scores file in a job's work folder, and its element type.

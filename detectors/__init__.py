@@ -4,8 +4,8 @@ Importing this package is cheap: it never imports a detector's module (nor its o
 dependencies) until that detector is asked for by id.
 """
 
-from detectors.base import Detector, hash64
-from detectors.registry import (
+from snoopbench.detectors.base import Detector, hash64
+from snoopbench.detectors.registry import (
     DetectorSpec, SpecError, available, create, load, parse_spec, register,
 )
 

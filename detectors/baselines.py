@@ -7,7 +7,7 @@ from typing import Mapping
 import numpy as np
 import pyarrow as pa
 
-from detectors.base import Detector, hash64, unit_interval
+from snoopbench.detectors.base import Detector, hash64, unit_interval
 
 
 class NullDetector(Detector):

@@ -15,7 +15,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pyarrow as pa
 
-from detectors.base import Detector
+from snoopbench.detectors.base import Detector
 
 Make = Callable[[], Detector]
 Check = Callable[[Make, Mapping[str, pa.Table], pa.Table, pa.Table], None]

@@ -16,10 +16,10 @@ from typing import Mapping
 import numpy as np
 import pyarrow as pa
 
-from detectors.frame import Frame
-from detectors.index import ForceIndex
-from detectors.rules import DEFAULT_TIMEZONE, RuleDetector
-from detectors.streams import Groups, RunningMax
+from snoopbench.detectors.frame import Frame
+from snoopbench.detectors.index import ForceIndex
+from snoopbench.detectors.rules import DEFAULT_TIMEZONE, RuleDetector
+from snoopbench.detectors.streams import Groups, RunningMax
 
 DEFAULT_RULES = "relationship+vip+watchlist+media_export+canary+off_shift+explanation"
 _SCALE = 1000  # surprise is carried as an integer number of thousandths
@@ -111,7 +111,7 @@ class EnsembleDetector(RuleDetector):
         self.timezone = timezone
 
     def fit(self, context: Mapping[str, pa.Table], history: pa.Table) -> None:
-        from detectors.registry import create
+        from snoopbench.detectors.registry import create
 
         if self.combine not in ("sum", "max"):
             raise ValueError(f"combine must be 'sum' or 'max', not {self.combine!r}")

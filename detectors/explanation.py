@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.columns import ACT, ENTITY_TYPES, ET, SYSTEMS, entity_key
-from detectors.frame import Frame
-from detectors.population import Popularity
-from detectors.rules import RuleDetector
-from detectors.streams import PairLog, pair_key
+from snoopbench.detectors.columns import ACT, ENTITY_TYPES, ET, SYSTEMS, entity_key
+from snoopbench.detectors.frame import Frame
+from snoopbench.detectors.population import Popularity
+from snoopbench.detectors.rules import RuleDetector
+from snoopbench.detectors.streams import PairLog, pair_key
 
 _READ, _WRITE, _COPY = 0, 1, 2
 #: action code -> read / write / copy

@@ -14,11 +14,11 @@ from typing import Mapping
 import numpy as np
 import pyarrow as pa
 
-from detectors.columns import COPY_ACTIONS, ENTITY_TYPES, SYSTEMS, entity_key
-from detectors.frame import Frame
-from detectors.index import ForceIndex
-from detectors.rules import DEFAULT_TIMEZONE, RuleDetector
-from detectors.streams import Groups
+from snoopbench.detectors.columns import COPY_ACTIONS, ENTITY_TYPES, SYSTEMS, entity_key
+from snoopbench.detectors.frame import Frame
+from snoopbench.detectors.index import ForceIndex
+from snoopbench.detectors.rules import DEFAULT_TIMEZONE, RuleDetector
+from snoopbench.detectors.streams import Groups
 
 #: Rules whose daily highest score is a feature.
 FEATURE_RULES = ("relationship", "vip", "watchlist", "media_export", "canary", "explanation")
@@ -50,7 +50,7 @@ class IsolationForestDetector(RuleDetector):
         except ImportError as exc:
             raise ImportError("isolation_forest needs scikit-learn: pip install 'snoopbench[learn]'"
                               ) from exc
-        from detectors.registry import create
+        from snoopbench.detectors.registry import create
 
         index = ForceIndex(context, self.timezone)
         frame = index.decode(history)

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable
 import numpy as np
 import pyarrow as pa
 
-from detectors.columns import VOCAB, arr, codes, ms, np_column
+from snoopbench.detectors.columns import VOCAB, arr, codes, ms, np_column
 
 if TYPE_CHECKING:
-    from detectors.index import ForceIndex
+    from snoopbench.detectors.index import ForceIndex
 
 
 class Frame:

@@ -20,15 +20,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detectors.columns import (
+from snoopbench.detectors.columns import (
     DAY_MS, ET, NEVER, QUARTER_MS, VOCAB, codes, column, entity_key, ints, lookup, ms, padded,
     take,
 )
-from detectors.lookups import HashIndex, IdIndex, Vocabulary
-from detectors.frame import Frame
-from detectors.population import Population
-from detectors.roster import Roster
-from detectors.tasking import Holdings
+from snoopbench.detectors.lookups import HashIndex, IdIndex, Vocabulary
+from snoopbench.detectors.frame import Frame
+from snoopbench.detectors.population import Population
+from snoopbench.detectors.roster import Roster
+from snoopbench.detectors.tasking import Holdings
 
 
 @dataclass(frozen=True)

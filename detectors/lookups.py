@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detectors.base import hash64
-from detectors.columns import arr, codes, lookup
+from snoopbench.detectors.base import hash64
+from snoopbench.detectors.columns import arr, codes, lookup
 
 _FIB = np.uint64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio: Fibonacci hashing
 

@@ -14,12 +14,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detectors.columns import ET, codes, column, entity_key, ints, padded
-from detectors.lookups import HashIndex, IdIndex
+from snoopbench.detectors.columns import ET, codes, column, entity_key, ints, padded
+from snoopbench.detectors.lookups import HashIndex, IdIndex
 
 if TYPE_CHECKING:
-    from detectors.frame import Frame
-    from detectors.index import ForceIndex
+    from snoopbench.detectors.frame import Frame
+    from snoopbench.detectors.index import ForceIndex
 
 
 class Population:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.columns import ACT, COPY_ACTIONS, ET, VOCAB, codes, entity_key, ints, ms
-from detectors.lookups import HashIndex
-from detectors.explanation import BLANK, EXPLAINED, Rarity
-from detectors.frame import Frame
-from detectors.rules import DEFAULT_TIMEZONE, RuleDetector
-from detectors.streams import Groups, PairLog, RunningSum, pair_key, poisson_excess
+from snoopbench.detectors.columns import ACT, COPY_ACTIONS, ET, VOCAB, codes, entity_key, ints, ms
+from snoopbench.detectors.lookups import HashIndex
+from snoopbench.detectors.explanation import BLANK, EXPLAINED, Rarity
+from snoopbench.detectors.frame import Frame
+from snoopbench.detectors.rules import DEFAULT_TIMEZONE, RuleDetector
+from snoopbench.detectors.streams import Groups, PairLog, RunningSum, pair_key, poisson_excess
 
 
 def _table_keys(index, name: str) -> np.ndarray:

@@ -16,26 +16,26 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
-from detectors.base import Detector
+from snoopbench.detectors.base import Detector
 
 ENTRY_POINT_GROUP = "snoopbench.detectors"
 EXEC_PREFIX = "exec:"
 
 #: Built-in detectors, id -> "module:Class". Built-ins win over a plug-in claiming the same id.
 BUILTIN: dict[str, str] = {
-    "null": "detectors.baselines:NullDetector",
-    "random": "detectors.baselines:RandomDetector",
-    "random_audit": "detectors.rules:RandomAuditDetector",
-    "canary": "detectors.rules:CanaryDetector",
-    "off_shift": "detectors.rules:OffShiftDetector",
-    "explanation": "detectors.explanation:ExplanationDetector",
-    "relationship": "detectors.relationship:RelationshipDetector",
-    "vip": "detectors.records:VipDetector",
-    "watchlist": "detectors.records:WatchlistDetector",
-    "media_export": "detectors.records:MediaExportDetector",
-    "volume": "detectors.volume:VolumeDetector",
-    "ensemble": "detectors.ensemble:EnsembleDetector",
-    "isolation_forest": "detectors.forest:IsolationForestDetector",
+    "null": "snoopbench.detectors.baselines:NullDetector",
+    "random": "snoopbench.detectors.baselines:RandomDetector",
+    "random_audit": "snoopbench.detectors.rules:RandomAuditDetector",
+    "canary": "snoopbench.detectors.rules:CanaryDetector",
+    "off_shift": "snoopbench.detectors.rules:OffShiftDetector",
+    "explanation": "snoopbench.detectors.explanation:ExplanationDetector",
+    "relationship": "snoopbench.detectors.relationship:RelationshipDetector",
+    "vip": "snoopbench.detectors.records:VipDetector",
+    "watchlist": "snoopbench.detectors.records:WatchlistDetector",
+    "media_export": "snoopbench.detectors.records:MediaExportDetector",
+    "volume": "snoopbench.detectors.volume:VolumeDetector",
+    "ensemble": "snoopbench.detectors.ensemble:EnsembleDetector",
+    "isolation_forest": "snoopbench.detectors.forest:IsolationForestDetector",
 }
 #: Ids registered at run time (tests, notebooks); they win over plug-ins, not over built-ins.
 _EXTRA: dict[str, str] = {}

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.columns import ET, lookup, padded
-from detectors.lookups import HashIndex, IdIndex
-from detectors.explanation import explanation_state, path_links
-from detectors.frame import Frame
-from detectors.rules import RuleDetector
-from detectors.streams import Groups, PairLog, RunningSum
+from snoopbench.detectors.columns import ET, lookup, padded
+from snoopbench.detectors.lookups import HashIndex, IdIndex
+from snoopbench.detectors.explanation import explanation_state, path_links
+from snoopbench.detectors.frame import Frame
+from snoopbench.detectors.rules import RuleDetector
+from snoopbench.detectors.streams import Groups, PairLog, RunningSum
 
 
 _DECLARED, _STAFF = 1, 2

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.columns import DAY_MS, T_BITS
-from detectors.lookups import BucketSearch
+from snoopbench.detectors.columns import DAY_MS, T_BITS
+from snoopbench.detectors.lookups import BucketSearch
 
 _WEEK = 7 * DAY_MS
 _MAX_BUCKETS = 1 << 22

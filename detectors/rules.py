@@ -13,10 +13,10 @@ from typing import Mapping
 import numpy as np
 import pyarrow as pa
 
-from detectors.base import Detector, hash64, unit_interval
-from detectors.columns import ET, VOCAB, codes, entity_key, ints
-from detectors.frame import Frame
-from detectors.index import ForceIndex
+from snoopbench.detectors.base import Detector, hash64, unit_interval
+from snoopbench.detectors.columns import ET, VOCAB, codes, entity_key, ints
+from snoopbench.detectors.frame import Frame
+from snoopbench.detectors.index import ForceIndex
 
 DEFAULT_TIMEZONE = "Europe/London"
 

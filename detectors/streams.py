@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.base import hash64
-from detectors.lookups import HashMap
+from snoopbench.detectors.base import hash64
+from snoopbench.detectors.lookups import HashMap
 
 
 class Groups:

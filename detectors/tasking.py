@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.columns import NEVER, T_BITS, group_cummax, padded
-from detectors.lookups import BucketSearch, HashIndex, RankBitmap
+from snoopbench.detectors.columns import NEVER, T_BITS, group_cummax, padded
+from snoopbench.detectors.lookups import BucketSearch, HashIndex, RankBitmap
 
 #: Above this many (user, case) cells (a 64 MiB bitmap) the pairs go in a hash table instead.
 _BITMAP_CELLS = 1 << 28

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.columns import ENTITY_TYPES, SYSTEMS
-from detectors.frame import Frame
-from detectors.rules import DEFAULT_TIMEZONE, RuleDetector
-from detectors.streams import stable_order
+from snoopbench.detectors.columns import ENTITY_TYPES, SYSTEMS
+from snoopbench.detectors.frame import Frame
+from snoopbench.detectors.rules import DEFAULT_TIMEZONE, RuleDetector
+from snoopbench.detectors.streams import stable_order
 
 _N_CELLS = len(SYSTEMS) * len(ENTITY_TYPES)
 

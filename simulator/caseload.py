@@ -15,11 +15,11 @@ import datetime as dt
 
 import numpy as np
 
-from simulator.arrays import ragged
-from simulator.incidents import GRADES, new_crimes, new_incidents
-from simulator.rng import derive
-from simulator.schema import ROLES
-from simulator.shard import ShardContext
+from snoopbench.simulator.arrays import ragged
+from snoopbench.simulator.incidents import GRADES, new_crimes, new_incidents
+from snoopbench.simulator.rng import derive
+from snoopbench.simulator.schema import ROLES
+from snoopbench.simulator.shard import ShardContext
 
 DAY = 86_400_000
 HOUR = 3_600_000

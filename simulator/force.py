@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.population import Population
-from simulator.rng import derive
-from simulator.schema import RELATION_KINDS, ROLES
+from snoopbench.simulator.population import Population
+from snoopbench.simulator.rng import derive
+from snoopbench.simulator.schema import RELATION_KINDS, ROLES
 
 DAY_MS = 86_400_000
 

@@ -19,9 +19,9 @@ import zoneinfo
 
 import numpy as np
 
-from simulator.arrays import first_in_group, ragged, spread
-from simulator.shard import ACT, ETYPE, ROLE, SYS, ShardContext, incidents_per_day
-from simulator.workload import ATTENDING, DAY, GRADES, HOUR, INCIDENT_KINDS, MIN, OFFENCES, SERIOUS
+from snoopbench.simulator.arrays import first_in_group, ragged, spread
+from snoopbench.simulator.shard import ACT, ETYPE, ROLE, SYS, ShardContext, incidents_per_day
+from snoopbench.simulator.workload import ATTENDING, DAY, GRADES, HOUR, INCIDENT_KINDS, MIN, OFFENCES, SERIOUS
 
 CONTROL = ("control_room",)
 CUSTODY = ("custody",)

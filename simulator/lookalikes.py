@@ -14,9 +14,9 @@ import datetime as dt
 
 import numpy as np
 
-from simulator.misuse_plan import DAY, Network, Notable
-from simulator.rng import derive
-from simulator.shard import ACT, ETYPE, ROLE, SYS, ShardContext
+from snoopbench.simulator.misuse_plan import DAY, Network, Notable
+from snoopbench.simulator.rng import derive
+from snoopbench.simulator.shard import ACT, ETYPE, ROLE, SYS, ShardContext
 
 MIN = 60_000
 HOUR = 3_600_000

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator.lookalikes import network_watch, notable_event
-from simulator.misuse_plan import DAY, MisusePlan, PlannedEpisode
-from simulator.rng import derive
-from simulator.shard import ACT, ETYPE, SYS, ShardContext
+from snoopbench.simulator.lookalikes import network_watch, notable_event
+from snoopbench.simulator.misuse_plan import DAY, MisusePlan, PlannedEpisode
+from snoopbench.simulator.rng import derive
+from snoopbench.simulator.shard import ACT, ETYPE, SYS, ShardContext
 
 HOUR = 3_600_000
 SESSION_ROWS = {"naive": (4, 12), "careful": (1, 3), "expert": (1, 2)}

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator.force import Force
-from simulator.population import Population
-from simulator.rng import derive
-from simulator.schema import EPISODE_KINDS, RELATION_KINDS, ROLES, SKILLS
-from simulator.shard import ID_SPAN
+from snoopbench.simulator.force import Force
+from snoopbench.simulator.population import Population
+from snoopbench.simulator.rng import derive
+from snoopbench.simulator.schema import EPISODE_KINDS, RELATION_KINDS, ROLES, SKILLS
+from snoopbench.simulator.shard import ID_SPAN
 
 DAY = 86_400_000
 

@@ -16,7 +16,7 @@ import numpy as np
 from faker import Faker
 from faker.providers.person.en_GB import Provider as GBPerson
 
-from simulator.rng import derive, faker_seed
+from snoopbench.simulator.rng import derive, faker_seed
 
 _TAIL_LOCALES = ("en_US", "en_IE", "en_NZ", "en_IN", "de_DE", "it_IT", "pl_PL", "nl_NL", "fr_FR", "es_ES")
 MAKES = np.array(["Ford", "Vauxhall", "Volkswagen", "BMW", "Audi", "Toyota", "Nissan", "Mercedes-Benz",

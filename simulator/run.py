@@ -26,14 +26,14 @@ import pyarrow.compute as pc
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
-from simulator import __version__, scenario as scenario_mod
-from simulator.dataset import FileEntry, write_manifest, write_parts, write_table
-from simulator.errors import InputError
-from simulator.scenario import Scenario
-from simulator.schema import (ACTIONS, ENTITY_TYPES, EPISODES, EVENTS, LABELS, RELATIONS, SYSTEMS, CONTEXT_TABLES,
+from snoopbench.simulator import __version__, scenario as scenario_mod
+from snoopbench.simulator.dataset import FileEntry, write_manifest, write_parts, write_table
+from snoopbench.simulator.errors import InputError
+from snoopbench.simulator.scenario import Scenario
+from snoopbench.simulator.schema import (ACTIONS, ENTITY_TYPES, EPISODES, EVENTS, LABELS, RELATIONS, SYSTEMS, CONTEXT_TABLES,
                               TS)
-from simulator.shard_output import SHARD_TABLES, ShardResult, ShardRun, run_shard
-from simulator.world import world_for, world_tables
+from snoopbench.simulator.shard_output import SHARD_TABLES, ShardResult, ShardRun, run_shard
+from snoopbench.simulator.world import world_for, world_tables
 
 Progress = Callable[[int, int, int], None]  # (days done, total days, events so far)
 
@@ -99,7 +99,7 @@ def simulate(scenario: str | Path | Scenario, out: str | Path, *, seed: int | No
         if tmp_truth is not None:
             shutil.rmtree(tmp_truth, ignore_errors=True)
         raise
-    from simulator.dataset import fingerprint
+    from snoopbench.simulator.dataset import fingerprint
 
     return SimulationResult(
         out=out, truth_dir=sealed_path or out / "truth", scenario=scn.name, seed=scn.seed, days=scn.days,
@@ -358,7 +358,7 @@ def _shard_job(args) -> ShardResult:
 def _map(fn, jobs: list, workers: int, scheduler: str | None, on_done=None) -> list:
     """Run jobs in order of submission and return their results in the same order."""
     if scheduler:
-        from simulator.cluster import dask_map
+        from snoopbench.simulator.cluster import dask_map
 
         return dask_map(scheduler, fn, jobs, on_done=on_done)
     if workers == 1 or len(jobs) <= 1:

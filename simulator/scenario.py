@@ -16,10 +16,10 @@ from typing import Any
 
 import tomli_w
 
-from simulator.errors import ScenarioError
-from simulator.scenario_format import SCENARIO
-from simulator.schema import ROLES
-from simulator.spec import deep_merge, resolve
+from snoopbench.simulator.errors import ScenarioError
+from snoopbench.simulator.scenario_format import SCENARIO
+from snoopbench.simulator.schema import ROLES
+from snoopbench.simulator.spec import deep_merge, resolve
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 

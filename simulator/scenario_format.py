@@ -6,8 +6,8 @@ and other scenarios ``extends`` it. Only structural choices (closed sets, ranges
 
 from __future__ import annotations
 
-from simulator.schema import ACTIONS, ENTITY_TYPES, EPISODE_KINDS, RELATION_KINDS, ROLES, SCENARIO_FORMAT, SKILLS, SYSTEMS
-from simulator.spec import Field, ListOf, MapOf, Section
+from snoopbench.simulator.schema import ACTIONS, ENTITY_TYPES, EPISODE_KINDS, RELATION_KINDS, ROLES, SCENARIO_FORMAT, SKILLS, SYSTEMS
+from snoopbench.simulator.spec import Field, ListOf, MapOf, Section
 
 SHARE = dict(min=0.0, max=1.0)
 POS = dict(min=0.0)

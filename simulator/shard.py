@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import simpy
 
-from simulator.arrays import member, unique_sorted
-from simulator.force import Force
-from simulator.population import Population
-from simulator.refs import Holdings, RefTable
-from simulator.rng import derive
-from simulator.schema import ACTIONS, ENTITY_TYPES, ROLES, SYSTEMS
-from simulator.sink import EventSink
+from snoopbench.simulator.arrays import member, unique_sorted
+from snoopbench.simulator.force import Force
+from snoopbench.simulator.population import Population
+from snoopbench.simulator.refs import Holdings, RefTable
+from snoopbench.simulator.rng import derive
+from snoopbench.simulator.schema import ACTIONS, ENTITY_TYPES, ROLES, SYSTEMS
+from snoopbench.simulator.sink import EventSink
 
 ROLE = {r: i for i, r in enumerate(ROLES)}
 SYS = {s: i for i, s in enumerate(SYSTEMS)}

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from simulator.schema import TS, CRIMES, INCIDENTS, RECORDS, SHIFTS, TASKING
-from simulator.shard import ShardContext
+from snoopbench.simulator.schema import TS, CRIMES, INCIDENTS, RECORDS, SHIFTS, TASKING
+from snoopbench.simulator.shard import ShardContext
 
 SHARD_TABLES = (INCIDENTS, CRIMES, RECORDS, SHIFTS, TASKING)
 
@@ -27,11 +27,11 @@ class ShardRun:
     process); finished days go to ``spill(day, table)``, or to ``work_dir/events/day-*.arrow``."""
 
     def __init__(self, scn: dict, area: int, work_dir: str, spill=None, compression: str = "lz4"):
-        from simulator.caseload import Casework, seed_caseload
-        from simulator.incidents import IncidentDesk
-        from simulator.misuse import start_misuse
-        from simulator.workload import day_clock
-        from simulator.world import world_for
+        from snoopbench.simulator.caseload import Casework, seed_caseload
+        from snoopbench.simulator.incidents import IncidentDesk
+        from snoopbench.simulator.misuse import start_misuse
+        from snoopbench.simulator.workload import day_clock
+        from snoopbench.simulator.world import world_for
 
         w = world_for(scn)
         self.area = area
@@ -60,7 +60,7 @@ class ShardRun:
 
     def finish(self) -> ShardResult:
         """Spill the remaining days and write this area's context parts."""
-        from simulator.workload import flush_rows
+        from snoopbench.simulator.workload import flush_rows
 
         ctx = self.ctx
         flush_rows(ctx)

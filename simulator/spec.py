@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.errors import ScenarioError
+from snoopbench.simulator.errors import ScenarioError
 
 _MISSING = object()
 

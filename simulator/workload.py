@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.force import roster
-from simulator.shard import ETYPE, SYS, ShardContext
-from simulator.schema import ROLES
+from snoopbench.simulator.force import roster
+from snoopbench.simulator.shard import ETYPE, SYS, ShardContext
+from snoopbench.simulator.schema import ROLES
 
 MIN = 60_000
 HOUR = 3_600_000

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from simulator.force import Force, area_weights, build_force, local_midnights_ms
-from simulator.misuse_plan import MisusePlan, plan_misuse
-from simulator.population import COLOURS, MAKES, Population, build_population
-from simulator.rng import derive
-from simulator.schema import RELATION_KINDS, ROLES
+from snoopbench.simulator.force import Force, area_weights, build_force, local_midnights_ms
+from snoopbench.simulator.misuse_plan import MisusePlan, plan_misuse
+from snoopbench.simulator.population import COLOURS, MAKES, Population, build_population
+from snoopbench.simulator.rng import derive
+from snoopbench.simulator.schema import RELATION_KINDS, ROLES
 
 
 @dataclass

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from detectors import Detector, register
+from snoopbench.detectors import Detector, register
 
 
 class Raises(Detector):

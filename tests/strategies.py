@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from benchmarks.metrics import Period
+from snoopbench.benchmarks.metrics import Period
 
 KINDS = ("family", "pursuit", "curiosity", "leak_press")
 settings.register_profile("snoopbench", max_examples=60, deadline=None)

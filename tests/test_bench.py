@@ -13,14 +13,14 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from benchmarks.bench import BENCH_FORMAT, SUITE, run_bench  # noqa: E402
-from benchmarks.cli import main  # noqa: E402
-from benchmarks.dataset import open_dataset, scoring_period, truth_dir_of  # noqa: E402
-from benchmarks.harness import score_dataset  # noqa: E402
-from benchmarks.metrics import evaluate_scores, sweep_budgets  # noqa: E402
-from detectors import Detector, register  # noqa: E402
-from simulator import scenario as scenario_mod  # noqa: E402
-from simulator.schema import RESULTS_FORMAT  # noqa: E402
+from snoopbench.benchmarks.bench import BENCH_FORMAT, SUITE, run_bench  # noqa: E402
+from snoopbench.benchmarks.cli import main  # noqa: E402
+from snoopbench.benchmarks.dataset import open_dataset, scoring_period, truth_dir_of  # noqa: E402
+from snoopbench.benchmarks.harness import score_dataset  # noqa: E402
+from snoopbench.benchmarks.metrics import evaluate_scores, sweep_budgets  # noqa: E402
+from snoopbench.detectors import Detector, register  # noqa: E402
+from snoopbench.simulator import scenario as scenario_mod  # noqa: E402
+from snoopbench.simulator.schema import RESULTS_FORMAT  # noqa: E402
 
 from fake_detectors import register_fakes  # noqa: E402
 

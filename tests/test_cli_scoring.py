@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-pytest.importorskip("benchmarks.cli.data")  # the CLI package imports the data commands too
+pytest.importorskip("snoopbench.benchmarks.cli.data")  # the CLI package imports the data commands too
 
-from benchmarks.cli import main  # noqa: E402
-from benchmarks.results import CONTRACT_KEYS  # noqa: E402
+from snoopbench.benchmarks.cli import main  # noqa: E402
+from snoopbench.benchmarks.results import CONTRACT_KEYS  # noqa: E402
 
 from fake_detectors import register_fakes  # noqa: E402
 

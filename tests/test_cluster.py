@@ -25,10 +25,10 @@ import pytest
 pytest.importorskip("distributed")
 from distributed import Client, LocalCluster  # noqa: E402
 
-from benchmarks.cli import main  # noqa: E402
-from simulator import cluster  # noqa: E402
-from simulator.errors import InputError  # noqa: E402
-from simulator.run import simulate  # noqa: E402
+from snoopbench.benchmarks.cli import main  # noqa: E402
+from snoopbench.simulator import cluster  # noqa: E402
+from snoopbench.simulator.errors import InputError  # noqa: E402
+from snoopbench.simulator.run import simulate  # noqa: E402
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0

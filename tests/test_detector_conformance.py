@@ -8,11 +8,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from benchmarks.dataset import open_dataset, scoring_period, truth_dir_of
-from benchmarks.worker import load_context
-from detectors import create
-from detectors.checks import CHECKS, check_batch_invariance, check_detector
-from detectors.registry import BUILTIN
+from snoopbench.benchmarks.dataset import open_dataset, scoring_period, truth_dir_of
+from snoopbench.benchmarks.worker import load_context
+from snoopbench.detectors import create
+from snoopbench.detectors.checks import CHECKS, check_batch_invariance, check_detector
+from snoopbench.detectors.registry import BUILTIN
 
 from fake_detectors import PeeksAhead, Volume
 
@@ -35,7 +35,7 @@ def test_builtin_conforms(ident: str, check, stream) -> None:
 
 
 def test_seeded_detector_differs_by_seed(stream) -> None:
-    from detectors.checks import run_stream
+    from snoopbench.detectors.checks import run_stream
 
     context, history, events = stream
     a, b = create("random:seed=1"), create("random:seed=2")

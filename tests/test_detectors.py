@@ -17,19 +17,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from benchmarks.dataset import open_dataset, scoring_period, truth_dir_of
-from benchmarks.worker import load_context
-from detectors import create
-from detectors.base import Detector
-from detectors.checks import (
+from snoopbench.benchmarks.dataset import open_dataset, scoring_period, truth_dir_of
+from snoopbench.benchmarks.worker import load_context
+from snoopbench.detectors import create
+from snoopbench.detectors.base import Detector
+from snoopbench.detectors.checks import (
     check_batch_invariance, check_deterministic, check_no_look_ahead, run_stream,
 )
-from detectors.columns import NEVER, codes
-from detectors.lookups import BucketSearch, HashIndex, HashMap, IdIndex, RankBitmap, Vocabulary
-from detectors.streams import Groups, RunningMax, RunningSum
-from detectors.tasking import Holdings
-from simulator.run import simulate
-from simulator.schema import EVENTS
+from snoopbench.detectors.columns import NEVER, codes
+from snoopbench.detectors.lookups import BucketSearch, HashIndex, HashMap, IdIndex, RankBitmap, Vocabulary
+from snoopbench.detectors.streams import Groups, RunningMax, RunningSum
+from snoopbench.detectors.tasking import Holdings
+from snoopbench.simulator.run import simulate
+from snoopbench.simulator.schema import EVENTS
 
 HOUR = 3_600_000
 

@@ -13,11 +13,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from benchmarks.dataset import open_dataset, scoring_period, truth_dir_of
-from benchmarks.harness import score_alerts, score_dataset
-from benchmarks.results import CONTRACT_KEYS
-from benchmarks.worker import split_stream
-from simulator.errors import DatasetError, InputError
+from snoopbench.benchmarks.dataset import open_dataset, scoring_period, truth_dir_of
+from snoopbench.benchmarks.harness import score_alerts, score_dataset
+from snoopbench.benchmarks.results import CONTRACT_KEYS
+from snoopbench.benchmarks.worker import split_stream
+from snoopbench.simulator.errors import DatasetError, InputError
 
 from fake_detectors import register_fakes
 
@@ -202,7 +202,7 @@ def test_score_alerts_with_event_ids(synthetic_dataset, period, tmp_path):
 
 def test_score_alerts_with_user_days(synthetic_dataset, period, tmp_path):
     ev = _labelled_scoring_events(synthetic_dataset, period)
-    from benchmarks.dataset import local_days
+    from snoopbench.benchmarks.dataset import local_days
     days = local_days(ev["ts"].cast(pa.int64()).to_numpy(), "Europe/London")
     dates = pa.array(days.astype(np.int32), pa.int32()).cast(pa.date32()).cast(pa.string())
     table = pa.table({"user_id": ev["user_id"], "date": dates,

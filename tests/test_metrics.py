@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchmarks.dataset import local_days, local_midnight_ms
-from benchmarks.metrics import (
+from snoopbench.benchmarks.dataset import local_days, local_midnight_ms
+from snoopbench.benchmarks.metrics import (
     Period, alerts_per_day, average_precision, evaluate_alerts, evaluate_scores, key_days,
     mean_interval, select_alerts, user_day_keys, user_day_max,
 )

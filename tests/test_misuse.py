@@ -12,8 +12,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from simulator.run import simulate
-from simulator.schema import EPISODE_KINDS, SKILLS
+from snoopbench.simulator.run import simulate
+from snoopbench.simulator.schema import EPISODE_KINDS, SKILLS
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +175,7 @@ def test_skills_differ_in_shift_and_reference(data: dict) -> None:
 
 def test_ids_position_and_subsecond_time_do_not_predict_labels(zoo: Path) -> None:
     """A classifier on event ids, row positions and sub-second time cannot find the misuse."""
-    from benchmarks.leakage import leakage_auc
+    from snoopbench.benchmarks.leakage import leakage_auc
 
     auc = leakage_auc(zoo)
     assert auc <= 0.6, f"labels leak through ids or ordering: AUC {auc:.3f}"
@@ -183,7 +183,7 @@ def test_ids_position_and_subsecond_time_do_not_predict_labels(zoo: Path) -> Non
 
 def test_the_leakage_check_would_catch_an_artifact(zoo: Path) -> None:
     """Planting a giveaway (misuse logged on whole seconds) must push the AUC up: the check can fail."""
-    from benchmarks.leakage import artifact_auc, artifact_features
+    from snoopbench.benchmarks.leakage import artifact_auc, artifact_features
 
     X, y, ts = artifact_features(zoo)
     X = X.copy()

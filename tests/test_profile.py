@@ -13,10 +13,10 @@ import pyarrow.dataset as pds
 import pyarrow.parquet as pq
 import pytest
 
-from benchmarks.cli import main
-from benchmarks.profile import Profile, calibration_targets, profile_dataset
-from benchmarks.profile_plots import PLOT_FILES
-from simulator.run import simulate
+from snoopbench.benchmarks.cli import main
+from snoopbench.benchmarks.profile import Profile, calibration_targets, profile_dataset
+from snoopbench.benchmarks.profile_plots import PLOT_FILES
+from snoopbench.simulator.run import simulate
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from benchmarks.harness import score_dataset
-from detectors import registry
-from detectors.registry import SpecError, available, create, parse_spec
+from snoopbench.benchmarks.harness import score_dataset
+from snoopbench.detectors import registry
+from snoopbench.detectors.registry import SpecError, available, create, parse_spec
 
 from fake_detectors import register_fakes
 
@@ -33,10 +33,10 @@ def test_malformed_specs_are_refused(bad: str) -> None:
 
 
 def test_importing_detectors_imports_no_detector_module() -> None:
-    code = ("import sys, detectors; detectors.available(); detectors.parse_spec('random:seed=1');"
-            "print(sorted(m for m in sys.modules if m.startswith('detectors.')))")
+    code = ("import sys; import snoopbench.detectors as detectors; detectors.available(); detectors.parse_spec('random:seed=1');"
+            "print(sorted(m for m in sys.modules if m.startswith('snoopbench.detectors.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "detectors.baselines" not in out.stdout
+    assert "snoopbench.detectors.baselines" not in out.stdout
 
 
 def test_plugins_come_from_the_entry_point_group(monkeypatch) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from benchmarks.cli import main
-from simulator import scenario
-from simulator.errors import ScenarioError
+from snoopbench.benchmarks.cli import main
+from snoopbench.simulator import scenario
+from snoopbench.simulator.errors import ScenarioError
 
 SHIPPED = scenario.shipped()
 
@@ -136,7 +136,7 @@ def test_any_staff_value_is_accepted_or_rejected_cleanly(value, tmp_path_factory
 
 
 def test_area_weights_size_the_areas() -> None:
-    from simulator.world import build_world
+    from snoopbench.simulator.world import build_world
 
     s = scenario.load(scenario.find("tiny"))
     data = dict(s.data, force=dict(s.data["force"], area_weights=[3.0, 1.0]))

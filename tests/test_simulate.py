@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from benchmarks.cli import main
-from simulator import schema
-from simulator.dataset import verify
-from simulator.errors import IntegrityError
-from simulator.run import simulate
+from snoopbench.benchmarks.cli import main
+from snoopbench.simulator import schema
+from snoopbench.simulator.dataset import verify
+from snoopbench.simulator.errors import IntegrityError
+from snoopbench.simulator.run import simulate
 
 CONTRACT_EVENT_COLUMNS = {
     "event_id": pa.int64(), "ts": pa.timestamp("ms", tz="UTC"), "user_id": pa.int32(), "system": pa.string(),
@@ -169,7 +169,7 @@ def test_existing_output_is_refused_and_left_alone(tiny: Path, capsys) -> None:
 
 
 def test_fingerprint_ignores_how_tables_are_chunked() -> None:
-    from simulator.dataset import content_digest
+    from snoopbench.simulator.dataset import content_digest
 
     t = pa.table({"a": pa.array([1, 2, 3, None], pa.int64()), "b": pa.array(["x", None, "zz", "w"])})
     rechunked = pa.concat_tables([t.slice(0, 1), t.slice(1, 0), t.slice(1, 3)])
@@ -186,7 +186,7 @@ def test_fingerprint_ignores_how_tables_are_chunked() -> None:
 @settings(max_examples=200, deadline=None)
 def test_merge_orders_a_day_by_time_then_tiebreak(rows: list[tuple[int, int]], clash: bool) -> None:
     """The merge's one-key sort gives the exact (time, tiebreak) order, ties of its key included."""
-    from simulator.run import _time_order
+    from snoopbench.simulator.run import _time_order
 
     if clash and rows:  # same time, tiebreaks equal in their top bits
         rows = rows + [(rows[0][0], rows[0][1] ^ 1)]
@@ -202,7 +202,7 @@ def test_clock_changes_are_simulated(tmp_path: Path, start: str) -> None:
     """Days of 23 and 25 hours (Europe/London) run through, with work in every local hour."""
     import datetime as dt
 
-    from simulator import scenario as scenario_mod
+    from snoopbench.simulator import scenario as scenario_mod
 
     scn = scenario_mod.load(scenario_mod.find("tiny")).with_overrides(days=3)
     scn = scenario_mod.Scenario(scn.path, {**scn.data, "start_date": dt.date.fromisoformat(start),

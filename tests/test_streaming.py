@@ -18,16 +18,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchmarks.dataset import (
+from snoopbench.benchmarks.dataset import (
     local_days, local_midnight_ms, open_dataset, scoring_period, truth_dir_of,
 )
-from benchmarks.harness import score_dataset
-from benchmarks.metrics import (
+from snoopbench.benchmarks.harness import score_dataset
+from snoopbench.benchmarks.metrics import (
     Period, alerts_per_day, average_precision, evaluate_scores, sweep_budgets,
 )
-from benchmarks.streaming import ScoreFold
-from benchmarks.worker import check_scores, load_context, split_stream
-from detectors import create
+from snoopbench.benchmarks.streaming import ScoreFold
+from snoopbench.benchmarks.worker import check_scores, load_context, split_stream
+from snoopbench.detectors import create
 
 from fake_detectors import register_fakes
 from strategies import grid_scores, periods

@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.console import Console
 
-from simulator.errors import SnoopbenchError
+from snoopbench.simulator.errors import SnoopbenchError
 
 app = typer.Typer(
     add_completion=False,
@@ -28,10 +28,10 @@ console = Console()
 err_console = Console(stderr=True)
 
 # Command modules register themselves on the apps above.
-from benchmarks.cli import bench as _bench  # noqa: E402,F401
-from benchmarks.cli import data as _data  # noqa: E402,F401
-from benchmarks.cli import profile as _profile  # noqa: E402,F401
-from benchmarks.cli import scoring as _scoring  # noqa: E402,F401
+from snoopbench.benchmarks.cli import bench as _bench  # noqa: E402,F401
+from snoopbench.benchmarks.cli import data as _data  # noqa: E402,F401
+from snoopbench.benchmarks.cli import profile as _profile  # noqa: E402,F401
+from snoopbench.benchmarks.cli import scoring as _scoring  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,10 +10,10 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks.bench import SUITE, BenchResult, ScenarioRun, run_bench
-from benchmarks.cli import app, console
-from benchmarks.cli.scoring import _COMPACT, JSON_HELP, SPEC_HELP, write_results
-from benchmarks.metrics import Interval
+from snoopbench.benchmarks.bench import SUITE, BenchResult, ScenarioRun, run_bench
+from snoopbench.benchmarks.cli import app, console
+from snoopbench.benchmarks.cli.scoring import _COMPACT, JSON_HELP, SPEC_HELP, write_results
+from snoopbench.benchmarks.metrics import Interval
 
 
 def _iv(iv: Interval | None, fmt: str = ".2f") -> str:
@@ -91,7 +91,7 @@ def bench(
     Baselines null and random are always in. A detector failing on a seed gets its status.
     """
     if report is not None:
-        from benchmarks.bench_report import check_report_dir
+        from snoopbench.benchmarks.bench_report import check_report_dir
 
         check_report_dir(report)  # no matplotlib, or no folder: say so before a long run
     bar, update = _progress_bar()
@@ -107,6 +107,6 @@ def bench(
     if json_path is not None:
         write_results(result, json_path)
     if report is not None:
-        from benchmarks.bench_report import write_report
+        from snoopbench.benchmarks.bench_report import write_report
 
         console.print(f"report written to {write_report(result, report)}")

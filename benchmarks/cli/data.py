@@ -11,11 +11,11 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks.cli import app, console, scenarios_app
-from simulator import scenario as scenario_mod
-from simulator.dataset import verify as verify_dataset
-from simulator.errors import ScenarioError
-from simulator.run import SimulationResult, simulate as run_simulation
+from snoopbench.benchmarks.cli import app, console, scenarios_app
+from snoopbench.simulator import scenario as scenario_mod
+from snoopbench.simulator.dataset import verify as verify_dataset
+from snoopbench.simulator.errors import ScenarioError
+from snoopbench.simulator.run import SimulationResult, simulate as run_simulation
 
 
 def _progress_bar(quiet: bool):
@@ -128,9 +128,9 @@ def demo(out: Optional[Path] = typer.Option(None, help="keep the dataset here (d
         else:
             result = run_simulation(path, target, workers=workers)
         console.print(_summary(result))
-        from benchmarks.cli.scoring import kinds_table, leaderboard_table
-        from benchmarks.harness import score_dataset
-        from detectors.registry import BUILTIN
+        from snoopbench.benchmarks.cli.scoring import kinds_table, leaderboard_table
+        from snoopbench.benchmarks.harness import score_dataset
+        from snoopbench.detectors.registry import BUILTIN
 
         scored = score_dataset(target, sorted(BUILTIN))
         console.print(leaderboard_table(scored, title="leaderboard: built-in detectors on the tiny scenario"))

@@ -9,8 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from benchmarks.cli import app, console
-from benchmarks.profile import Profile, profile_dataset
+from snoopbench.benchmarks.cli import app, console
+from snoopbench.benchmarks.profile import Profile, profile_dataset
 
 
 def profile_table(p: Profile) -> Table:
@@ -43,13 +43,13 @@ def profile(
 ) -> None:
     """Realism figures of a dataset against its calibration targets (a report: exit 0)."""
     if plots is not None:
-        from benchmarks.profile_plots import pyplot
+        from snoopbench.benchmarks.profile_plots import pyplot
 
         pyplot()  # fail before the pass over the events if matplotlib is missing
     result = profile_dataset(dataset, truth)
     console.print(profile_table(result))
     if plots is not None:
-        from benchmarks.profile_plots import write_plots
+        from snoopbench.benchmarks.profile_plots import write_plots
 
         for path in write_plots(result, plots):
             console.print(f"wrote {path}")

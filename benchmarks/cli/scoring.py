@@ -12,10 +12,10 @@ import typer
 from rich import box
 from rich.table import Table
 
-from benchmarks.cli import app, console, detectors_app
-from benchmarks.harness import score_alerts, score_dataset
-from benchmarks.results import DetectorResult, ScoreResult
-from simulator.errors import InputError
+from snoopbench.benchmarks.cli import app, console, detectors_app
+from snoopbench.benchmarks.harness import score_alerts, score_dataset
+from snoopbench.benchmarks.results import DetectorResult, ScoreResult
+from snoopbench.simulator.errors import InputError
 
 # Fits ten columns in an 80-column terminal: no vertical rules, one space between columns.
 _COMPACT = dict(box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False)
@@ -154,7 +154,7 @@ def score_alerts_command(
 @detectors_app.command("list")
 def detectors_list() -> None:
     """Built-in and installed detectors, by id."""
-    from detectors.registry import available, import_target, source_of
+    from snoopbench.detectors.registry import available, import_target, source_of
 
     table = Table(title="detectors")
     for col in ("id", "source", "class", "about"):
