@@ -31,7 +31,7 @@ from snoopbench.benchmarks.metrics import (
 )
 from snoopbench.benchmarks.streaming import group_max
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_result
-from snoopbench.simulator.errors import InputError
+from snoopbench.contract.errors import InputError
 
 _EPOCH = dt.date(1970, 1, 1)
 

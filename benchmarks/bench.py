@@ -27,7 +27,7 @@ from snoopbench.benchmarks.metrics import Interval, mean_interval
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult
 from snoopbench.simulator import __version__
 from snoopbench.simulator import scenario as scenario_mod
-from snoopbench.simulator.errors import InputError
+from snoopbench.contract.errors import InputError
 from snoopbench.simulator.run import simulate
 
 BENCH_FORMAT = "snoopbench/bench/v1"

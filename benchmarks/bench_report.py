@@ -16,7 +16,7 @@ from snoopbench.benchmarks.bench_plots import write_plots
 from snoopbench.benchmarks.harness import BASELINES
 from snoopbench.benchmarks.metrics import Interval
 from snoopbench.benchmarks.profile_plots import pyplot
-from snoopbench.simulator.errors import InputError
+from snoopbench.contract.errors import InputError
 
 INDEX = "index.html"
 RESULTS = "results.json"

@@ -26,8 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from snoopbench.benchmarks.metrics import Period
-from snoopbench.simulator.errors import DatasetError
-from snoopbench.simulator.schema import DATASET_FORMAT, EVENTS, LABELS, STAFF
+from snoopbench.contract.errors import DatasetError
+from snoopbench.contract.schema import DATASET_FORMAT, EVENTS, LABELS, STAFF
 
 DEFAULT_TIMEZONE = "Europe/London"
 _EPOCH = dt.date(1970, 1, 1)

@@ -37,7 +37,7 @@ from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_res
 from snoopbench.benchmarks.streaming import ScoreFold
 from snoopbench.benchmarks.worker import SCORE_DTYPE, SCORES_FILE, Job, run_job
 from snoopbench.detectors.registry import DetectorSpec, SpecError, parse_spec, target_of
-from snoopbench.simulator.errors import InputError
+from snoopbench.contract.errors import InputError
 
 BASELINES = ("null", "random")
 

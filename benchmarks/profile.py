@@ -34,9 +34,9 @@ import pyarrow.parquet as pq
 from snoopbench.benchmarks.dataset import open_dataset
 from snoopbench.benchmarks.profile_scan import Context, Tallies, scan
 from snoopbench.simulator import scenario as scenario_mod
-from snoopbench.simulator.errors import DatasetError, ScenarioError
+from snoopbench.contract.errors import DatasetError, ScenarioError
 from snoopbench.simulator.scenario_format import CALIBRATION
-from snoopbench.simulator.schema import ROLES
+from snoopbench.contract.schema import ROLES
 from snoopbench.simulator.spec import resolve
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from snoopbench.benchmarks.profile import Profile
-from snoopbench.simulator.errors import SnoopbenchError
-from snoopbench.simulator.schema import ROLES
+from snoopbench.contract.errors import SnoopbenchError
+from snoopbench.contract.schema import ROLES
 
 PLOT_FILES = ("events_by_hour.png", "events_per_shift.png", "system_mix.png")
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from snoopbench.simulator.schema import ENTITY_TYPES, SYSTEMS
+from snoopbench.contract.schema import ENTITY_TYPES, SYSTEMS
 
 COLUMNS = ["event_id", "ts", "user_id", "system", "entity_type", "entity_id", "reference"]
 BATCH_ROWS = 1_000_000

@@ -35,7 +35,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from snoopbench.simulator.dataset import writer_options
-from snoopbench.simulator.schema import EVENTS
+from snoopbench.contract.schema import EVENTS
 
 LIMIT = 1.5e9  # bytes: the memory target
 MIB = 1024 * 1024

@@ -9,7 +9,7 @@ from typing import Any
 
 from snoopbench.benchmarks.dataset import ScoringPeriod
 from snoopbench.benchmarks.metrics import Metrics
-from snoopbench.simulator.schema import RESULTS_FORMAT
+from snoopbench.contract.schema import RESULTS_FORMAT
 
 STATUSES = ("ok", "error", "timeout", "oom")
 #: The per-detector keys the results format promises (more may follow).

@@ -1,6 +1,6 @@
 """Column helpers shared by the built-in rules: the contract's vocabularies, string columns to
 codes, timestamps to milliseconds, small array helpers. The lookups are in
-:mod:`detectors.lookups`."""
+:mod:`snoopbench.detectors.lookups`."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-# The contract's vocabularies (DESIGN.md, "Dataset directory"); unknown values get code -1.
-SYSTEMS = ("PNC", "PND", "RMS", "CAD", "DEMS", "ANPR")
-ACTIONS = ("search", "view", "create", "update", "print", "export", "download", "share", "delete")
-ENTITY_TYPES = ("person", "vehicle", "address", "crime", "incident", "intel", "custody", "media")
+from snoopbench.contract.schema import ACTIONS, ENTITY_TYPES, SYSTEMS
+
+# Codes are positions in the contract's vocabularies; unknown values get code -1.
 SYS = {s: i for i, s in enumerate(SYSTEMS)}
 ACT = {a: i for i, a in enumerate(ACTIONS)}
 ET = {e: i for i, e in enumerate(ENTITY_TYPES)}

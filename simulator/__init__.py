@@ -1,7 +1,7 @@
 """snoopbench simulator: synthetic audit logs of a police force, with labelled misuse.
 
-The simulator knows nothing of detectors; the two meet only through the dataset format in
-:mod:`simulator.schema`.
+The simulator knows nothing of detectors; the two meet only through the dataset contract in
+:mod:`snoopbench.contract`.
 """
 
-__version__ = "0.1.0"
+from snoopbench import __version__  # noqa: F401  (recorded in every manifest)

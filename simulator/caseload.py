@@ -18,7 +18,7 @@ import numpy as np
 from snoopbench.simulator.arrays import ragged
 from snoopbench.simulator.incidents import GRADES, new_crimes, new_incidents
 from snoopbench.simulator.rng import derive
-from snoopbench.simulator.schema import ROLES
+from snoopbench.contract.schema import ROLES
 from snoopbench.simulator.shard import ShardContext
 
 DAY = 86_400_000

@@ -20,7 +20,7 @@ from __future__ import annotations
 import pickle
 from typing import Any, Callable
 
-from snoopbench.simulator.errors import InputError
+from snoopbench.contract.errors import InputError
 
 #: Seconds to wait for the scheduler to answer, and for at least one worker to join it.
 CONNECT_TIMEOUT_S = 10.0

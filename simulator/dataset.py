@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from snoopbench.simulator.errors import DatasetError, IntegrityError
-from snoopbench.simulator.schema import DATASET_FORMAT, Table, conform
+from snoopbench.contract.errors import DatasetError, IntegrityError
+from snoopbench.contract.schema import DATASET_FORMAT, Table, conform
 
 ROW_GROUP = 262_144
 

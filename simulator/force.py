@@ -10,7 +10,7 @@ import numpy as np
 
 from snoopbench.simulator.population import Population
 from snoopbench.simulator.rng import derive
-from snoopbench.simulator.schema import RELATION_KINDS, ROLES
+from snoopbench.contract.schema import RELATION_KINDS, ROLES
 
 DAY_MS = 86_400_000
 

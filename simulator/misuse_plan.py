@@ -15,7 +15,7 @@ import numpy as np
 from snoopbench.simulator.force import Force
 from snoopbench.simulator.population import Population
 from snoopbench.simulator.rng import derive
-from snoopbench.simulator.schema import EPISODE_KINDS, RELATION_KINDS, ROLES, SKILLS
+from snoopbench.contract.schema import EPISODE_KINDS, RELATION_KINDS, ROLES, SKILLS
 from snoopbench.simulator.shard import ID_SPAN
 
 DAY = 86_400_000

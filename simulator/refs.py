@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from snoopbench.simulator.arrays import group_starts
-from snoopbench.simulator.schema import ENTITY_TYPES
+from snoopbench.contract.schema import ENTITY_TYPES
 
 # Pool widths per entity type (the entity types a reference can point at).
 POOL_WIDTH = {"person": 8, "vehicle": 4, "address": 3, "intel": 4, "custody": 2, "media": 8}

@@ -28,9 +28,9 @@ import pyarrow.parquet as pq
 
 from snoopbench.simulator import __version__, scenario as scenario_mod
 from snoopbench.simulator.dataset import FileEntry, write_manifest, write_parts, write_table
-from snoopbench.simulator.errors import InputError
+from snoopbench.contract.errors import InputError
 from snoopbench.simulator.scenario import Scenario
-from snoopbench.simulator.schema import (ACTIONS, ENTITY_TYPES, EPISODES, EVENTS, LABELS, RELATIONS, SYSTEMS, CONTEXT_TABLES,
+from snoopbench.contract.schema import (ACTIONS, ENTITY_TYPES, EPISODES, EVENTS, LABELS, RELATIONS, SYSTEMS, CONTEXT_TABLES,
                               TS)
 from snoopbench.simulator.shard_output import SHARD_TABLES, ShardResult, ShardRun, run_shard
 from snoopbench.simulator.world import world_for, world_tables

@@ -16,9 +16,9 @@ from typing import Any
 
 import tomli_w
 
-from snoopbench.simulator.errors import ScenarioError
+from snoopbench.contract.errors import ScenarioError
 from snoopbench.simulator.scenario_format import SCENARIO
-from snoopbench.simulator.schema import ROLES
+from snoopbench.contract.schema import ROLES
 from snoopbench.simulator.spec import deep_merge, resolve
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"

@@ -6,7 +6,7 @@ and other scenarios ``extends`` it. Only structural choices (closed sets, ranges
 
 from __future__ import annotations
 
-from snoopbench.simulator.schema import ACTIONS, ENTITY_TYPES, EPISODE_KINDS, RELATION_KINDS, ROLES, SCENARIO_FORMAT, SKILLS, SYSTEMS
+from snoopbench.contract.schema import ACTIONS, ENTITY_TYPES, EPISODE_KINDS, RELATION_KINDS, ROLES, SCENARIO_FORMAT, SKILLS, SYSTEMS
 from snoopbench.simulator.spec import Field, ListOf, MapOf, Section
 
 SHARE = dict(min=0.0, max=1.0)

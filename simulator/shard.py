@@ -17,7 +17,7 @@ from snoopbench.simulator.force import Force
 from snoopbench.simulator.population import Population
 from snoopbench.simulator.refs import Holdings, RefTable
 from snoopbench.simulator.rng import derive
-from snoopbench.simulator.schema import ACTIONS, ENTITY_TYPES, ROLES, SYSTEMS
+from snoopbench.contract.schema import ACTIONS, ENTITY_TYPES, ROLES, SYSTEMS
 from snoopbench.simulator.sink import EventSink
 
 ROLE = {r: i for i, r in enumerate(ROLES)}

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from snoopbench.simulator.schema import TS, CRIMES, INCIDENTS, RECORDS, SHIFTS, TASKING
+from snoopbench.contract.schema import TS, CRIMES, INCIDENTS, RECORDS, SHIFTS, TASKING
 from snoopbench.simulator.shard import ShardContext
 
 SHARD_TABLES = (INCIDENTS, CRIMES, RECORDS, SHIFTS, TASKING)

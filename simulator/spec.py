@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from snoopbench.simulator.errors import ScenarioError
+from snoopbench.contract.errors import ScenarioError
 
 _MISSING = object()
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from snoopbench.simulator.force import roster
 from snoopbench.simulator.shard import ETYPE, SYS, ShardContext
-from snoopbench.simulator.schema import ROLES
+from snoopbench.contract.schema import ROLES
 
 MIN = 60_000
 HOUR = 3_600_000

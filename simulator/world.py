@@ -17,7 +17,7 @@ from snoopbench.simulator.force import Force, area_weights, build_force, local_m
 from snoopbench.simulator.misuse_plan import MisusePlan, plan_misuse
 from snoopbench.simulator.population import COLOURS, MAKES, Population, build_population
 from snoopbench.simulator.rng import derive
-from snoopbench.simulator.schema import RELATION_KINDS, ROLES
+from snoopbench.contract.schema import RELATION_KINDS, ROLES
 
 
 @dataclass

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from snoopbench.simulator import schema
+from snoopbench.contract import schema
 
 START = dt.date(2024, 3, 25)  # the 10 days span the switch to summer time (31 March)
 TZ = "Europe/London"

@@ -20,7 +20,7 @@ from snoopbench.benchmarks.harness import score_dataset  # noqa: E402
 from snoopbench.benchmarks.metrics import evaluate_scores, sweep_budgets  # noqa: E402
 from snoopbench.detectors import Detector, register  # noqa: E402
 from snoopbench.simulator import scenario as scenario_mod  # noqa: E402
-from snoopbench.simulator.schema import RESULTS_FORMAT  # noqa: E402
+from snoopbench.contract.schema import RESULTS_FORMAT  # noqa: E402
 
 from fake_detectors import register_fakes  # noqa: E402
 

@@ -27,7 +27,7 @@ from distributed import Client, LocalCluster  # noqa: E402
 
 from snoopbench.benchmarks.cli import main  # noqa: E402
 from snoopbench.simulator import cluster  # noqa: E402
-from snoopbench.simulator.errors import InputError  # noqa: E402
+from snoopbench.contract.errors import InputError  # noqa: E402
 from snoopbench.simulator.run import simulate  # noqa: E402
 
 START_TIMEOUT_S = 30.0

@@ -29,7 +29,7 @@ from snoopbench.detectors.lookups import BucketSearch, HashIndex, HashMap, IdInd
 from snoopbench.detectors.streams import Groups, RunningMax, RunningSum
 from snoopbench.detectors.tasking import Holdings
 from snoopbench.simulator.run import simulate
-from snoopbench.simulator.schema import EVENTS
+from snoopbench.contract.schema import EVENTS
 
 HOUR = 3_600_000
 

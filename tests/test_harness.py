@@ -17,7 +17,7 @@ from snoopbench.benchmarks.dataset import open_dataset, scoring_period, truth_di
 from snoopbench.benchmarks.harness import score_alerts, score_dataset
 from snoopbench.benchmarks.results import CONTRACT_KEYS
 from snoopbench.benchmarks.worker import split_stream
-from snoopbench.simulator.errors import DatasetError, InputError
+from snoopbench.contract.errors import DatasetError, InputError
 
 from fake_detectors import register_fakes
 

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from snoopbench.simulator.run import simulate
-from snoopbench.simulator.schema import EPISODE_KINDS, SKILLS
+from snoopbench.contract.schema import EPISODE_KINDS, SKILLS
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 
 from snoopbench.benchmarks.cli import main
 from snoopbench.simulator import scenario
-from snoopbench.simulator.errors import ScenarioError
+from snoopbench.contract.errors import ScenarioError
 
 SHIPPED = scenario.shipped()
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 from snoopbench.benchmarks.cli import main
 from snoopbench.simulator import schema
 from snoopbench.simulator.dataset import verify
-from snoopbench.simulator.errors import IntegrityError
+from snoopbench.contract.errors import IntegrityError
 from snoopbench.simulator.run import simulate
 
 CONTRACT_EVENT_COLUMNS = {

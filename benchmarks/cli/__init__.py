@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.console import Console
 
-from snoopbench.simulator.errors import SnoopbenchError
+from snoopbench.contract.errors import SnoopbenchError
 
 app = typer.Typer(
     add_completion=False,

@@ -14,7 +14,7 @@ from rich.table import Table
 from snoopbench.benchmarks.cli import app, console, scenarios_app
 from snoopbench.simulator import scenario as scenario_mod
 from snoopbench.simulator.dataset import verify as verify_dataset
-from snoopbench.simulator.errors import ScenarioError
+from snoopbench.contract.errors import ScenarioError
 from snoopbench.simulator.run import SimulationResult, simulate as run_simulation
 
 

@@ -15,7 +15,7 @@ from rich.table import Table
 from snoopbench.benchmarks.cli import app, console, detectors_app
 from snoopbench.benchmarks.harness import score_alerts, score_dataset
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult
-from snoopbench.simulator.errors import InputError
+from snoopbench.contract.errors import InputError
 
 # Fits ten columns in an 80-column terminal: no vertical rules, one space between columns.
 _COMPACT = dict(box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False)

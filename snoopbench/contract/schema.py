@@ -82,7 +82,7 @@ EVENTS = Table("part", "events", _schema(
 STAFF = Table("staff", "context", _schema(
     ("user_id", pa.int32(), False, "account id used in events"),
     ("person_id", pa.int64(), False, "the staff member's own record in people"),
-    ("role", pa.string(), False, "one of the roles in simulator.schema.ROLES"),
+    ("role", pa.string(), False, "one of the roles in snoopbench.contract.schema.ROLES"),
     ("unit", pa.string(), False, "team or department"),
     ("area", pa.string(), False, "the area (basic command unit) the unit belongs to"),
     ("rota", pa.string(), False, "continuous, day or office"),
@@ -192,7 +192,7 @@ LABELS = Table("labels", "truth", _schema(
 
 EPISODES = Table("episodes", "truth", _schema(
     ("episode_id", pa.int32(), False, ""),
-    ("kind", pa.string(), False, "one of simulator.schema.EPISODE_KINDS"),
+    ("kind", pa.string(), False, "one of snoopbench.contract.schema.EPISODE_KINDS"),
     ("actor_id", pa.int32(), False, "the user who misused the systems"),
     ("skill", pa.string(), False, "naive, careful or expert"),
     ("start", TS, False, "first labelled event"),
