@@ -69,6 +69,7 @@ def score_dataset(
     batch_size: int = 65536,
     jobs: int = 1,
     budgets: Sequence[float] = (),
+    verify: bool = True,
 ) -> ScoreResult:
     """Run each detector of ``specs`` (plus the baselines) in its own process and score it.
 
@@ -77,18 +78,20 @@ def score_dataset(
     ``jobs`` runs that many detectors at once (1 keeps the throughput figures honest).
     ``budgets``: also evaluate each working detector's scores at these budgets (its
     ``budget_sweep``), without running it again.
+    ``verify``: re-hash the dataset against its manifest first (the results record whether it
+    was), so the fingerprint in the results is that of the data scored.
     Bad input raises :class:`InputError` before anything runs.
     """
-    if not budget >= 0:
-        raise InputError(f"expected a number >= 0, got {budget}", key="--budget")
+    if not 0 <= budget < float("inf"):
+        raise InputError(f"expected a finite number >= 0, got {budget}", key="--budget")
     for b in budgets:
         if not 0 <= b < float("inf"):
             raise InputError(f"expected budgets >= 0, got {b}", key="budgets")
     if timeout is not None and not timeout > 0:
         raise InputError(f"expected a number of seconds > 0, got {timeout}", key="--timeout")
-    dataset = open_dataset(dataset_dir)
-    period = scoring_period(dataset, truth_dir_of(dataset, truth_dir), batch_size)
     parsed = resolve_specs(specs)
+    dataset = open_dataset(dataset_dir, verify=verify)
+    period = scoring_period(dataset, truth_dir_of(dataset, truth_dir), batch_size)
     per_day = alerts_per_day(budget, period.n_staff)
     most_per_day = max([per_day, *(alerts_per_day(b, period.n_staff) for b in budgets)])
 
@@ -144,6 +147,7 @@ def _job(spec: DetectorSpec, period: ScoringPeriod, batch_size: int,
         n_warmup=period.n_warmup, n_total=period.n_total, cwd=os.getcwd(),
         target=None if spec.is_exec else target_of(spec.id), params=dict(spec.params),
         command=spec.command, batch_size=batch_size, mem_limit_mb=mem_limit_mb,
+        info=ds.info.to_dict(),
     )
 
 

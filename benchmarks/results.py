@@ -75,6 +75,8 @@ class ScoreResult:
     first_day: str
     last_day: str
     timezone: str
+    #: True if every file was re-hashed against the manifest before scoring.
+    verified: bool = False
     detectors: list[DetectorResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -102,5 +104,5 @@ def build_result(
         budget=budget, alerts_per_day=per_day, n_staff=period.n_staff, n_days=period.n_days,
         n_events=period.n_events, n_episodes=period.n_episodes,
         first_day=period.first_day.isoformat(), last_day=period.last_day.isoformat(),
-        timezone=period.dataset.timezone, detectors=rows, notes=notes,
+        timezone=period.dataset.timezone, verified=period.dataset.verified, detectors=rows, notes=notes,
     )

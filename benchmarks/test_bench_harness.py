@@ -42,7 +42,7 @@ def in_process(path: Path) -> list:
     for spec in ("null", "random"):
         detector = create(spec)
         history, stream = split_stream(parts, BATCH, period.n_warmup)
-        detector.fit(context, history)
+        detector.fit(context, history, ds.info)
         scores = np.concatenate([check_scores(detector.score(b), b) for b in stream])
         results.append(evaluate_scores(period.period, scores, 5.0))
     return results

@@ -28,6 +28,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from snoopbench.benchmarks.dataset import EventLocator, iter_event_batches
+from snoopbench.contract.info import DatasetInfo
+from snoopbench.detectors.base import call_fit
 from snoopbench.detectors.registry import import_target
 
 _OOM_HINTS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "Out of memory")
@@ -52,6 +54,8 @@ class Job:
     command: str | None = None
     batch_size: int = 65536
     mem_limit_mb: int | None = None
+    #: The dataset's facts (DatasetInfo.to_dict()): given to fit, and to exec programs as {info}.
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 class DetectorFault(Exception):
@@ -169,7 +173,7 @@ def _run_python(job: Job) -> dict[str, Any]:
     context = load_context(job.context_dir)
     history, stream = split_stream(job.parts, job.batch_size, job.n_warmup)
     t0 = time.perf_counter()
-    detector.fit(context, history)
+    call_fit(detector, context, history, DatasetInfo.from_dict(job.info))
     fit_s = time.perf_counter() - t0
     del history
 
@@ -207,8 +211,10 @@ def _run_exec(job: Job) -> dict[str, Any]:
         for table in sorted(Path(job.context_dir).glob("*.parquet")):
             _link_or_copy(table, context / table.name)
         out = out_dir / "scores.parquet"
+        info = base / "info.json"
+        info.write_text(json.dumps(job.info, indent=2) + "\n")
         command = job.command
-        for key, value in (("{events}", events), ("{context}", context), ("{out}", out)):
+        for key, value in (("{events}", events), ("{context}", context), ("{info}", info), ("{out}", out)):
             command = command.replace(key, shlex.quote(str(value)))
         log = Path(job.workdir) / "stderr.txt"
         t0 = time.perf_counter()

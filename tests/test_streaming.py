@@ -148,7 +148,7 @@ def test_the_harness_gives_what_the_in_memory_rules_give(synthetic_dataset, part
     for spec in specs[:2]:
         detector = create(spec)
         history, stream = split_stream(parts, 700, period.n_warmup)
-        detector.fit(context, history)
+        detector.fit(context, history, ds.info)
         scores = np.concatenate([check_scores(detector.score(b), b) for b in stream])
         row = next(d for d in result.detectors if d.name == spec)
         assert row.metrics == evaluate_scores(period.period, scores, 5), spec

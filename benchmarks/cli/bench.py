@@ -12,7 +12,7 @@ from rich.table import Table
 
 from snoopbench.benchmarks.bench import SUITE, BenchResult, ScenarioRun, run_bench
 from snoopbench.benchmarks.cli import app, console
-from snoopbench.benchmarks.cli.scoring import _COMPACT, JSON_HELP, SPEC_HELP, write_results
+from snoopbench.benchmarks.cli.scoring import _COMPACT, JSON_HELP, SPEC_HELP, check_json_target, write_results
 from snoopbench.benchmarks.metrics import Interval
 
 
@@ -85,6 +85,10 @@ def bench(
         help="Keep the datasets here (as SCENARIO-seedN) instead of deleting them.")] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help=JSON_HELP)] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Seconds per detector per run.")] = None,
+    sealed: Annotated[Optional[bool], typer.Option(
+        "--sealed/--open-seeds",
+        help="Sealed worlds with secret seeds, revealed in the results after scoring (default with "
+             "--report, for a leaderboard meant for publication), or the scenario's seed, seed+1, ...")] = None,
 ) -> None:
     """Simulate each scenario at several seeds and score detectors on each: the leaderboard.
 
@@ -95,8 +99,10 @@ def bench(
 
         check_report_dir(report)  # no matplotlib, or no folder: say so before a long run
     bar, update = _progress_bar()
+    check_json_target(json_path, keep)
     kwargs = dict(scenarios=scenarios or (), seeds=seeds, specs=detector, budget=budget,
-                  days=days, workers=workers, keep=keep, timeout=timeout)
+                  days=days, workers=workers, keep=keep, timeout=timeout,
+                  sealed=report is not None if sealed is None else sealed)
     if bar is not None:
         with bar:
             result = run_bench(**kwargs, progress=update)
