@@ -25,7 +25,10 @@ from snoopbench.detectors.streams import Groups
 #: Rules whose daily highest score is a feature.
 FEATURE_RULES = ("relationship", "vip", "watchlist", "media_export", "canary", "explanation")
 _CHUNK = 65536
-_N_FEATURES = 2 + len(SYSTEMS) + len(ENTITY_TYPES) + 5 + 1 + len(FEATURE_RULES)
+#: Per user-day: log event count and distinct-record share (2); shares by system and entity type;
+#: shares copied, unexplained, away from the user's area and over an hour off shift (4); the most
+#: hours off shift (1); each feature rule's highest score.
+_N_FEATURES = 2 + len(SYSTEMS) + len(ENTITY_TYPES) + 4 + 1 + len(FEATURE_RULES)
 
 
 class IsolationForestDetector(RuleDetector):

@@ -160,7 +160,7 @@ def _resolve_extends(path: Path, parent: str) -> Path:
         shipped_file = SCENARIO_DIR / (p.name if p.suffix == ".toml" else f"{p.name}.toml")
         if shipped_file.is_file():
             return shipped_file
-    raise ScenarioError(f"{parent!r} is neither a file next to this one nor a shipped scenario "
+    raise ScenarioError(f"{parent!r} not found: neither a file next to this one nor a shipped scenario "
                         f"({', '.join(names())})", file=str(path), key="extends")
 
 

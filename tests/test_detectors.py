@@ -339,7 +339,7 @@ def test_rules_keep_the_contract_on_a_real_force(ident: str, check, force: Force
     midnight = int(np.searchsorted(ts, (ts[0] // (24 * HOUR) + 1) * 24 * HOUR))
     events = force.period.slice(max(midnight - 10_000, 0), 20_000)
     assert events["ts"][0].as_py().day != events["ts"][-1].as_py().day
-    check(lambda: create(ident), force.context, force.history, events)
+    check(lambda: create(ident), force.context, force.history, events, force.info)
 
 
 # --- the lookups and running state the rules are built on, against their plain definitions
