@@ -12,8 +12,6 @@ from snoopbench.simulator.population import Population
 from snoopbench.simulator.rng import derive
 from snoopbench.contract.schema import RELATION_KINDS, ROLES
 
-DAY_MS = 86_400_000
-
 
 @dataclass
 class Force:

@@ -15,6 +15,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +29,12 @@ import pyarrow.parquet as pq
 
 from snoopbench.simulator import __version__, scenario as scenario_mod
 from snoopbench.simulator.dataset import FileEntry, write_manifest, write_parts, write_table
-from snoopbench.contract.errors import InputError
+from snoopbench.contract.errors import InputError, ScenarioError
 from snoopbench.simulator.scenario import Scenario
 from snoopbench.contract.schema import (ACTIONS, ENTITY_TYPES, EPISODES, EVENTS, LABELS, RELATIONS, SYSTEMS, CONTEXT_TABLES,
                               TS)
 from snoopbench.simulator.shard_output import SHARD_TABLES, ShardResult, ShardRun, run_shard
+from snoopbench.simulator.misuse_plan import acted_shortfalls
 from snoopbench.simulator.world import world_for, world_tables
 
 Progress = Callable[[int, int, int], None]  # (days done, total days, events so far)
@@ -52,6 +54,7 @@ class SimulationResult:
     fingerprint: str
     seconds: float
     files: dict[str, int]
+    warnings: tuple[str, ...] = ()   # asked-for episodes that could not be placed or never acted, kinds left out
 
     @property
     def events_per_s(self) -> float:
@@ -78,6 +81,11 @@ def simulate(scenario: str | Path | Scenario, out: str | Path, *, seed: int | No
     sealed_path = Path(sealed) if sealed else None
     if sealed_path is not None and sealed_path.resolve() == out.resolve():
         raise InputError("expected a truth folder apart from the dataset", key="--sealed")
+    warnings = list(scn.notes)
+    for short in world_for(scn.data).plan.shortfalls:
+        if short.impossible:
+            raise ScenarioError(short.message(), file=str(scn.path), key=short.key)
+        warnings.append(short.message())
     tmp = _prepare_out(out, "dataset directory")
     tmp_truth = _prepare_out(sealed_path, "truth folder") if sealed_path else None
     try:
@@ -105,7 +113,8 @@ def simulate(scenario: str | Path | Scenario, out: str | Path, *, seed: int | No
         out=out, truth_dir=sealed_path or out / "truth", scenario=scn.name, seed=scn.seed, days=scn.days,
         events=result["events"], episodes=result["episodes"], labelled_events=result["labelled"],
         staff=scn["force"]["staff"], fingerprint=fingerprint(result["files"] + result["truth"]),
-        seconds=time.perf_counter() - t0, files={e.path: e.rows for e in result["files"]})
+        seconds=time.perf_counter() - t0, files={e.path: e.rows for e in result["files"]},
+        warnings=tuple(warnings + acted_shortfalls(scn["misuse"]["kinds"], result["acted"], scn.days)))
 
 
 def _move_into(src: Path, dst: Path) -> None:
@@ -162,7 +171,8 @@ def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | Non
     truth.append(write_table(root, EPISODES.path, ep_table, EPISODES))
     shutil.rmtree(work)
     return {"files": files, "truth": truth, "events": int(per_day.sum()), "episodes": ep_table.num_rows,
-            "labelled": label_table.num_rows}
+            "labelled": label_table.num_rows,
+            "acted": Counter(ep_table["kind"].to_pylist()) if ep_table.num_rows else Counter()}
 
 
 def _episodes_table(episodes: list[dict], labels: pa.Table | None) -> pa.Table:

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from snoopbench.benchmarks.cli import app, console, scenarios_app
+from snoopbench.benchmarks.cli import app, console, err_console, scenarios_app
 from snoopbench.simulator import scenario as scenario_mod
 from snoopbench.simulator.dataset import verify as verify_dataset
 from snoopbench.contract.errors import ScenarioError
@@ -74,6 +74,8 @@ def simulate(
                                 sealed=sealed)
     if not quiet:
         console.print(_summary(result))
+    for w in result.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -102,6 +104,8 @@ def scenarios_show(path: str = typer.Argument(..., help="scenario file or shippe
     """The fully resolved scenario (extends merged, defaults filled in), as TOML."""
     s = scenario_mod.load(scenario_mod.find(path))
     sys.stdout.write(s.to_toml())
+    for note in s.notes:
+        err_console.print(f"note: {note}", highlight=False, soft_wrap=True)
 
 
 @scenarios_app.command("validate")
@@ -110,6 +114,8 @@ def scenarios_validate(paths: list[str] = typer.Argument(..., help="scenario fil
     for p in paths:
         s = scenario_mod.load(scenario_mod.find(p))
         console.print(f"ok: {p} ({s.name}, {s['force']['staff']:,} staff, {s.days} days)")
+        for note in s.notes:
+            console.print(f"  note: {note}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -1,0 +1,24 @@
+"""``curiosity``: views a notable case (a murder, a celebrity's arrest): its crime-scene photos,
+post-mortem images, custody record and video. Many unrelated staff do so, each an episode."""
+
+from snoopbench.simulator.misuse_kinds.base import DAY, MisuseKind, notable_rows
+
+
+class Curiosity(MisuseKind):
+    name = "curiosity"
+    what = "the records and media of a notable case"
+    lookups = (2, 12)
+    duration_days_mean = 3.0
+
+    def schedule(self, pl, ep, j, k):
+        if not pl.notables:
+            return super().schedule(pl, ep, j, k)
+        nt = pl.notables[int(pl.rng.integers(len(pl.notables)))]
+        ep.notable = nt.index
+        ep.start_ms = nt.t_ms + int(pl.rng.exponential(0.6 * DAY))
+
+    def recipe(self, ctx, ep, plan, k, rng, t):
+        return notable_rows(ctx, ep, plan, k, rng, t)
+
+
+KIND = Curiosity()
