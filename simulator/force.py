@@ -173,10 +173,14 @@ def _relations(cfg: dict, pop: Population, person_id: np.ndarray, team: np.ndarr
     offsets = rng.choice(np.array([-2, -1, 1, 2]), size=(n, 2))
     near = np.clip(home[:, None] + offsets, 0, pop.n_addresses - 1)
     same_street = pop.addr_street[near] == pop.addr_street[home][:, None]
-    # The first resident of each address (people are laid out address by address).
-    first_resident = np.searchsorted(pop.address, near)
-    ok = same_street & (first_resident < pop.n_people)
-    add(np.repeat(np.arange(n), 2)[ok.ravel()], first_resident.ravel()[ok.ravel()], "neighbour")
+    # Someone living there now: partners have moved in with staff, so people are no longer laid out
+    # address by address; look residents up through a sort by current address.
+    by_address = np.argsort(pop.address, kind="stable")
+    lived_at = pop.address[by_address]
+    pos = np.minimum(np.searchsorted(lived_at, near), pop.n_people - 1)
+    resident = by_address[pos]
+    ok = same_street & (near != home[:, None]) & (lived_at[pos] == near)
+    add(np.repeat(np.arange(n), 2)[ok.ravel()], resident.ravel()[ok.ravel()], "neighbour")
     # Friends anywhere; colleagues within the team.
     n_fr = rng.poisson(cfg["friends_per_staff"], n)
     s = np.repeat(np.arange(n), n_fr)
