@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snoopbench.simulator.behaviour import HOUR, MIN
 from snoopbench.simulator.population import Population
 from snoopbench.simulator.rng import derive
 from snoopbench.contract.schema import RELATION_KINDS, ROLES
@@ -249,11 +250,11 @@ def roster(scn: dict, force: Force, staff_idx: np.ndarray, day: int, midnights: 
         # Teams start together, within a few minutes of the roster.
         jitter = (rng.normal(0, 1, len(members)) * rota["start_jitter_minutes"] / 3).clip(
             -rota["start_jitter_minutes"], rota["start_jitter_minutes"])
-        start = midnights[day] + (hours0 * 3_600_000 + jitter * 60_000).astype(np.int64)
-        start = start // 60_000 * 60_000
+        start = midnights[day] + (hours0 * HOUR + jitter * MIN).astype(np.int64)
+        start = start // MIN * MIN
         staff_parts.append(members)
         start_parts.append(start)
-        end_parts.append(start + (length * 3_600_000).astype(np.int64))
+        end_parts.append(start + (length * HOUR).astype(np.int64))
     if not staff_parts:
         z = np.zeros(0, np.int64)
         return dict(staff=z, start=z, end=z, overrun=z)
@@ -263,6 +264,6 @@ def roster(scn: dict, force: Force, staff_idx: np.ndarray, day: int, midnights: 
     rotas_of = np.array([scn["rotas"][scn["roles"][r]["rota"]]["overrun_share"] for r in ROLES])
     mean_over = np.array([scn["rotas"][scn["roles"][r]["rota"]]["overrun_minutes_mean"] for r in ROLES])
     over = rng.random(len(staff)) < rotas_of[force.role[staff]]
-    overrun = np.where(over, rng.exponential(1.0, len(staff)) * mean_over[force.role[staff]] * 60_000, 0)
+    overrun = np.where(over, rng.exponential(1.0, len(staff)) * mean_over[force.role[staff]] * MIN, 0)
     order = np.lexsort((staff, start))
     return dict(staff=staff[order], start=start[order], end=end[order], overrun=overrun[order].astype(np.int64))
