@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+import tomli_w
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from snoopbench.benchmarks.cli import main
 from snoopbench.contract.errors import ScenarioError
@@ -174,3 +176,28 @@ def test_shared_behaviour_is_declared_once() -> None:
     from snoopbench.simulator import behaviour, lookalikes, misuse, workload
     assert workload.LOOKUP_GAP_MS_MEAN is misuse.LOOKUP_GAP_MS_MEAN is lookalikes.LOOKUP_GAP_MS_MEAN
     assert behaviour.DAY == 24 * behaviour.HOUR == 24 * 60 * behaviour.MIN
+
+
+_NAMES = st.one_of(st.sampled_from(EPISODE_KINDS), st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12))
+_VALUES = st.one_of(st.integers(-5, 50), st.floats(-1, 100, allow_nan=False), st.text(max_size=5), st.booleans(),
+                    st.dictionaries(st.sampled_from(SKILLS + ("wizard",)), st.floats(-1, 3, allow_nan=False),
+                                    max_size=3))
+_SECTIONS = st.dictionaries(st.sampled_from(sorted(MISUSE_KIND.fields) + ["colour"]), _VALUES, max_size=4)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kinds=st.dictionaries(_NAMES, _SECTIONS, min_size=1, max_size=3))
+def test_any_misuse_kinds_table_loads_or_names_its_key(kinds: dict, tmp_path_factory) -> None:
+    """Whatever a [misuse.kinds] table holds, it resolves (every key filled in) or fails as one
+    ScenarioError naming the file and a key under misuse.kinds."""
+    path = tmp_path_factory.mktemp("k") / "s.toml"
+    path.write_text(f'format = "snoopbench/scenario/v1"\nextends = "{TINY}"\nname = "k"\n'
+                    + tomli_w.dumps({"misuse": {"kinds": kinds}}))
+    try:
+        s = scenario.load(path)
+    except ScenarioError as exc:
+        assert str(path) in str(exc) and "misuse.kinds." in str(exc)
+        return
+    for name in kinds:
+        assert name in EPISODE_KINDS
+        assert set(s["misuse"]["kinds"][name]) == set(MISUSE_KIND.fields)

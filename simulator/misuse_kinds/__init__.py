@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from snoopbench.contract.errors import ScenarioError
-from snoopbench.contract.schema import EPISODE_KINDS
+from snoopbench.contract.schema import EPISODE_KINDS, SKILLS
 from snoopbench.simulator.misuse_kinds.base import MisuseKind, Planning
 
 __all__ = ["MisuseKind", "Planning", "all_kinds", "get", "names", "register", "registered", "unregister",
@@ -93,7 +93,9 @@ def with_defaults(kinds: Any, file: str) -> Any:
         kind = reg[name]
         if isinstance(section, dict):
             mix = section.get("skill_mix", {})
-            bad = [s for s, w in mix.items() if isinstance(w, (int, float)) and w > 0 and s not in kind.skills]
+            mix = mix if isinstance(mix, dict) else {}   # not a table: the format's check says so
+            bad = [s for s, w in mix.items() if s in SKILLS and s not in kind.skills
+                   and isinstance(w, (int, float)) and w > 0]
             if bad:
                 raise ScenarioError(f"expected weight only on the kind's skills ({', '.join(kind.skills)}), "
                                     f"got {bad[0]!r}", file=file, key=f"{key}.skill_mix.{bad[0]}")
