@@ -75,6 +75,7 @@ class Shortfall:
     asked: int
     placed: int
     eligible: int              # staff who could commit one at all
+    reason: str = ""           # why none can happen at all, if so
 
     @property
     def key(self) -> str:
@@ -85,6 +86,8 @@ class Shortfall:
         return self.asked > self.eligible
 
     def message(self) -> str:
+        if self.reason:
+            return f"{self.asked} episodes asked for, but none can happen: {self.reason}"
         if self.impossible:
             return (f"{self.asked} episodes asked for, but only {self.eligible} staff could commit one "
                     f"(each actor commits one episode); expected at most {self.eligible}")
@@ -158,6 +161,10 @@ def plan_misuse(scn: dict, pop: Population, force: Force, midnights: np.ndarray)
         n = max(k["episodes"], int(rng.poisson(expected)))
         mix = np.array([k["skill_mix"].get(s, 0.0) for s in SKILLS])
         skills = _spread_skills(rng, n, mix)
+        unmet = kind.unmet(cfg)
+        if unmet and n:
+            shortfalls.append(Shortfall(name, n, 0, 0, unmet))
+            continue
         placed = 0
         for j in range(n):
             actor = _pick_actor(rng, staff_pool, used, force, kind, pl.rel_by_staff, kind.actor_area(pl, j))

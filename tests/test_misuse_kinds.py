@@ -140,6 +140,17 @@ def test_episodes_that_cannot_be_placed_are_exit_2(tmp_path: Path, capsys) -> No
     assert str(path) in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("body,kind,why", [
+    ("[misuse]\nnotables = 0\n", "curiosity", "no notable events"),
+    ("[misuse]\nnetworks = 0\n", "leak_criminal", "no criminal network"),
+])
+def test_episodes_of_a_kind_that_cannot_happen_are_exit_2(tmp_path: Path, body: str, kind: str, why: str) -> None:
+    path = _scenario(tmp_path, body)
+    with pytest.raises(ScenarioError, match=rf"{path}: misuse\.kinds\.{kind}\.episodes: .*none can happen: .*{why}"):
+        simulate(path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_episodes_placed_short_are_a_shortfall_of_the_plan() -> None:
     """Nearly every staff member a stalker: the kinds planned after pursuit run out of free actors."""
     s = scenario.load(TINY)

@@ -63,6 +63,10 @@ class MisuseKind:
                 "duration_days_mean": cls.duration_days_mean}
 
     # -- planning (whole force, before any shard runs) ------------------------------------------
+    def unmet(self, cfg: dict) -> str:
+        """Why no episode of this kind can happen under this [misuse] section ("": it can)."""
+        return ""
+
     def actor_area(self, pl: Planning, j: int) -> int:
         """The area the j-th episode's actor must work in (-1: anywhere)."""
         return -1

@@ -10,6 +10,9 @@ class Curiosity(MisuseKind):
     lookups = (2, 12)
     duration_days_mean = 3.0
 
+    def unmet(self, cfg):
+        return "" if cfg["notables"] else "there are no notable events to look at (misuse.notables = 0)"
+
     def schedule(self, pl, ep, j, k):
         if not pl.notables:
             return super().schedule(pl, ep, j, k)

@@ -10,6 +10,9 @@ class LeakCriminal(MisuseKind):
     lookups = (10, 60)
     duration_days_mean = 45.0
 
+    def unmet(self, cfg):
+        return "" if cfg["networks"] else "there is no criminal network to leak to (misuse.networks = 0)"
+
     def actor_area(self, pl, j):
         return pl.networks[j % len(pl.networks)].area if pl.networks else -1
 
