@@ -144,6 +144,13 @@ def visit_targets(ctx: ShardContext, ep: Episode, k: int, rng) -> list[Row]:
     return [visit(ctx, ep.targets[int(rng.integers(len(ep.targets)))], rng) for _ in range(k)]
 
 
+def after_a_notable(pl: Planning, ep: PlannedEpisode) -> None:
+    """The episode is about one of the notable events, and starts within hours of it."""
+    nt = pl.notables[int(pl.rng.integers(len(pl.notables)))]
+    ep.notable = nt.index
+    ep.start_ms = nt.t_ms + int(pl.rng.exponential(0.6 * DAY))
+
+
 def notable_rows(ctx: ShardContext, ep: Episode, plan: MisusePlan, k: int, rng, t: int) -> list[Row]:
     """``k`` views of a notable case's person, crime, incident, custody record and media existing at ``t``."""
     nt = plan.notables[ep.plan.notable]

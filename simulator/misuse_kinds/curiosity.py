@@ -1,7 +1,7 @@
 """``curiosity``: views a notable case (a murder, a celebrity's arrest): its crime-scene photos,
 post-mortem images, custody record and video. Many unrelated staff do so, each an episode."""
 
-from snoopbench.simulator.misuse_kinds.base import DAY, MisuseKind, notable_rows
+from snoopbench.simulator.misuse_kinds.base import MisuseKind, after_a_notable, notable_rows
 
 
 class Curiosity(MisuseKind):
@@ -16,9 +16,7 @@ class Curiosity(MisuseKind):
     def schedule(self, pl, ep, j, k):
         if not pl.notables:
             return super().schedule(pl, ep, j, k)
-        nt = pl.notables[int(pl.rng.integers(len(pl.notables)))]
-        ep.notable = nt.index
-        ep.start_ms = nt.t_ms + int(pl.rng.exponential(0.6 * DAY))
+        after_a_notable(pl, ep)
 
     def recipe(self, ctx, ep, plan, k, rng, t):
         return notable_rows(ctx, ep, plan, k, rng, t)

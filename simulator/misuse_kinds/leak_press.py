@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from snoopbench.simulator.misuse_kinds.base import ACT, ETYPE, SYS, MisuseKind, notable_rows, print_or_export_last
-from snoopbench.simulator.misuse_kinds.curiosity import Curiosity
+from snoopbench.simulator.misuse_kinds.base import (ACT, ETYPE, SYS, MisuseKind, after_a_notable, notable_rows,
+                                                    print_or_export_last)
 
 
 class LeakPress(MisuseKind):
@@ -16,7 +16,7 @@ class LeakPress(MisuseKind):
         story = pl.rng.random() < pl.cfg["press_local_story_share"]
         if story or not pl.notables:
             return super().schedule(pl, ep, j, k)
-        Curiosity.schedule(self, pl, ep, j, k)
+        after_a_notable(pl, ep)
 
     def recipe(self, ctx, ep, plan, k, rng, t):
         rows = _local_story(ctx, ep, k, rng, t) if ep.plan.notable < 0 else notable_rows(ctx, ep, plan, k, rng, t)
