@@ -54,7 +54,10 @@ def get(name: str) -> MisuseKind:
 
 
 def register(kind: MisuseKind) -> MisuseKind:
-    """Add a kind (an instance of a :class:`MisuseKind` subclass) under its ``name``."""
+    """Add a kind (an instance of a :class:`MisuseKind` subclass) under its ``name``.
+
+    Registration is per process: shards in worker processes (``workers > 1``, Dask) know only the
+    built-in kinds unless the registering module runs there too."""
     if not isinstance(kind, MisuseKind) or not kind.name or not kind.name.isidentifier():
         raise ValueError(f"expected a MisuseKind instance with a snake_case name, got {kind!r}")
     if kind.name in names():
