@@ -16,6 +16,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ import pyarrow.parquet as pq
 
 from snoopbench.simulator import __version__, scenario as scenario_mod
 from snoopbench.contract.digest import FileEntry, fingerprint
-from snoopbench.contract.errors import InputError
+from snoopbench.contract.errors import InputError, ScenarioError
 from snoopbench.contract.info import DatasetInfo
 from snoopbench.contract.manifest import write_manifest
 from snoopbench.simulator.dataset import write_parts, write_table
@@ -37,6 +38,7 @@ from snoopbench.simulator.scenario import Scenario
 from snoopbench.contract.schema import (ACTIONS, ENTITY_TYPES, EPISODES, EVENTS, LABELS, RELATIONS, SYSTEMS, CONTEXT_TABLES,
                               TS)
 from snoopbench.simulator.shard_output import SHARD_TABLES, ShardResult, ShardRun, run_shard
+from snoopbench.simulator.misuse_plan import acted_shortfalls
 from snoopbench.simulator.world import world_for, world_tables
 
 Progress = Callable[[int, int, int], None]  # (days done, total days, events so far)
@@ -56,6 +58,7 @@ class SimulationResult:
     fingerprint: str
     seconds: float
     files: dict[str, int]
+    warnings: tuple[str, ...] = ()   # asked-for episodes that could not be placed or never acted, kinds left out
 
     @property
     def events_per_s(self) -> float:
@@ -100,11 +103,18 @@ def simulate(scenario: str | Path | Scenario, out: str | Path, *, seed: int | No
         raise InputError(f"expected a truth folder apart from the dataset {out}, not inside it or around it",
                          file=str(sealed_path), key="--sealed")
     scn.check_machine_fits(workers)
+    warnings = list(scn.notes)
+    if workers == 1 and scheduler is None:
+        # This process builds the world anyway (cached): an impossible plan is refused before
+        # anything is written. With more workers, the worker that builds it refuses it (plan_check).
+        warnings += plan_check(scn.data, str(scn.path))
     tmp = _prepare_out(out, "dataset directory", "--out")
     tmp_truth = None
     try:
         tmp_truth = _prepare_out(sealed_path, "truth folder", "--sealed") if sealed_path else None
         result = _simulate_into(scn, tmp, workers, scheduler, progress, sealed=sealed_path is not None)
+        if not (workers == 1 and scheduler is None):
+            warnings += result["world_warnings"]
         truth_src = tmp / "truth"
         if tmp_truth is not None:
             for f in truth_src.iterdir():
@@ -128,7 +138,8 @@ def simulate(scenario: str | Path | Scenario, out: str | Path, *, seed: int | No
         seed=None if sealed_path is not None else scn.seed, days=scn.days,
         events=result["events"], episodes=result["episodes"], labelled_events=result["labelled"],
         staff=scn["force"]["staff"], fingerprint=fingerprint(result["files"] + result["truth"]),
-        seconds=time.perf_counter() - t0, files={e.path: e.rows for e in result["files"]})
+        seconds=time.perf_counter() - t0, files={e.path: e.rows for e in result["files"]},
+        warnings=tuple(warnings + acted_shortfalls(scn["misuse"]["kinds"], result["acted"], scn.days)))
 
 
 def _move_into(src: Path, dst: Path) -> None:
@@ -144,16 +155,16 @@ def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | Non
     work = root / "_work"
     areas = list(range(len(scn.areas)))
     shard_dirs = [str(work / f"shard-{a:03d}") for a in areas]
-    pipelined = _Pipelined(data, shard_dirs, root, workers) if scheduler is None and workers > 1 else None
+    pipelined = _Pipelined(data, shard_dirs, root, workers, str(scn.path)) if scheduler is None and workers > 1 else None
     # The world is built once per process that needs it: here with --workers 1, else by the
     # first worker (group 0, or one cluster job), which writes its context tables.
     if pipelined is not None:
-        results, merged, (files, truth) = pipelined.results(scn.days, progress)
+        results, merged, (files, truth, world_warnings) = pipelined.results(scn.days, progress)
     elif scheduler is None:
-        files, truth = write_world(data, str(root))
+        files, truth, world_warnings = write_world(data, str(root), str(scn.path))
         results, merged = _run_in_process(data, areas, shard_dirs, root, progress)
     else:
-        files, truth = _map(_world_job, [(data, str(root))], 1, scheduler)[0]
+        files, truth, world_warnings = _map(_world_job, [(data, str(root), str(scn.path))], 1, scheduler)[0]
         results = _run_shards(data, areas, shard_dirs, workers, scheduler, progress)
         # Events, merged day by day from the shards' day files.
         per_day = np.sum([r.rows_per_day for r in results], axis=0)
@@ -176,11 +187,26 @@ def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | Non
     truth.append(write_table(root, EPISODES.path, ep_table, EPISODES))
     shutil.rmtree(work)
     return {"files": files, "truth": truth, "events": int(per_day.sum()), "episodes": ep_table.num_rows,
-            "labelled": label_table.num_rows}
+            "labelled": label_table.num_rows,
+            "acted": Counter(ep_table["kind"].to_pylist()) if ep_table.num_rows else Counter(),
+            "world_warnings": world_warnings}
 
 
-def write_world(data: dict, root: str) -> tuple[list[FileEntry], list[FileEntry]]:
-    """Write the world's context tables (and the true relations) from this process's world."""
+def plan_check(data: dict, source: str) -> list[str]:
+    """The misuse plan's shortfalls: an episode kind that cannot happen is a :class:`ScenarioError`
+    naming its key; fewer episodes placed than asked for is a warning (returned)."""
+    warnings = []
+    for short in world_for(data).plan.shortfalls:
+        if short.impossible:
+            raise ScenarioError(short.message(), file=source, key=short.key)
+        warnings.append(short.message())
+    return warnings
+
+
+def write_world(data: dict, root: str, source: str = "") -> tuple[list[FileEntry], list[FileEntry], list[str]]:
+    """Write the world's context tables (and the true relations) from this process's world, after
+    checking its misuse plan (see :func:`plan_check`); returns the plan's warnings too."""
+    warnings = plan_check(data, source or data["name"])
     files: list[FileEntry] = []
     truth: list[FileEntry] = []
     decl = {t.name: t for t in CONTEXT_TABLES}
@@ -189,10 +215,10 @@ def write_world(data: dict, root: str) -> tuple[list[FileEntry], list[FileEntry]
             truth.append(write_table(Path(root), RELATIONS.path, table, RELATIONS))
         else:
             files.append(write_table(Path(root), f"context/{name}.parquet", table, decl[name]))
-    return files, truth
+    return files, truth, warnings
 
 
-def _world_job(args) -> tuple[list[FileEntry], list[FileEntry]]:
+def _world_job(args) -> tuple[list[FileEntry], list[FileEntry], list[str]]:
     return write_world(*args)
 
 
@@ -279,7 +305,7 @@ class _Pipelined:
     offsets and part numbers follow from those counts alone.
     """
 
-    def __init__(self, data: dict, dirs: list[str], root: Path, workers: int):
+    def __init__(self, data: dict, dirs: list[str], root: Path, workers: int, source: str = ""):
         import multiprocessing as mp
 
         self.work = Path(dirs[0]).parent
@@ -287,7 +313,8 @@ class _Pipelined:
         n = len(dirs)
         groups = [list(range(k, n, workers)) for k in range(min(workers, n))]
         self.pool = ProcessPoolExecutor(max_workers=len(groups), mp_context=mp.get_context("spawn"))
-        self.futures = [self.pool.submit(_group_job, (data, g, dirs, str(self.work), k, len(groups), str(root)))
+        self.futures = [self.pool.submit(_group_job, (data, g, dirs, str(self.work), k, len(groups), str(root),
+                                                      source))
                         for k, g in enumerate(groups)]
         self.groups = len(groups)
 
@@ -331,9 +358,9 @@ class _Pipelined:
 
 
 def _group_job(args) -> tuple[list[ShardResult], dict[int, FileEntry], tuple[list[FileEntry], list[FileEntry]]]:
-    data, group, dirs, work, k, n_groups, root = args
+    data, group, dirs, work, k, n_groups, root, source = args
     work, days = Path(work), data["duration_days"]
-    world = write_world(data, root) if k == 0 else ([], [])
+    world = write_world(data, root, source) if k == 0 else ([], [], [])
     shards = [ShardRun(data, a, dirs[a], compression="uncompressed") for a in group]
     mine = [d for d in range(days) if d % n_groups == k]
     merged: dict[int, FileEntry] = {}

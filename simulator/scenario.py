@@ -17,8 +17,9 @@ from typing import Any
 import tomli_w
 
 from snoopbench.contract.errors import IntegrityError, ScenarioError
-from snoopbench.simulator.scenario_format import SCENARIO
 from snoopbench.contract.schema import ROLES
+from snoopbench.simulator import misuse_kinds
+from snoopbench.simulator.scenario_format import SCENARIO
 from snoopbench.simulator.spec import deep_merge, resolve
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -65,6 +66,15 @@ class Scenario:
     @property
     def areas(self) -> list[str]:
         return self.data["force"]["areas"]
+
+    @property
+    def notes(self) -> list[str]:
+        """What a reader should know that is not an error: registered misuse kinds it leaves out."""
+        absent = misuse_kinds.absent_from(self.data["misuse"]["kinds"])
+        if not absent:
+            return []
+        return [f"{self.path.name}: misuse.kinds: no episodes of {', '.join(absent)} "
+                f"(registered misuse kinds this scenario does not ask for)"]
 
     def __getitem__(self, key: str) -> Any:
         return self.data[key]
@@ -172,6 +182,8 @@ def load(path: str | Path) -> Scenario:
         raise ScenarioError("the seed is sealed: this is a sealed dataset's scenario, whose seed only the "
                             "holder of its truth knows; expected a whole-number seed (or --seed)",
                             file=str(path), key="seed")
+    if isinstance(raw.get("misuse"), dict) and "kinds" in raw["misuse"]:
+        raw["misuse"] = {**raw["misuse"], "kinds": misuse_kinds.with_defaults(raw["misuse"]["kinds"], str(path))}
     data = resolve(SCENARIO, raw, str(path), "")
     _check_cross_keys(data, str(path))
     return Scenario(path.resolve(), data)

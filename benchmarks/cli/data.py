@@ -77,6 +77,8 @@ def simulate(
                                 sealed=sealed)
     if not quiet:
         console.print(_summary(result))
+    for w in result.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -110,6 +112,8 @@ def scenarios_show(path: str = typer.Argument(..., help="scenario file or shippe
     """The fully resolved scenario (extends merged, defaults filled in), as TOML."""
     s = scenario_mod.load(scenario_mod.find(path))
     sys.stdout.write(s.to_toml())
+    for note in s.notes:
+        err_console.print(f"note: {note}", highlight=False, soft_wrap=True)
 
 
 @scenarios_app.command("validate")
@@ -118,6 +122,8 @@ def scenarios_validate(paths: list[str] = typer.Argument(..., help="scenario fil
     for p in paths:
         s = scenario_mod.load(scenario_mod.find(p))
         console.print(f"ok: {p} ({s.name}, {s['force']['staff']:,} staff, {s.days} days)")
+        for note in s.notes:
+            console.print(f"  note: {note}", highlight=False, soft_wrap=True)
 
 
 @app.command()
