@@ -94,12 +94,7 @@ def score_dataset(
             raise InputError(f"expected budgets >= 0, got {b}", key="budgets")
     if timeout is not None and not timeout > 0:
         raise InputError(f"expected a number of seconds > 0, got {timeout}", key="--timeout")
-    if mem_limit_mb is not None and not mem_limit_mb > 0:
-        raise InputError(f"expected a number of MiB > 0, got {mem_limit_mb}", key="--mem-limit-mb")
-    iso = sandbox.probe()
-    if require_sandbox and iso.level != "strong":
-        raise InputError(f"detectors must run in a sandbox, but {iso.reason}",
-                         key="--require-sandbox")
+    iso = check_isolation(mem_limit_mb, require_sandbox)
     dataset = open_dataset(dataset_dir)
     truth = truth_dir_of(dataset, truth_dir)
     period = scoring_period(dataset, truth, batch_size)
@@ -126,6 +121,18 @@ def score_dataset(
     if iso.level != "strong":
         result.notes.insert(0, sandbox.weak_warning(iso))
     return result
+
+
+def check_isolation(mem_limit_mb: int | None, require_sandbox: bool) -> sandbox.Isolation:
+    """How detectors will run here; :class:`InputError` for a limit <= 0, or for no sandbox
+    when one is required."""
+    if mem_limit_mb is not None and not mem_limit_mb > 0:
+        raise InputError(f"expected a number of MiB > 0, got {mem_limit_mb}", key="--mem-limit-mb")
+    iso = sandbox.probe()
+    if require_sandbox and iso.level != "strong":
+        raise InputError(f"detectors must run in a sandbox, but {iso.reason}",
+                         key="--require-sandbox")
+    return iso
 
 
 def _info(dataset: Dataset, period: ScoringPeriod) -> dict:
@@ -301,5 +308,5 @@ def _rate(n: int, seconds: float | None) -> float | None:
     return n / max(seconds, 1e-9)
 
 
-__all__ = ["BASELINES", "DetectorResult", "ScoreResult", "resolve_specs", "score_alerts",
-           "score_dataset"]
+__all__ = ["BASELINES", "DetectorResult", "ScoreResult", "check_isolation", "resolve_specs",
+           "score_alerts", "score_dataset"]

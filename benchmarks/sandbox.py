@@ -282,8 +282,10 @@ class Sandbox:
         for host in launch.code:
             if not (host + "/").startswith(system):
                 args += ["--ro-bind", host, host]
-        for host, inside in launch.named:
-            if not (inside + "/").startswith(system):
+        code = tuple(Path(c) for c in launch.code)
+        for host, inside in launch.named:  # unless already there (a program in the venv)
+            if not (inside + "/").startswith(system) and not any(
+                    _inside(Path(inside), c) for c in code):
                 args += ["--ro-bind", str(host), inside]
         args += ["--chdir", WORK]
         # The options go through a pipe: bwrap's command line (seen as pid 1's inside) stays short.
