@@ -171,6 +171,8 @@ def fold_scores(period: ScoringPeriod, path: Path, most_per_day: int,
 
 
 _WORKER = "snoopbench.benchmarks.worker"
+_SNOOPBENCH_PARTS = ("snoopbench.contract", "snoopbench.detectors", "snoopbench.simulator",
+                     "snoopbench.scenarios")
 
 
 def _launch(spec: DetectorSpec, period: ScoringPeriod, scratch: sandbox.Scratch,
@@ -189,8 +191,8 @@ def _launch(spec: DetectorSpec, period: ScoringPeriod, scratch: sandbox.Scratch,
         v for v in spec.params.values() if isinstance(v, str)]
     named = [(h, i) for h, i in sandbox.named_paths(words, Path.cwd())
              if not sandbox.refuse(h, [*secret, scratch.root])]
-    modules = [_WORKER, "snoopbench.detectors.registry", *([target.partition(":")[0]]
-                                                             if target else [])]
+    # every part of snoopbench (an editable install maps each folder anywhere) and the plug-in's
+    modules = [_WORKER, *_SNOOPBENCH_PARTS, *([target.partition(":")[0]] if target else [])]
     code = [p for p in sandbox.code_paths(modules) if not sandbox.refuse(Path(p), secret)]
     job = Job(
         name=spec.text, out_dir=where["out"],
