@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from snoopbench.benchmarks.proctree import Cgroup, alive, cgroup_parent, descendants, tree_memory
+
 #: ``SNOOPBENCH_SANDBOX=off`` runs detectors unsandboxed (results marked weak): for measurements.
 SWITCH = "SNOOPBENCH_SANDBOX"
 #: Variables passed into the sandbox when the harness has them; everything else is cleared.
@@ -76,7 +78,7 @@ class Isolation:
 @functools.cache
 def probe() -> Isolation:
     """Whether bwrap works here (tried once per process), and the memory enforcement."""
-    memory = "cgroup" if _cgroup_parent() is not None else "watchdog"
+    memory = "cgroup" if cgroup_parent() is not None else "watchdog"
     if os.environ.get(SWITCH, "").lower() in ("off", "0", "no"):
         return Isolation("weak", f"the sandbox is turned off ({SWITCH}=off)", memory)
     exe = shutil.which("bwrap")
@@ -248,7 +250,7 @@ class Sandbox:
         self.over_memory = False
         self.peak_bytes = 0
         self._init_pid: int | None = None
-        self._cgroup = _Cgroup.create(self.limit) if self.limit and iso.memory == "cgroup" else None
+        self._cgroup = Cgroup.create(self.limit) if self.limit and iso.memory == "cgroup" else None
         self._log = open(launch.job_dir / "sandbox-stderr.txt", "wb")
         env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
         env.setdefault("LANG", "C.UTF-8")
@@ -360,7 +362,7 @@ class Sandbox:
         self.proc.wait()
         init = self._sandbox_init()
         deadline = time.monotonic() + 5
-        while init and _alive(init) and time.monotonic() < deadline:
+        while init and alive(init) and time.monotonic() < deadline:
             time.sleep(0.01)
 
     def close(self) -> None:
@@ -371,125 +373,6 @@ class Sandbox:
         if self._info is not None:
             self._info.close()
         self._log.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
-def _parents() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int(Path(f"/proc/{entry.name}/stat").read_text().rpartition(")")[2].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    return children
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (a sandbox's tree: the pid namespace keeps it whole)."""
-    children, out, todo = _parents(), [], [pid]
-    while todo:
-        kids = children.get(todo.pop(), [])
-        out += kids
-        todo += kids
-    return out
-
-
-def tree_memory(pid: int) -> int:
-    """Bytes the process tree at ``pid`` holds: the sum of each process's proportional set size
-    (shared pages split among their users, so forked children are not counted twice)."""
-    total = 0
-    for p in [pid, *descendants(pid)]:
-        try:
-            text = Path(f"/proc/{p}/smaps_rollup").read_text()
-        except OSError:
-            try:
-                total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * os.sysconf(
-                    "SC_PAGE_SIZE")
-            except (OSError, IndexError, ValueError):
-                pass
-            continue
-        for line in text.splitlines():
-            if line.startswith("Pss:"):
-                total += int(line.split()[1]) * 1024
-                break
-    return total
-
-
-# -- cgroup v2 -------------------------------------------------------------------------------
-
-@functools.cache
-def _cgroup_parent() -> Path | None:
-    """This process's cgroup v2 folder, if it delegates the memory controller to children we
-    may create; else None (the watchdog holds the limit)."""
-    try:
-        own = next(line[3:].strip() for line in Path("/proc/self/cgroup").read_text().splitlines()
-                   if line.startswith("0::"))
-        mount = next(line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()
-                     if line.split()[2:3] == ["cgroup2"])
-    except (OSError, StopIteration):
-        return None
-    folder = Path(mount) / own.lstrip("/")
-    try:
-        delegated = "memory" in (folder / "cgroup.subtree_control").read_text().split()
-    except OSError:
-        return None
-    return folder if delegated and os.access(folder, os.W_OK) else None
-
-
-@dataclass
-class _Cgroup:
-    path: Path
-
-    @classmethod
-    def create(cls, limit: int) -> _Cgroup | None:
-        parent = _cgroup_parent()
-        if parent is None:
-            return None
-        path = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=parent))
-        try:
-            (path / "memory.max").write_text(str(limit))
-            (path / "memory.oom.group").write_text("1")
-            with contextlib.suppress(OSError):
-                (path / "memory.swap.max").write_text("0")
-        except OSError:
-            with contextlib.suppress(OSError):
-                path.rmdir()
-            return None
-        return cls(path)
-
-    def join(self) -> None:
-        (self.path / "cgroup.procs").write_text(str(os.getpid()))
-
-    def oom_killed(self) -> bool:
-        with contextlib.suppress(OSError, ValueError):
-            for line in (self.path / "memory.events").read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "oom_kill":
-                    return int(value) > 0
-        return False
-
-    def kill(self) -> None:
-        with contextlib.suppress(OSError):
-            (self.path / "cgroup.kill").write_text("1")
-
-    def remove(self) -> None:
-        for _ in range(100):
-            try:
-                self.path.rmdir()
-                return
-            except OSError:
-                self.kill()
-                time.sleep(0.02)
 
 
 # -- signals ---------------------------------------------------------------------------------
@@ -527,5 +410,4 @@ def tail(path: Path, lines: int = 20, limit: int = 4000) -> str:
 
 
 __all__ = ["Isolation", "Launch", "PASSED_ENV", "SWITCH", "Sandbox", "Scratch", "code_paths",
-           "descendants", "exits_on_signals", "named_paths", "probe", "refuse", "tail",
-           "tree_memory", "weak_warning"]
+           "exits_on_signals", "named_paths", "probe", "refuse", "tail", "weak_warning"]

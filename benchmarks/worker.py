@@ -13,7 +13,6 @@ and its ``{out}`` file is turned into ``scores.f64`` here, under the same memory
 from __future__ import annotations
 
 import json
-import os
 import resource
 import shlex
 import subprocess
