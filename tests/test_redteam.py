@@ -197,3 +197,20 @@ def test_weak_isolation_is_marked_and_can_be_refused(synthetic_dataset, monkeypa
     finally:
         monkeypatch.delenv(sandbox.SWITCH)
         sandbox.probe.cache_clear()
+
+
+def test_a_cgroup_holds_the_limit_and_reports_its_oom_kills(tmp_path, monkeypatch) -> None:
+    """The cgroup v2 bookkeeping, on a stand-in folder (this host may have no cgroup v2 memory
+    controller to delegate): the limit, no swap, the group killed together, oom_kill read."""
+    from snoopbench.benchmarks import proctree
+
+    monkeypatch.setattr(proctree, "cgroup_parent", lambda: tmp_path)
+    group = proctree.Cgroup.create(500 * 2**20)
+    assert group is not None and group.path.parent == tmp_path
+    assert (group.path / "memory.max").read_text() == str(500 * 2**20)
+    assert (group.path / "memory.oom.group").read_text() == "1"
+    assert (group.path / "memory.swap.max").read_text() == "0"
+    (group.path / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n")
+    assert not group.oom_killed()
+    (group.path / "memory.events").write_text("low 0\nhigh 0\nmax 9\noom 2\noom_kill 1\n")
+    assert group.oom_killed()
