@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from snoopbench.benchmarks.harness import resolve_specs, score_dataset
+from snoopbench.benchmarks.harness import check_isolation, resolve_specs, score_dataset
 from snoopbench.benchmarks.metrics import Interval, mean_interval
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult
 from snoopbench.simulator import __version__
@@ -192,6 +192,8 @@ def run_bench(
     progress: Progress | None = None,
     *,
     timeout: float | None = None,
+    mem_limit_mb: int | None = None,
+    require_sandbox: bool = False,
     sweep: Sequence[float] = SWEEP_BUDGETS,
     sealed: bool = False,
 ) -> BenchResult:
@@ -212,13 +214,15 @@ def run_bench(
         raise InputError(f"expected a number >= 0, got {budget}", key="--budget")
     if workers < 1:
         raise InputError(f"expected at least 1 worker, got {workers}", key="--workers")
+    check_isolation(mem_limit_mb, require_sandbox)
+    limits = dict(timeout=timeout, mem_limit_mb=mem_limit_mb, require_sandbox=require_sandbox)
     budgets = sorted({float(b) for b in (*sweep, budget)})
     total = sum(len(s.seeds) for s, _ in plan)
     runs: list[Run] = []
     for info, scn in plan:
         for seed in info.seeds:
             say = _announcer(progress, f"{info.name} seed {seed}", len(runs), total)
-            runs.append(_run_one(info, scn, seed, names, budget, budgets, workers, keep, timeout,
+            runs.append(_run_one(info, scn, seed, names, budget, budgets, workers, keep, limits,
                                  say, sealed))
     if progress is not None:
         progress("done", total, total)
@@ -284,7 +288,7 @@ def _kept_dir(keep: str | Path, name: str, seed: int) -> Path:
 
 def _run_one(info: ScenarioRun, scn: scenario_mod.Scenario, seed: int, specs: list[str],
              budget: float, budgets: list[float], workers: int, keep: str | Path | None,
-             timeout: float | None, say: Callable[[str], None], sealed: bool = False) -> Run:
+             limits: dict[str, Any], say: Callable[[str], None], sealed: bool = False) -> Run:
     """Simulate one seed, score every detector on it, and delete the dataset unless kept.
     ``sealed``: the truth goes to a folder apart from the dataset (``KEEP/...-truth`` if kept)."""
     tmp = None if keep is not None else tempfile.mkdtemp(prefix="snoopbench-bench-")
@@ -299,8 +303,7 @@ def _run_one(info: ScenarioRun, scn: scenario_mod.Scenario, seed: int, specs: li
         sim = simulate(scn, target, seed=seed, workers=workers, sealed=truth)
         t1 = time.perf_counter()
         say(f"scoring {len(specs)} detectors")
-        result = score_dataset(target, specs, budget=budget, timeout=timeout, budgets=budgets,
-                               truth_dir=truth)
+        result = score_dataset(target, specs, budget=budget, budgets=budgets, truth_dir=truth, **limits)
         t2 = time.perf_counter()
     finally:
         if tmp is not None:

@@ -31,7 +31,8 @@ HOSTILE = "exec:exit 3 # <i>&\"'"  # fails, and its name needs escaping in HTML
 
 
 class FailsOnce(Detector):
-    """Fails the first time it runs (it leaves ``flag`` behind), then scores zeros."""
+    """Fails while ``flag`` does not exist, then scores zeros. (A detector cannot leave a file
+    behind for its next run: the sandbox shows it only what its SPEC names, read-only.)"""
 
     name = "fake_once"
 
@@ -40,7 +41,6 @@ class FailsOnce(Detector):
 
     def fit(self, context: Mapping[str, pa.Table], history: pa.Table) -> None:
         if not Path(self.flag).exists():
-            Path(self.flag).touch()
             raise RuntimeError("fails on the first seed")
 
     def score(self, batch: pa.RecordBatch) -> np.ndarray:
@@ -103,8 +103,12 @@ def test_open_seeds_follow_the_scenario_and_sealed_runs_reproduce_from_the_revea
 
 def test_a_detector_failing_on_one_seed_is_reported_and_the_rest_finish(tmp_path):
     keep = tmp_path / "kept"
+    def flag_after_the_first_run(what: str, done: int, total: int) -> None:
+        if done >= 1:
+            (tmp_path / "flag").touch()
+
     result = run_bench(["tiny"], seeds=2, specs=[f"fake_once:flag={tmp_path / 'flag'}"],
-                       budget=5, days=3, keep=keep)
+                       budget=5, days=3, keep=keep, progress=flag_after_the_first_run)
     rows = {r.detector: r for r in result.rows("tiny")}
     once = rows[f"fake_once:flag={tmp_path / 'flag'}"]
     assert once.statuses == ["error", "ok"] and once.status == "error 1/2"

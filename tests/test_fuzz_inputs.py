@@ -4,7 +4,6 @@ assert never a traceback, an exit code the contract allows, and nothing half-wri
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 import tomli_w
 from hypothesis import HealthCheck, given, settings, strategies as st

@@ -23,6 +23,8 @@ _COMPACT = dict(box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False)
 SPEC_HELP = "SPEC: id, id:key=value,..., or exec:COMMAND. Repeatable."
 JSON_HELP = "Write results JSON here."
 TRUTH_HELP = "Truth folder of a sealed dataset."
+MEM_HELP = "MiB a detector's whole process tree may use (> 0; else its row says oom)."
+SANDBOX_HELP = "Refuse to run detectors without the bubblewrap sandbox (exit 2)."
 _STATUS_STYLE = {"ok": "green", "error": "red", "timeout": "yellow", "oom": "magenta"}
 
 
@@ -56,6 +58,7 @@ def leaderboard_table(result: ScoreResult, title: str | None = None) -> Table:
          f"staff · {result.n_days} days {result.first_day} to {result.last_day} · "
          f"{result.n_events:,} events · {result.n_episodes} episodes to catch"]
         + [f"[{_STATUS_STYLE.get(r.status, 'white')}]{r.name}[/]: {r.error}" for r in failed]
+        + [f"[bold yellow]{n}[/]" for n in result.notes if n.startswith("WARNING")]
     )
     table = Table(title=title or "snoopbench leaderboard", caption=caption,
                   caption_justify="left", **_COMPACT)
@@ -129,7 +132,8 @@ VERIFY_HELP = "Skip re-hashing the dataset against its manifest before scoring (
 
 def _finish(result: ScoreResult, json_path: Path | None) -> None:
     for note in result.notes:
-        console.print(f"[dim]note: {note}[/]")
+        if not note.startswith("WARNING"):  # the leaderboard's caption shows the warning
+            console.print(f"[dim]note: {note}[/]")
     if json_path is not None:
         write_results(result, json_path)
 
@@ -143,15 +147,18 @@ def score(
     truth: Annotated[Optional[Path], typer.Option(help=TRUTH_HELP)] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help=JSON_HELP)] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Seconds per detector.")] = None,
-    mem_limit_mb: Annotated[Optional[int], typer.Option(
-        "--mem-limit-mb", help="MiB of address space a detector may add (else: oom).")] = None,
+    mem_limit_mb: Annotated[Optional[int], typer.Option("--mem-limit-mb", help=MEM_HELP)] = None,
+    require_sandbox: Annotated[bool, typer.Option(
+        "--require-sandbox", help=SANDBOX_HELP)] = False,
     jobs: Annotated[int, typer.Option(help="Detectors run at once (1 = honest timings).")] = 1,
     no_verify: Annotated[bool, typer.Option("--no-verify", help=VERIFY_HELP)] = False,
 ) -> None:
-    """Score detectors on a dataset. The null and random baselines are always included."""
+    """Score detectors on a dataset, each in a sandbox. The null and random baselines are
+    always included."""
     check_json_target(json_path, dataset, truth)
     result = score_dataset(dataset, detector or [], budget=budget, truth_dir=truth,
-                           timeout=timeout, mem_limit_mb=mem_limit_mb, jobs=jobs, verify=not no_verify)
+                           timeout=timeout, mem_limit_mb=mem_limit_mb,
+                           require_sandbox=require_sandbox, jobs=jobs, verify=not no_verify)
     console.print(leaderboard_table(result))
     console.print(kinds_table(result))
     _finish(result, json_path)
