@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import platform
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version as dist_version
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +45,7 @@ class ContentDigest:
 
     def update(self, table: pa.Table) -> None:
         for name, col in zip(table.column_names, table.columns):
-            typ, hashes = self.columns.setdefault(name, (str(col.type), [hashlib.sha256() for _ in range(3)]))
+            typ, hashes = self.columns.setdefault(name, (_type_name(col.type), [hashlib.sha256() for _ in range(3)]))
             at = self.rows
             for chunk in col.chunks:
                 _feed(hashes, chunk, at)
@@ -57,6 +59,14 @@ class ContentDigest:
             for part in hashes:
                 h.update(part.digest())
         return h.hexdigest()
+
+
+def _type_name(t: pa.DataType) -> str:
+    """The type as the digest names it: a list's item field name left out, since Parquet renames it
+    on the way back ("item" written, "element" read), and the digest must survive a round trip."""
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return f"list<{_type_name(t.value_type)}>"
+    return str(t)
 
 
 def _feed(hashes: list, arr: pa.Array, at: int) -> None:
@@ -147,6 +157,33 @@ def fingerprint(entries: list[FileEntry]) -> str:
     return h.hexdigest()
 
 
+MADE_WITH = ("python", "numpy", "pyarrow", "faker", "simpy", "snoopbench")
+
+
+def made_with() -> dict[str, str]:
+    """The versions of Python and of the packages that shape a dataset's contents. The manifest
+    records them under ``made_with``, outside the fingerprint: the same scenario and seed are meant
+    to give the same data with any of them, and this says where to look if they ever do not."""
+    out = {"python": platform.python_version()}
+    for name in MADE_WITH[1:]:
+        try:
+            out[name] = dist_version(name)
+        except PackageNotFoundError:
+            out[name] = "unknown"
+    return out
+
+
+def version_differences(manifest: dict) -> dict[str, tuple[str, str]]:
+    """What the manifest's ``made_with`` records that differs from the running versions:
+    ``{name: (recorded, running)}``. Empty for a manifest that records none."""
+    recorded = manifest.get("made_with")
+    if not isinstance(recorded, dict):
+        return {}
+    running = made_with()
+    return {k: (str(recorded[k]), running.get(k, "absent")) for k in recorded
+            if str(recorded[k]) != running.get(k, "absent")}
+
+
 def write_manifest(root: Path, *, scenario: str, seed: int, version: str, files: list[FileEntry],
                    truth: list[FileEntry], sealed: bool, extra: dict) -> dict:
     manifest = {
@@ -154,6 +191,7 @@ def write_manifest(root: Path, *, scenario: str, seed: int, version: str, files:
         "scenario": scenario,
         "seed": seed,
         "version": version,
+        "made_with": made_with(),
         "fingerprint": fingerprint(files + truth),
         "truth_sealed": sealed,
         "files": {e.path: {"sha256": e.sha256, "rows": e.rows} for e in sorted(files, key=lambda e: e.path)},
@@ -186,6 +224,9 @@ class VerifyResult:
     checked: int
     truth_checked: int
     fingerprint: str
+    # name -> (version recorded in the manifest, version running now), for those that differ
+    version_differences: dict[str, tuple[str, str]] = field(default_factory=dict)
+    versions_recorded: bool = True
 
 
 def verify(dataset: str | Path, truth_dir: str | Path | None = None) -> VerifyResult:
@@ -207,7 +248,8 @@ def verify(dataset: str | Path, truth_dir: str | Path | None = None) -> VerifyRe
         for rel, meta in manifest.get("truth_files", {}).items():
             _check(truth_root / Path(rel).name if truth_dir else truth_root / rel, meta)
             truth_checked += 1
-    return VerifyResult(str(root), checked, truth_checked, manifest["fingerprint"])
+    return VerifyResult(str(root), checked, truth_checked, manifest["fingerprint"],
+                        version_differences(manifest), isinstance(manifest.get("made_with"), dict))
 
 
 def _check(path: Path, meta: dict) -> None:

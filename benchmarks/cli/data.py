@@ -83,6 +83,12 @@ def verify(dataset: Path = typer.Argument(..., help="dataset directory"),
     r = verify_dataset(dataset, truth)
     console.print(f"ok: {r.checked} files and {r.truth_checked} truth files match the manifest "
                   f"(fingerprint {r.fingerprint[:16]})")
+    if r.version_differences:
+        made = ", ".join(f"{k} {old} (running {new})" for k, (old, new) in r.version_differences.items())
+        console.print(f"note: made with {made}; the same scenario and seed should give the same data with these, and if "
+                      "re-simulating gives another fingerprint, they are where to look", markup=False)
+    elif not r.versions_recorded:
+        console.print("note: the manifest does not record the versions that made the dataset", markup=False)
 
 
 @scenarios_app.command("list")
