@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from snoopbench.benchmarks.cli import main
-from snoopbench.simulator import schema
+from snoopbench.contract import schema
 from snoopbench.simulator.dataset import verify
 from snoopbench.contract.errors import IntegrityError
 from snoopbench.simulator.run import simulate
