@@ -14,7 +14,7 @@ import numpy as np
 
 from snoopbench.simulator.force import Force
 from snoopbench.simulator.population import Population
-from snoopbench.simulator.rng import derive, normalised, weighted
+from snoopbench.simulator.rng import derive, exact_sum, weighted
 from snoopbench.contract.schema import EPISODE_KINDS, RELATION_KINDS, ROLES, SKILLS
 from snoopbench.simulator.shard import ID_SPAN
 
@@ -117,8 +117,8 @@ def plan_misuse(scn: dict, pop: Population, force: Force, midnights: np.ndarray)
         pop.person_pop[members] = np.maximum(pop.person_pop[members], np.quantile(pop.person_pop, 0.999))
         if len(vehicles):
             pop.vehicle_pop[vehicles] = np.maximum(pop.vehicle_pop[vehicles], np.quantile(pop.vehicle_pop, 0.999))
-    pop.person_pop = normalised(pop.person_pop)
-    pop.vehicle_pop = normalised(pop.vehicle_pop)
+    pop.person_pop /= exact_sum(pop.person_pop)
+    pop.vehicle_pop /= exact_sum(pop.vehicle_pop)
 
     episodes: list[PlannedEpisode] = []
     used: set[int] = set()

@@ -85,12 +85,12 @@ class Population:
         self.canary_vehicles = vehicles.astype(np.int64)
         mean_w = exact_sum(self.vehicle_pop) / len(self.vehicle_pop)
         self.person_pop[people] = 0.0
-        self.person_pop = normalised(self.person_pop)
+        self.person_pop /= exact_sum(self.person_pop)
         self.vehicle_lure_pop = self.vehicle_pop.copy()
         self.vehicle_lure_pop[vehicles] = mean_w * cfg["lure_factor"]
-        self.vehicle_lure_pop = normalised(self.vehicle_lure_pop)
+        self.vehicle_lure_pop /= exact_sum(self.vehicle_lure_pop)
         self.vehicle_pop[vehicles] = 0.0
-        self.vehicle_pop = normalised(self.vehicle_pop)
+        self.vehicle_pop /= exact_sum(self.vehicle_pop)
 
     @property
     def n_people(self) -> int:
