@@ -10,7 +10,7 @@ import numpy as np
 
 from snoopbench.simulator.behaviour import HOUR, MIN
 from snoopbench.simulator.population import Population
-from snoopbench.simulator.rng import derive
+from snoopbench.simulator.rng import derive, normalised
 from snoopbench.contract.schema import RELATION_KINDS, ROLES
 
 
@@ -43,12 +43,12 @@ class Force:
 def area_weights(force_cfg: dict) -> np.ndarray:
     """Relative size of each area: the scenario's weights, or equal."""
     w = np.array(force_cfg["area_weights"] or [1.0] * len(force_cfg["areas"]), dtype=float)
-    return w / w.sum()
+    return normalised(w)
 
 
 def _split(total: int, shares: np.ndarray) -> np.ndarray:
     """Largest-remainder rounding of ``total`` by ``shares``."""
-    raw = shares / shares.sum() * total
+    raw = normalised(shares) * total
     n = np.floor(raw).astype(np.int64)
     n[np.argsort(-(raw - n), kind="stable")[: total - n.sum()]] += 1
     return n

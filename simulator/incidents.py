@@ -20,6 +20,7 @@ import zoneinfo
 import numpy as np
 
 from snoopbench.simulator.arrays import first_in_group, ragged, spread
+from snoopbench.simulator.rng import normalised, weighted
 from snoopbench.simulator.shard import ACT, ETYPE, ROLE, SYS, ShardContext, incidents_per_day
 from snoopbench.simulator.behaviour import CRIME_OPEN_DAYS, DAY, HOUR, MIN
 from snoopbench.simulator.workload import ATTENDING, GRADES, INCIDENT_KINDS, OFFENCES, SERIOUS
@@ -39,10 +40,9 @@ class IncidentDesk:
         scn = ctx.scn
         dem = self.dem = scn["demand"]
         self.per_day = incidents_per_day(scn, ctx.force, ctx.staff)
-        self.hourly = np.array(dem["hourly_weights"]) / np.mean(dem["hourly_weights"])
-        self.weekly = np.array(dem["weekday_weights"]) / np.mean(dem["weekday_weights"])
-        grades = np.array(list(dem["grade_shares"].values()), float)
-        self.grade_p = grades / grades.sum()
+        self.hourly = normalised(dem["hourly_weights"]) * len(dem["hourly_weights"])
+        self.weekly = normalised(dem["weekday_weights"]) * len(dem["weekday_weights"])
+        self.grade_p = normalised(list(dem["grade_shares"].values()))
         self.dispatch_ms = np.array([dem["dispatch_minutes"].get(g, 0.0) for g in GRADES]) * MIN
         self.investigators = ctx.staff[ctx.force.role[ctx.staff] == ROLE["investigator"]]
         self.jobs: dict[str, list[dict[str, np.ndarray]]] = {s: [] for s in STAGES}
@@ -91,7 +91,7 @@ class IncidentDesk:
         boost = dem["weekend_night_factor"] if night and (hour >= 20 or hour < 4) else 1.0
         lam = self.per_day / 24 * self.hourly[hour] * self.weekly[weekday] * boost
         times = np.sort(t0 + rng.random(rng.poisson(lam)) * HOUR).astype(np.int64)
-        grades = rng.choice(len(self.grade_p), size=len(times), p=self.grade_p)
+        grades = weighted(rng, self.grade_p, len(times))
         self._later("call", t=times, grade=grades.astype(np.int64))
 
     # --- stages --------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from snoopbench.simulator.behaviour import DAY
 from snoopbench.simulator.force import Force
 from snoopbench.simulator.misuse_kinds import MisuseKind, Planning
 from snoopbench.simulator.population import Population
-from snoopbench.simulator.rng import derive
+from snoopbench.simulator.rng import derive, exact_sum, weighted
 from snoopbench.simulator.shard import ID_SPAN
 
 NOTABLE_MEDIA = ("crime_scene_photo", "post_mortem", "bwv_clip", "custody_photo")
@@ -135,7 +135,7 @@ def plan_misuse(scn: dict, pop: Population, force: Force, midnights: np.ndarray)
         area = int(rng.integers(n_areas))
         size = int(rng.integers(cfg["network_size_min"], cfg["network_size_max"] + 1))
         members = np.array([_person_in(pop, rng, area) for _ in range(size)], np.int64)
-        keeper_order = np.argsort(pop.veh_keeper)
+        keeper_order = np.argsort(pop.veh_keeper, kind="stable")
         lo = np.searchsorted(pop.veh_keeper[keeper_order], members)
         hi = np.searchsorted(pop.veh_keeper[keeper_order], members, side="right")
         vehicles = np.concatenate([keeper_order[a:b] for a, b in zip(lo, hi)] + [np.zeros(0, np.int64)])
@@ -146,8 +146,8 @@ def plan_misuse(scn: dict, pop: Population, force: Force, midnights: np.ndarray)
         pop.person_pop[members] = np.maximum(pop.person_pop[members], np.quantile(pop.person_pop, 0.999))
         if len(vehicles):
             pop.vehicle_pop[vehicles] = np.maximum(pop.vehicle_pop[vehicles], np.quantile(pop.vehicle_pop, 0.999))
-    pop.person_pop /= pop.person_pop.sum()
-    pop.vehicle_pop /= pop.vehicle_pop.sum()
+    pop.person_pop /= exact_sum(pop.person_pop)
+    pop.vehicle_pop /= exact_sum(pop.vehicle_pop)
 
     episodes: list[PlannedEpisode] = []
     shortfalls: list[Shortfall] = []
@@ -239,7 +239,7 @@ def _spread_skills(rng, n: int, mix: np.ndarray) -> np.ndarray:
     """Skill per episode: every skill with weight appears once before any repeats, then by the mix."""
     present = np.flatnonzero(mix > 0)
     first = rng.permutation(present)[:n]
-    rest = rng.choice(len(mix), size=max(n - len(first), 0), p=mix / mix.sum())
+    rest = weighted(rng, mix, max(n - len(first), 0))
     return np.concatenate([first, rest]).astype(np.int64)
 
 

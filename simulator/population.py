@@ -16,7 +16,7 @@ import numpy as np
 from faker import Faker
 from faker.providers.person.en_GB import Provider as GBPerson
 
-from snoopbench.simulator.rng import derive, faker_seed
+from snoopbench.simulator.rng import derive, exact_sum, faker_seed, normalised, weighted
 
 _TAIL_LOCALES = ("en_US", "en_IE", "en_NZ", "en_IN", "de_DE", "it_IT", "pl_PL", "nl_NL", "fr_FR", "es_ES")
 MAKES = np.array(["Ford", "Vauxhall", "Volkswagen", "BMW", "Audi", "Toyota", "Nissan", "Mercedes-Benz",
@@ -83,14 +83,14 @@ class Population:
         self.veh_keeper[vehicles[: len(keepers)]] = keepers
         self.canary_people = people
         self.canary_vehicles = vehicles.astype(np.int64)
-        mean_w = self.vehicle_pop.mean()
+        mean_w = exact_sum(self.vehicle_pop) / len(self.vehicle_pop)
         self.person_pop[people] = 0.0
-        self.person_pop /= self.person_pop.sum()
+        self.person_pop /= exact_sum(self.person_pop)
         self.vehicle_lure_pop = self.vehicle_pop.copy()
         self.vehicle_lure_pop[vehicles] = mean_w * cfg["lure_factor"]
-        self.vehicle_lure_pop /= self.vehicle_lure_pop.sum()
+        self.vehicle_lure_pop /= exact_sum(self.vehicle_lure_pop)
         self.vehicle_pop[vehicles] = 0.0
-        self.vehicle_pop /= self.vehicle_pop.sum()
+        self.vehicle_pop /= exact_sum(self.vehicle_pop)
 
     @property
     def n_people(self) -> int:
@@ -127,14 +127,17 @@ def build_pools(cfg: dict, seed: int) -> Pools:
     # Long tail: Zipf-like weights below the rarest listed surname, together the unlisted share.
     ranks = np.arange(1, len(tail_arr) + 1, dtype=float)
     tail_w = 1.0 / ranks**0.6
-    tail_w *= max(1.0 - head_w.sum(), 0.0) / tail_w.sum()
+    tail_w *= max(1.0 - exact_sum(head_w), 0.0) / exact_sum(tail_w)
     surnames = np.concatenate([head, tail_arr])
     p = np.concatenate([head_w, tail_w])
-    streets = sorted({fake.street_name() for _ in range(cfg["street_pool"] * 2)})[: cfg["street_pool"]]
+    # Faker's en_GB street suffixes were lower case in older Faker releases ("George park"): capitalise
+    # every word's first letter (and nothing else: "McDonald Road"), so every Faker gives one pool.
+    streets = sorted({" ".join(w[:1].upper() + w[1:] for w in fake.street_name().split())
+                      for _ in range(cfg["street_pool"] * 2)})[: cfg["street_pool"]]
     towns = sorted({fake.city() for _ in range(400)})
     outward = sorted({fake.postcode().split()[0] for _ in range(600)})
     return Pools(
-        surnames=surnames.astype(str), surname_p=p / p.sum(),
+        surnames=surnames.astype(str), surname_p=normalised(p),
         female_names=np.array(GBPerson.first_names_female, dtype=str),
         male_names=np.array(GBPerson.first_names_male, dtype=str),
         street_names=np.array(streets, dtype=str), towns=np.array(towns, dtype=str),
@@ -146,7 +149,7 @@ def _zipf_weights(rng: np.random.Generator, n: int, s: float) -> np.ndarray:
     """Popularity weights in random order: a few ids draw most look-ups."""
     w = 1.0 / np.arange(1, n + 1, dtype=float) ** s
     rng.shuffle(w)
-    return w / w.sum()
+    return normalised(w)
 
 
 def _vrms(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -192,12 +195,13 @@ def build_population(cfg: dict, n_people: int, area_w: np.ndarray, seed: int, st
     addr_y = (sy[addr_street] + np.sin(angle[addr_street]) * along).astype(np.int32)
 
     # Households: every address gets at least one resident; the rest are spread at random.
-    extra = rng.multinomial(n_people - n_addr, np.full(n_addr, 1.0 / n_addr)) if n_people > n_addr else 0
+    # (Uniform multinomial counts drawn as integers: no float arithmetic, the same on every numpy.)
+    extra = np.bincount(rng.integers(0, n_addr, max(n_people - n_addr, 0)), minlength=n_addr)
     size_hh = 1 + extra
     address = np.repeat(np.arange(n_addr, dtype=np.int64), size_hh)[:n_people]
     # Household members mostly share a surname.
-    hh_surname = rng.choice(len(pools.surnames), size=n_addr, p=pools.surname_p).astype(np.int32)
-    own = rng.choice(len(pools.surnames), size=n_people, p=pools.surname_p).astype(np.int32)
+    hh_surname = weighted(rng, pools.surname_p, n_addr).astype(np.int32)
+    own = weighted(rng, pools.surname_p, n_people).astype(np.int32)
     surname = np.where(rng.random(n_people) < 0.8, hh_surname[address], own)
     female = rng.random(n_people) < cfg["female_share"]
     forename = np.where(female, rng.integers(0, len(pools.female_names), n_people),

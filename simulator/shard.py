@@ -16,7 +16,7 @@ from snoopbench.simulator.arrays import member, unique_sorted
 from snoopbench.simulator.force import Force
 from snoopbench.simulator.population import Population
 from snoopbench.simulator.refs import Holdings, RefTable
-from snoopbench.simulator.rng import derive
+from snoopbench.simulator.rng import derive, exact_sum
 from snoopbench.contract.schema import ACTIONS, ENTITY_TYPES, ROLES, SYSTEMS
 from snoopbench.simulator.sink import EventSink
 
@@ -86,7 +86,7 @@ class Categorical:
 
     def __init__(self, rows: list[dict[str, float]], names: tuple[str, ...]):
         w = np.array([[r.get(n, 0.0) for n in names] for r in rows], dtype=float)
-        w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
+        w /= np.maximum([[exact_sum(r)] for r in w], 1e-300)
         cum = np.cumsum(w, axis=1)
         self.k = cum.shape[1]
         self.flat = (cum + np.arange(cum.shape[0])[:, None]).ravel()

@@ -84,7 +84,7 @@ def world_tables(w: World) -> dict[str, pa.Table]:
         "keeper_id": pop.veh_keeper,
     })
     rotas = np.array([scn["roles"][r]["rota"] for r in ROLES])
-    order = np.argsort(force.user_id)
+    order = np.argsort(force.user_id, kind="stable")
     staff = pa.table({
         "user_id": force.user_id[order],
         "person_id": force.person_id[order],

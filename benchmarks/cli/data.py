@@ -91,8 +91,10 @@ def verify(dataset: Path = typer.Argument(..., help="dataset directory"),
                   f"fingerprint {r.fingerprint[:16]} recomputed from the contents", markup=False)
     if r.seed is not None and truth is not None:
         console.print(f"the truth holds the seed: {r.seed}", markup=False)
-    for lib, (made, running) in sorted(r.version_notes.items()):
-        console.print(f"note: made with {lib} {made}, running {running}", markup=False)
+    if r.version_notes:
+        made = ", ".join(f"{k} {old} (running {new})" for k, (old, new) in sorted(r.version_notes.items()))
+        console.print(f"note: made with {made}; the same scenario and seed should give the same data with these, "
+                      "and if re-simulating gives another fingerprint, they are where to look", markup=False)
 
 
 @scenarios_app.command("list")
