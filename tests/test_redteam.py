@@ -24,7 +24,7 @@ import pytest
 from snoopbench.benchmarks import sandbox
 from snoopbench.benchmarks.harness import score_dataset
 from snoopbench.detectors import register
-from snoopbench.simulator.dataset import verify
+from snoopbench.contract.manifest import verify
 
 from redteam.plugins import StackSnoop
 
