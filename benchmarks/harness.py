@@ -36,7 +36,7 @@ from snoopbench.benchmarks.metrics import alerts_per_day
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_result
 from snoopbench.benchmarks.streaming import ScoreFold
 from snoopbench.benchmarks.worker import SCORE_DTYPE, SCORES_FILE, Job, run_job
-from snoopbench.detectors.registry import DetectorSpec, SpecError, parse_spec, target_of
+from snoopbench.detectors.registry import DetectorSpec, SpecError, check_spec, parse_spec, target_of
 from snoopbench.contract.errors import InputError
 
 BASELINES = ("null", "random")
@@ -47,10 +47,8 @@ def resolve_specs(specs: Sequence[str]) -> list[DetectorSpec]:
     parsed: list[DetectorSpec] = []
     try:
         for text in dict.fromkeys(specs):
-            spec = parse_spec(text)
-            if not spec.is_exec:
-                target_of(spec.id)  # unknown ids are bad input, found before anything runs
-            parsed.append(spec)
+            # unknown ids and bad parameters are bad input, found before anything runs
+            parsed.append(check_spec(parse_spec(text)))
     except SpecError as exc:
         raise InputError(str(exc), key="--detector") from exc
     ids = {s.id for s in parsed}
@@ -86,9 +84,9 @@ def score_dataset(
             raise InputError(f"expected budgets >= 0, got {b}", key="budgets")
     if timeout is not None and not timeout > 0:
         raise InputError(f"expected a number of seconds > 0, got {timeout}", key="--timeout")
+    parsed = resolve_specs(specs)
     dataset = open_dataset(dataset_dir)
     period = scoring_period(dataset, truth_dir_of(dataset, truth_dir), batch_size)
-    parsed = resolve_specs(specs)
     per_day = alerts_per_day(budget, period.n_staff)
     most_per_day = max([per_day, *(alerts_per_day(b, period.n_staff) for b in budgets)])
 
