@@ -52,8 +52,9 @@ def error(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the app and map errors to exit codes."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        returned = app(args=argv, prog_name=PROG, standalone_mode=False)
+        _run(args)
     except KeyboardInterrupt:
         return _interrupted()
     except SnoopbenchError as exc:
@@ -64,8 +65,19 @@ def main(argv: list[str] | None = None) -> int:
         if code is None:
             raise  # a bug: exit 1 with its traceback
         return code
-    # Without standalone mode click returns the code of an Exit (--help: 0) instead of raising it.
-    return returned if isinstance(returned, int) else 0
+    return 0
+
+
+def _run(args: list[str]) -> None:
+    """Parse ``args`` and run the command, letting every exception through as it was raised.
+
+    Click's own ``main`` is left out on purpose: what it makes of an exception has changed
+    between releases (typer's copy turns Ctrl-C into a silent exit 130, click into ``Abort``),
+    so the mapping to exit codes and messages is done once, in :func:`main`.
+    """
+    command = typer.main.get_command(app)
+    with command.make_context(PROG, args) as ctx:
+        command.invoke(ctx)
 
 
 def _interrupted() -> int:
