@@ -1,10 +1,19 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Both create .venv and install the project.
+# `make test-oldest` runs the tests again with the oldest release of every dependency that
+# pyproject.toml allows (ci/oldest.txt), in .venv-oldest.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+OLDEST_VENV := .venv-oldest
+OLDEST_STAMP := $(OLDEST_VENV)/.installed
+# The constraints reach pip's isolated build environments too (setuptools), and the wheel test's
+# fresh venv: so an absolute path, exported to every step.
+OLDEST_PINS := PIP_CONSTRAINT=$(CURDIR)/ci/oldest.txt
+# What test-oldest runs (default: the whole suite); e.g. make test-oldest OLDEST_TESTS=tests/test_cli_usage.py
+OLDEST_TESTS ?=
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-oldest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +27,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
+$(OLDEST_STAMP): pyproject.toml ci/oldest.txt
+	rm -rf $(OLDEST_VENV)
+	$(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_PINS) $(OLDEST_VENV)/bin/pip install --quiet -e '.[dev]'
+	$(OLDEST_VENV)/bin/python ci/check_oldest.py ci/oldest.txt
+	touch $(OLDEST_STAMP)
+
+test-oldest: $(OLDEST_STAMP)
+	$(OLDEST_PINS) $(OLDEST_VENV)/bin/pytest $(OLDEST_TESTS)
+
 bench: $(STAMP)
 	$(BIN)/python -m snoopbench.benchmarks.ratios $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(OLDEST_VENV) build *.egg-info .pytest_cache
