@@ -125,8 +125,8 @@ def test_ctrl_c_exits_130_saying_interrupted(outside):
                             cwd=outside, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     deadline = time.monotonic() + 60
-    while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)  # the run has started once its output folder appears
+    while not any(outside.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # the run has started once its (temporary) output folder appears
     time.sleep(1.0)
     assert proc.poll() is None, "the simulation ended before it could be interrupted"
     os.killpg(proc.pid, signal.SIGINT)
@@ -134,6 +134,7 @@ def test_ctrl_c_exits_130_saying_interrupted(outside):
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stdout + stderr
     assert [line for line in stderr.splitlines() if line.strip()] == ["error: interrupted"]
+    assert list(outside.iterdir()) == []  # no dataset, and no half-written one left behind
 
 
 # In-process: the mapping itself, for exceptions of standalone click and of typer's own copy.
@@ -178,3 +179,13 @@ def test_keyboard_interrupt_and_abort_exit_130(monkeypatch, capsys):
     except RuntimeError as exc:
         assert cli._parser_exit(exc) == 130
     assert cli._parser_exit(ValueError("a bug")) is None  # not the parser's: a traceback
+
+
+def test_a_sentence_said_twice_by_typer_and_click_is_said_once() -> None:
+    from snoopbench.benchmarks import cli
+
+    class Twice(Exception):
+        def format_message(self) -> str:
+            return "No such command 'simulat'. Did you mean 'simulate'? Did you mean 'simulate'?"
+
+    assert cli._usage_message(Twice()) == "No such command 'simulat'. Did you mean 'simulate'?"

@@ -9,11 +9,11 @@ typer releases bundle) raised them. Ctrl-C exits 130.
 
 from __future__ import annotations
 
+import re
 import sys
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.text import Text
 
 from snoopbench.contract.errors import SnoopbenchError
@@ -100,8 +100,10 @@ def _parser_exit(exc: BaseException) -> int | None:
     code = getattr(exc, "exit_code", None)
     if not isinstance(code, int):
         return None
-    if kind == "Exit" or not callable(getattr(exc, "format_message", None)):
-        return code  # typer.Exit / click's Exit: a requested exit, nothing to say
+    if kind == "Exit":
+        return code  # typer.Exit / click's Exit (--help): a requested exit, nothing to say
+    if not callable(getattr(exc, "format_message", None)):
+        return None
     if kind == "NoArgsIsHelpError":  # `snoopbench` alone: the message is the help
         console.print(exc.format_message(), markup=False, highlight=False, end="")
         return 0
@@ -110,8 +112,12 @@ def _parser_exit(exc: BaseException) -> int | None:
 
 
 def _usage_message(exc: BaseException) -> str:
-    """The parser's message on one line, with where to look for help."""
+    """The parser's message on one line, with where to look for help.
+
+    Sentences are said once: some typer releases add a "Did you mean" that click added already.
+    """
     message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
+    message = " ".join(dict.fromkeys(re.split(r"(?<=[.?!])\s+", message)))
     ctx = getattr(exc, "ctx", None)
     path = getattr(ctx, "command_path", None)
     return f"{message} (see '{path} --help')" if path else message
@@ -128,7 +134,7 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
-__all__ = ["app", "console", "err_console", "error", "escape", "main"]
+__all__ = ["app", "console", "err_console", "error", "main"]
 
 
 if __name__ == "__main__":
