@@ -32,6 +32,7 @@ from snoopbench.benchmarks.metrics import (
 from snoopbench.benchmarks.streaming import group_max
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_result
 from snoopbench.contract.errors import InputError
+from snoopbench.contract.schema import STAFF
 
 _EPOCH = dt.date(1970, 1, 1)
 
@@ -65,8 +66,10 @@ def _column(table: pa.Table, name: str, kind: pa.DataType, path: Path) -> np.nda
 
 def alert_user_days(
     table: pa.Table, period: ScoringPeriod, path: Path
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """User-day keys and scores of an alerts table, and how many rows fell outside the period."""
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """User-day keys and scores of an alerts table, how many rows fell outside the period, and
+    how many named a user the force does not have (neither kind is counted as an alert)."""
+    unknown = 0
     if "event_id" in table.column_names:
         ids = _column(table, "event_id", pa.int64(), path)
         pos, user = locate_events(period.dataset, ids)
@@ -84,7 +87,10 @@ def alert_user_days(
         day = col.cast(pa.date32()).cast(pa.int32()).to_numpy(zero_copy_only=False)
         first = (period.first_day - _EPOCH).days
         last = (period.last_day - _EPOCH).days
-        inside = (day >= first) & (day <= last)
+        staff = pq.read_table(period.dataset.root / STAFF.path, columns=["user_id"])["user_id"]
+        known = np.isin(user, staff.to_numpy(zero_copy_only=False))
+        unknown = int((~known).sum())
+        inside = (day >= first) & (day <= last) & known
         keys = user_day_keys(user[inside], day[inside])
     else:
         raise InputError("expected an event_id column, or user_id and date columns",
@@ -94,7 +100,7 @@ def alert_user_days(
     else:
         scores = np.zeros(len(keys))
     uniq, best = group_max(keys, clean(scores))  # one alert per user-day, scored by its best row
-    return uniq, best, int((~inside).sum())
+    return uniq, best, int((~inside).sum()) - unknown, unknown
 
 
 def _parse_dates(col: pa.Array, path: Path) -> pa.Array:
@@ -115,14 +121,16 @@ def score_alerts(
     truth_dir: str | Path | None = None,
     *,
     budget: float | None = None,
+    verify: bool = True,
 ) -> ScoreResult:
-    """Score an alerts file on a dataset: every alert counts, unless ``budget`` cuts each day."""
-    if budget is not None and not budget >= 0:
-        raise InputError(f"expected a number >= 0, got {budget}", key="--budget")
-    dataset = open_dataset(dataset_dir)
+    """Score an alerts file on a dataset: every alert counts, unless ``budget`` cuts each day.
+    ``verify``: re-hash the dataset against its manifest first."""
+    if budget is not None and not 0 <= budget < float("inf"):
+        raise InputError(f"expected a finite number >= 0, got {budget}", key="--budget")
+    dataset = open_dataset(dataset_dir, verify=verify)
     period = scoring_period(dataset, truth_dir_of(dataset, truth_dir))
     path = Path(alerts_file)
-    keys, scores, outside = alert_user_days(read_alerts_file(path), period, path)
+    keys, scores, outside, unknown = alert_user_days(read_alerts_file(path), period, path)
     per_day = None
     if budget is not None:
         per_day = alerts_per_day(budget, dataset.n_staff)
@@ -135,4 +143,7 @@ def score_alerts(
     if outside:
         result.notes.append(f"{outside} alert row(s) outside the scoring period "
                             f"({result.first_day} to {result.last_day}) were dropped")
+    if unknown:
+        result.notes.append(f"{unknown} alert row(s) name user ids that are not in context/staff "
+                            "and were not counted as alerts")
     return result

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import shutil
 import tempfile
 import time
@@ -22,7 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from snoopbench.benchmarks.harness import resolve_specs, score_dataset
+from snoopbench.benchmarks.harness import check_isolation, resolve_specs, score_dataset
 from snoopbench.benchmarks.metrics import Interval, mean_interval
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult
 from snoopbench.simulator import __version__
@@ -157,6 +158,8 @@ class BenchResult:
     seconds: float
     runs: list[Run]
     leaderboard: list[Row]
+    #: True if the worlds were sealed with secret seeds (revealed here only after scoring).
+    sealed: bool = False
 
     def rows(self, scenario: str) -> list[Row]:
         """The leaderboard rows of one scenario, best first."""
@@ -167,6 +170,7 @@ class BenchResult:
         return {
             "format": BENCH_FORMAT, "version": self.version, "started": self.started,
             "seconds": self.seconds, "budget": self.budget, "sweep_budgets": self.sweep_budgets,
+            "sealed": self.sealed,
             "detectors": self.detectors, "scenarios": [asdict(s) for s in self.scenarios],
             "leaderboard": [r.to_json() for r in self.leaderboard],
             "runs": [r.to_json() for r in self.runs],
@@ -188,28 +192,38 @@ def run_bench(
     progress: Progress | None = None,
     *,
     timeout: float | None = None,
+    mem_limit_mb: int | None = None,
+    require_sandbox: bool = False,
     sweep: Sequence[float] = SWEEP_BUDGETS,
+    sealed: bool = False,
 ) -> BenchResult:
     """Benchmark ``specs`` (default: every built-in detector) on ``scenarios`` (default: the
     :data:`SUITE`) at ``seeds`` seeds each. Bad input raises :class:`InputError` before anything
     runs; ``keep`` keeps each dataset as ``KEEP/<scenario>-seed<N>``.
+
+    ``sealed``: the worlds are sealed, with secret seeds drawn from the operating system's CSPRNG
+    (not ``seed``, ``seed + 1``, ...), so no detector can know a world by re-simulating it; the truth
+    of each is written apart from its dataset, and the seeds appear in the results only after
+    every detector has been scored, so the run stays reproducible afterwards.
     """
     started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     t0 = time.perf_counter()
-    plan = _plan(scenarios or SUITE, seeds, days, keep)
+    plan = _plan(scenarios or SUITE, seeds, days, keep, sealed)
     names = [s.text for s in resolve_specs(_default_specs() if specs is None else specs)]
     if not 0 <= budget < float("inf"):
         raise InputError(f"expected a number >= 0, got {budget}", key="--budget")
     if workers < 1:
         raise InputError(f"expected at least 1 worker, got {workers}", key="--workers")
+    check_isolation(mem_limit_mb, require_sandbox)
+    limits = dict(timeout=timeout, mem_limit_mb=mem_limit_mb, require_sandbox=require_sandbox)
     budgets = sorted({float(b) for b in (*sweep, budget)})
     total = sum(len(s.seeds) for s, _ in plan)
     runs: list[Run] = []
     for info, scn in plan:
         for seed in info.seeds:
             say = _announcer(progress, f"{info.name} seed {seed}", len(runs), total)
-            runs.append(_run_one(info, scn, seed, names, budget, budgets, workers, keep, timeout,
-                                 say))
+            runs.append(_run_one(info, scn, seed, names, budget, budgets, workers, keep, limits,
+                                 say, sealed))
     if progress is not None:
         progress("done", total, total)
     leaderboard = [row for info, _ in plan
@@ -217,7 +231,7 @@ def run_bench(
     return BenchResult(
         scenarios=[info for info, _ in plan], detectors=names, budget=budget,
         sweep_budgets=budgets, version=__version__, started=started,
-        seconds=round(time.perf_counter() - t0, 3), runs=runs, leaderboard=leaderboard,
+        seconds=round(time.perf_counter() - t0, 3), runs=runs, leaderboard=leaderboard, sealed=sealed,
     )
 
 
@@ -228,7 +242,7 @@ def _default_specs() -> list[str]:
 
 
 def _plan(scenarios: Sequence[str | Path], seeds: int, days: int | None,
-          keep: str | Path | None) -> list[tuple[ScenarioRun, scenario_mod.Scenario]]:
+          keep: str | Path | None, sealed: bool = False) -> list[tuple[ScenarioRun, scenario_mod.Scenario]]:
     """Load and check every scenario (and the folders to keep) before anything runs."""
     if seeds < 1:
         raise InputError(f"expected at least 1 seed, got {seeds}", key="--seeds")
@@ -238,7 +252,8 @@ def _plan(scenarios: Sequence[str | Path], seeds: int, days: int | None,
         name = scn.name
         if any(info.name == name for info, _ in plan):
             name = f"{name} ({given})"  # the same scenario name twice: tell them apart
-        info = ScenarioRun(name=name, file=str(scn.path), seeds=seeds_of(scn.seed, seeds),
+        drawn = [secrets.randbelow(2**63) for _ in range(seeds)] if sealed else seeds_of(scn.seed, seeds)
+        info = ScenarioRun(name=name, file=str(scn.path), seeds=drawn,
                            days=scn.days, warmup_days=scn["warmup_days"],
                            staff=scn["force"]["staff"])
         plan.append((info, scn))
@@ -246,6 +261,8 @@ def _plan(scenarios: Sequence[str | Path], seeds: int, days: int | None,
             continue
         for seed in info.seeds:
             target = _kept_dir(keep, info.name, seed)
+            if sealed:
+                continue  # secret seeds name no folder yet; each is created new when its run starts
             if target.exists() and (not target.is_dir() or any(target.iterdir())):
                 raise InputError("already exists and is not empty; expected a new dataset "
                                  "directory", file=str(target))
@@ -271,17 +288,22 @@ def _kept_dir(keep: str | Path, name: str, seed: int) -> Path:
 
 def _run_one(info: ScenarioRun, scn: scenario_mod.Scenario, seed: int, specs: list[str],
              budget: float, budgets: list[float], workers: int, keep: str | Path | None,
-             timeout: float | None, say: Callable[[str], None]) -> Run:
-    """Simulate one seed, score every detector on it, and delete the dataset unless kept."""
+             limits: dict[str, Any], say: Callable[[str], None], sealed: bool = False) -> Run:
+    """Simulate one seed, score every detector on it, and delete the dataset unless kept.
+    ``sealed``: the truth goes to a folder apart from the dataset (``KEEP/...-truth`` if kept)."""
     tmp = None if keep is not None else tempfile.mkdtemp(prefix="snoopbench-bench-")
-    target = _kept_dir(keep, info.name, seed) if keep is not None else Path(tmp) / "dataset"
+    if keep is not None:
+        target = Path(keep) / f"{slug(info.name)}-sealed-{seed:x}" if sealed else _kept_dir(keep, info.name, seed)
+    else:
+        target = Path(tmp) / "dataset"
+    truth = target.with_name(target.name + "-truth") if sealed else None
     try:
         say("simulating")
         t0 = time.perf_counter()
-        sim = simulate(scn, target, seed=seed, workers=workers)
+        sim = simulate(scn, target, seed=seed, workers=workers, sealed=truth)
         t1 = time.perf_counter()
         say(f"scoring {len(specs)} detectors")
-        result = score_dataset(target, specs, budget=budget, timeout=timeout, budgets=budgets)
+        result = score_dataset(target, specs, budget=budget, budgets=budgets, truth_dir=truth, **limits)
         t2 = time.perf_counter()
     finally:
         if tmp is not None:

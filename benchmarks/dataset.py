@@ -12,108 +12,107 @@ events are read batch by batch, so a dataset larger than memory can be scored.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import tomllib
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator, Sequence
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from snoopbench.benchmarks.metrics import Period
+from snoopbench.contract.digest import file_sha256
 from snoopbench.contract.errors import DatasetError
-from snoopbench.contract.schema import DATASET_FORMAT, EVENTS, LABELS, STAFF
-
-DEFAULT_TIMEZONE = "Europe/London"
-_EPOCH = dt.date(1970, 1, 1)
-
+from snoopbench.contract.info import EPOCH as _EPOCH, DatasetInfo, day_to_date, local_days, local_midnight_ms
+from snoopbench.contract.manifest import Manifest, read_manifest, verify as verify_dataset
+from snoopbench.contract.schema import EVENTS, LABELS, STAFF, Table
 
 @dataclass(frozen=True)
 class Dataset:
-    """A dataset directory's layout and the scenario keys scoring needs."""
+    """A dataset directory's layout and the facts scoring needs, read through its manifest."""
 
     root: Path
     parts: tuple[Path, ...]
     context_dir: Path
-    fingerprint: str | None
-    timezone: str
-    warmup_days: int
-    start_date: dt.date | None
-    n_staff: int
+    manifest: Manifest
+    #: True if every file was re-hashed against the manifest before scoring (see ``open_dataset``).
+    verified: bool = False
+
+    @property
+    def info(self) -> DatasetInfo:
+        return self.manifest.info
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest.fingerprint
+
+    @property
+    def timezone(self) -> str:
+        return self.info.timezone
+
+    @property
+    def warmup_days(self) -> int:
+        return self.info.warmup_days
+
+    @property
+    def start_date(self) -> dt.date:
+        return self.info.start_date
+
+    @property
+    def n_staff(self) -> int:
+        return self.info.staff
 
 
-def scenario_key(scenario: dict[str, Any], key: str) -> Any:
-    """A key of the resolved scenario: top level first, else the one table that holds it."""
-    if key in scenario:
-        return scenario[key]
-    found = [t[key] for t in scenario.values() if isinstance(t, dict) and key in t]
-    return found[0] if len(found) == 1 else None
+def open_dataset(path: str | Path, *, verify: bool = False,
+                 progress: Callable[[int], None] | None = None) -> Dataset:
+    """Check a dataset directory and read what scoring needs; :class:`DatasetError` if unfit.
 
-
-def open_dataset(path: str | Path) -> Dataset:
-    """Check a dataset directory and read what scoring needs; :class:`DatasetError` if unfit."""
+    The manifest is read with the contract's strictness; every events part must be listed in it
+    and carry the contract's event columns with their types. With ``verify`` every file is
+    re-hashed and the fingerprint recomputed first (:func:`snoopbench.contract.manifest.verify`),
+    so the fingerprint carried into results is the one of the data scored."""
     root = Path(path)
-    if not root.is_dir():
-        raise DatasetError("no such dataset directory", file=str(root))
-    manifest_path = root / "manifest.json"
-    if not manifest_path.is_file():
-        raise DatasetError("not a snoopbench dataset: manifest.json is missing", file=str(root))
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"unreadable JSON ({exc})", file=str(manifest_path)) from exc
-    fmt = manifest.get("format", DATASET_FORMAT)
-    if fmt != DATASET_FORMAT:
-        raise DatasetError(f"expected {DATASET_FORMAT!r}, found {fmt!r}",
-                           file=str(manifest_path), key="format")
-    parts = tuple(sorted((root / "events").glob("part-*.parquet")))
-    if not parts:
-        raise DatasetError("no events/part-*.parquet files", file=str(root))
+    if verify:
+        verify_dataset(root, progress=progress)
+    manifest = read_manifest(root)
+    listed = sorted(p for p in manifest.files if p.startswith("events/"))
+    on_disk = sorted(p.relative_to(root).as_posix() for p in (root / "events").glob("*.parquet"))
+    if listed != on_disk:
+        extra = sorted(set(on_disk) - set(listed)) or sorted(set(listed) - set(on_disk))
+        raise DatasetError(f"events parts differ from the manifest's list (e.g. {extra[0]})",
+                           file=str(root / "events"))
+    parts = tuple(root / p for p in listed)
+    for part in parts:
+        check_schema(part, EVENTS)
     staff = root / STAFF.path
-    if not staff.is_file():
+    if STAFF.path not in manifest.files or not staff.is_file():
         raise DatasetError("the staff table is needed to size the alert budget", file=str(staff))
+    return Dataset(root=root, parts=parts, context_dir=root / "context", manifest=manifest,
+                   verified=verify)
 
-    scenario: dict[str, Any] = {}
-    scenario_path = root / "scenario.toml"
-    if scenario_path.is_file():
-        try:
-            scenario = tomllib.loads(scenario_path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise DatasetError(f"unreadable TOML ({exc})", file=str(scenario_path)) from exc
-    tz = scenario_key(scenario, "timezone") or DEFAULT_TIMEZONE
+
+def check_schema(path: Path, table: Table) -> None:
+    """A Parquet file must hold the table's contract columns, with the contract's types."""
     try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        raise DatasetError(f"unknown time zone {tz!r}", file=str(scenario_path),
-                           key="timezone") from exc
-    warmup = scenario_key(scenario, "warmup_days") or 0
-    if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
-        raise DatasetError(f"expected a whole number >= 0, found {warmup!r}",
-                           file=str(scenario_path), key="warmup_days")
-    start = scenario_key(scenario, "start_date")
-    if isinstance(start, str):
-        try:
-            start = dt.date.fromisoformat(start)
-        except ValueError as exc:
-            raise DatasetError(f"expected YYYY-MM-DD, found {start!r}",
-                               file=str(scenario_path), key="start_date") from exc
-    if isinstance(start, dt.datetime):
-        start = start.date()
-    return Dataset(
-        root=root, parts=parts, context_dir=root / "context",
-        fingerprint=manifest.get("fingerprint"), timezone=tz, warmup_days=warmup,
-        start_date=start if isinstance(start, dt.date) else None,
-        n_staff=pq.ParquetFile(staff).metadata.num_rows,
-    )
+        schema = pq.read_schema(path)
+    except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
+        raise DatasetError(f"not readable Parquet ({exc})", file=str(path)) from None
+    for f in table.schema:
+        if f.name not in schema.names:
+            raise DatasetError(f"missing column {f.name!r} ({f.type})", file=str(path), key=f.name)
+        got = schema.field(f.name).type
+        if pa.types.is_dictionary(got):
+            got = got.value_type
+        if not (got == f.type or (pa.types.is_string(f.type) and pa.types.is_large_string(got))):
+            raise DatasetError(f"expected type {f.type}, found {got}", file=str(path), key=f.name)
 
 
 def truth_dir_of(dataset: Dataset, truth_dir: str | Path | None) -> Path:
-    """Where the labels are: ``truth_dir`` if given, else ``DATASET/truth``; error if neither."""
+    """Where the labels are: ``truth_dir`` if given, else ``DATASET/truth``; error if neither.
+
+    The truth files must be the ones the dataset's manifest names (same sha256): another
+    dataset's truth, or an edited one, is refused."""
     folder = Path(truth_dir) if truth_dir is not None else dataset.root / "truth"
     if not (folder / "labels.parquet").is_file():
         where = f"{folder}" if truth_dir is not None else f"{dataset.root} (no truth/ folder)"
@@ -122,26 +121,14 @@ def truth_dir_of(dataset: Dataset, truth_dir: str | Path | None) -> Path:
             "sealed; pass --truth DIR with the folder its assessor kept",
             file=str(folder),
         )
-    if not (folder / "episodes.parquet").is_file():
-        raise DatasetError("episodes.parquet is missing next to labels.parquet", file=str(folder))
+    for rel, meta in dataset.manifest.truth_files.items():
+        f = folder / Path(rel).name
+        if not f.is_file():
+            raise DatasetError(f"{f.name} is missing next to labels.parquet", file=str(folder))
+        if file_sha256(f) != meta["sha256"]:
+            raise DatasetError(f"{f.name} is not this dataset's truth (its sha256 differs from the "
+                               "manifest's truth_files)", file=str(f), key="--truth")
     return folder
-
-
-def local_days(ts_ms: np.ndarray, tz: str) -> np.ndarray:
-    """Local calendar day (days since 1970-01-01) of UTC millisecond timestamps in zone ``tz``."""
-    ts = pa.array(np.asarray(ts_ms, np.int64), pa.timestamp("ms", tz="UTC"))
-    local = pc.local_timestamp(ts.cast(pa.timestamp("ms", tz=tz)))
-    return local.cast(pa.date32()).cast(pa.int32()).to_numpy(zero_copy_only=False)
-
-
-def local_midnight_ms(day: dt.date, tz: str) -> int:
-    """UTC milliseconds of local midnight starting ``day`` in zone ``tz``."""
-    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz))
-    return int(midnight.timestamp() * 1000)
-
-
-def day_to_date(day: int) -> dt.date:
-    return _EPOCH + dt.timedelta(days=int(day))
 
 
 def iter_event_batches(

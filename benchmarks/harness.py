@@ -1,4 +1,4 @@
-"""The harness: run detectors on a dataset, each in its own process, and score them.
+"""The harness: run detectors on a dataset, each in its own sandbox, and score them.
 
 Each detector is fitted on the warm-up (context tables and the unlabelled warm-up events), then
 scores the rest of the events batch by batch in time order (one batch of the whole period if it
@@ -6,36 +6,42 @@ is retrospective). Only the scoring period is scored and alerted; episodes whose
 all fall in the warm-up are left out of recall. A detector that raises, returns bad scores, runs
 past ``timeout`` or out of memory gets its status and reason; the others carry on.
 
+Every detector runs in a bubblewrap sandbox that holds copies of the events and context and
+nothing else of the dataset (:mod:`benchmarks.sandbox`); at a timeout, out of memory, on Ctrl-C,
+SIGTERM or any error the harness kills the sandboxes' whole process trees and removes the
+scratch space.
+
 ``null`` and ``random`` are always scored too: they bound every table.
 
 Memory does not grow with the dataset: the period is read batch by batch, each detector's
 process writes its scores to a file as it goes, and as each detector finishes its scores are
 read back chunk by chunk, alongside the events' users and days, into a
 :class:`~benchmarks.streaming.ScoreFold`. The file is deleted once folded, so scratch disk holds
-at most ``jobs`` detectors' scores (8 bytes per scoring-period event each).
+the copied inputs and at most ``jobs`` detectors' scores (8 bytes per scoring-period event each).
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
+import shlex
 import shutil
 import signal
-import tempfile
+import sys
 import time
-from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from snoopbench.benchmarks import sandbox
 from snoopbench.benchmarks.alerts import score_alerts
 from snoopbench.benchmarks.dataset import ScoringPeriod, open_dataset, scoring_period, truth_dir_of
 from snoopbench.benchmarks.metrics import alerts_per_day
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_result
 from snoopbench.benchmarks.streaming import ScoreFold
-from snoopbench.benchmarks.worker import SCORE_DTYPE, SCORES_FILE, Job, run_job
+from snoopbench.benchmarks.worker import (EXEC_LOG, JOB_FILE, SCORE_DTYPE, SCORES_FILE,
+                                          STATUS_FILE, Job)
 from snoopbench.detectors.registry import DetectorSpec, SpecError, check_spec, parse_spec, target_of
 from snoopbench.contract.errors import InputError
 
@@ -64,51 +70,69 @@ def score_dataset(
     timeout: float | None = None,
     *,
     mem_limit_mb: int | None = None,
+    require_sandbox: bool = False,
     batch_size: int = 65536,
     jobs: int = 1,
     budgets: Sequence[float] = (),
+    verify: bool = True,
 ) -> ScoreResult:
-    """Run each detector of ``specs`` (plus the baselines) in its own process and score it.
+    """Run each detector of ``specs`` (plus the baselines) in its own sandbox and score it.
 
     ``budget`` is alerts per day per 1,000 staff; ``timeout`` (seconds) and ``mem_limit_mb``
-    (address space the detector may add to its process's starting size) bound each detector;
+    (MiB for the detector's whole process tree, interpreter included) bound each detector;
     ``jobs`` runs that many detectors at once (1 keeps the throughput figures honest).
     ``budgets``: also evaluate each working detector's scores at these budgets (its
-    ``budget_sweep``), without running it again.
-    Bad input raises :class:`InputError` before anything runs.
+    ``budget_sweep``), without running it again. ``require_sandbox``: refuse to run detectors
+    without the bubblewrap sandbox. ``verify``: re-hash the dataset against its manifest first
+    (the results record whether it was), so the fingerprint in the results is that of the data
+    scored. Bad input raises :class:`InputError` before anything runs.
     """
-    if not budget >= 0:
-        raise InputError(f"expected a number >= 0, got {budget}", key="--budget")
+    if not 0 <= budget < float("inf"):
+        raise InputError(f"expected a finite number >= 0, got {budget}", key="--budget")
     for b in budgets:
         if not 0 <= b < float("inf"):
             raise InputError(f"expected budgets >= 0, got {b}", key="budgets")
     if timeout is not None and not timeout > 0:
         raise InputError(f"expected a number of seconds > 0, got {timeout}", key="--timeout")
+    iso = check_isolation(mem_limit_mb, require_sandbox)
     parsed = resolve_specs(specs)
-    dataset = open_dataset(dataset_dir)
-    period = scoring_period(dataset, truth_dir_of(dataset, truth_dir), batch_size)
+    dataset = open_dataset(dataset_dir, verify=verify)
+    truth = truth_dir_of(dataset, truth_dir)
+    period = scoring_period(dataset, truth, batch_size)
     per_day = alerts_per_day(budget, period.n_staff)
     most_per_day = max([per_day, *(alerts_per_day(b, period.n_staff) for b in budgets)])
+    secret = [dataset.root.resolve(), truth.resolve()]
 
-    def finish(job: Job, exitcode: int | None) -> DetectorResult:
-        try:
-            result = _collect(job, exitcode)
-            if result.status == "ok":
-                fold = fold_scores(period, Path(job.workdir) / SCORES_FILE, most_per_day,
-                                   batch_size)
-                result.metrics = fold.metrics(budget)
-                result.budget_sweep = fold.sweep(budgets)
-            return result
-        finally:
-            shutil.rmtree(job.workdir, ignore_errors=True)
+    def finish(job: Job, box: sandbox.Sandbox) -> DetectorResult:
+        result = _collect(job, box)
+        if result.status == "ok":
+            fold = fold_scores(period, box.job_dir / "output" / SCORES_FILE, most_per_day,
+                               batch_size)
+            result.metrics = fold.metrics(budget)
+            result.budget_sweep = fold.sweep(budgets)
+        return result
 
-    jobs_ = [_job(s, period, batch_size, mem_limit_mb) for s in parsed]
-    try:
-        results = _run_all(jobs_, timeout, max(1, jobs), finish)
-    finally:
-        for job in jobs_:
-            shutil.rmtree(job.workdir, ignore_errors=True)
-    return build_result(period, budget, per_day, results)
+    with sandbox.exits_on_signals(), sandbox.Scratch(dataset.parts, dataset.context_dir,
+                                                     dataset.info.to_dict()) as scratch:
+        launches = [_launch(s, period, scratch, iso, secret, batch_size) for s in parsed]
+        results = _run_all(launches, scratch, iso, timeout, mem_limit_mb, max(1, jobs), finish)
+    result = build_result(period, budget, per_day, results)
+    result.isolation = iso.level
+    if iso.level != "strong":
+        result.notes.insert(0, sandbox.weak_warning(iso))
+    return result
+
+
+def check_isolation(mem_limit_mb: int | None, require_sandbox: bool) -> sandbox.Isolation:
+    """How detectors will run here; :class:`InputError` for a limit <= 0, or for no sandbox
+    when one is required."""
+    if mem_limit_mb is not None and not mem_limit_mb > 0:
+        raise InputError(f"expected a number of MiB > 0, got {mem_limit_mb}", key="--mem-limit-mb")
+    iso = sandbox.probe()
+    if require_sandbox and iso.level != "strong":
+        raise InputError(f"detectors must run in a sandbox, but {iso.reason}",
+                         key="--require-sandbox")
+    return iso
 
 
 def fold_scores(period: ScoringPeriod, path: Path, most_per_day: int,
@@ -133,92 +157,127 @@ def fold_scores(period: ScoringPeriod, path: Path, most_per_day: int,
     return fold
 
 
-def _job(spec: DetectorSpec, period: ScoringPeriod, batch_size: int,
-         mem_limit_mb: int | None) -> Job:
-    ds = period.dataset
-    return Job(
-        name=spec.text, workdir=tempfile.mkdtemp(prefix="snoopbench-run-"),
-        parts=tuple(str(p) for p in ds.parts), context_dir=str(ds.context_dir),
-        n_warmup=period.n_warmup, n_total=period.n_total, cwd=os.getcwd(),
-        target=None if spec.is_exec else target_of(spec.id), params=dict(spec.params),
-        command=spec.command, batch_size=batch_size, mem_limit_mb=mem_limit_mb,
+_WORKER = "snoopbench.benchmarks.worker"
+_SNOOPBENCH_PARTS = ("snoopbench.contract", "snoopbench.detectors", "snoopbench.simulator",
+                     "snoopbench.scenarios")
+
+
+def _launch(spec: DetectorSpec, period: ScoringPeriod, scratch: sandbox.Scratch,
+            iso: sandbox.Isolation, secret: list[Path], batch_size: int
+            ) -> tuple[Job, sandbox.Launch]:
+    """A detector's job file and sandbox. Paths the SPEC names (a program, a model file) are
+    bound read-only, unless they would show the dataset or its truth."""
+    job_dir = scratch.job_dir()
+    strong = iso.level == "strong"
+    where = {"out": f"{sandbox.OUTPUT}", "events": f"{sandbox.INPUT}/events",
+             "context": f"{sandbox.INPUT}/context", "info": f"{sandbox.INPUT}/info.json"} \
+        if strong else {"out": str(job_dir / "output"), "events": str(scratch.events),
+                        "context": str(scratch.context), "info": str(scratch.info)}
+    target = None if spec.is_exec else target_of(spec.id)
+    words = _words(spec.command) if spec.is_exec else [
+        v for v in spec.params.values() if isinstance(v, str)]
+    named = [(h, i) for h, i in sandbox.named_paths(words, Path.cwd())
+             if not sandbox.refuse(h, [*secret, scratch.root])]
+    # every part of snoopbench (an editable install maps each folder anywhere) and the plug-in's
+    modules = [_WORKER, *_SNOOPBENCH_PARTS, *([target.partition(":")[0]] if target else [])]
+    code = [p for p in sandbox.code_paths(modules) if not sandbox.refuse(Path(p), secret)]
+    job = Job(
+        name=spec.text, out_dir=where["out"],
+        parts=tuple(f"{where['events']}/{p.name}" for p in period.dataset.parts),
+        context_dir=where["context"], info=where["info"], n_warmup=period.n_warmup,
+        n_total=period.n_total, target=target, params=dict(spec.params), command=spec.command,
+        batch_size=batch_size, sys_path=tuple(p for p in code if os.path.isdir(p)),
     )
+    job.write(job_dir / "output" / JOB_FILE)
+    argv = [sys.executable, "-m", _WORKER, f"{where['out']}/{JOB_FILE}"]
+    return job, sandbox.Launch(argv, job_dir, code=code, named=named)
 
 
-def _context() -> mp.context.BaseContext:
-    """Forkserver (fast starts, numpy and pyarrow preloaded) where there is one, else spawn."""
-    if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["snoopbench.benchmarks.worker"])
-        return ctx
-    return mp.get_context("spawn")
-
-
-def _kill_group(proc: mp.process.BaseProcess) -> None:
+def _words(command: str | None) -> list[str]:
     try:
-        os.killpg(proc.pid, signal.SIGKILL)  # the detector and any program it started
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.kill()
+        return shlex.split(command or "")
+    except ValueError:
+        return []
 
 
 def _run_all(
-    jobs: list[Job], timeout: float | None, parallel: int,
-    finish: Callable[[Job, int | None], DetectorResult],
+    launches: list[tuple[Job, sandbox.Launch]], scratch: sandbox.Scratch, iso: sandbox.Isolation,
+    timeout: float | None, mem_limit_mb: int | None, parallel: int,
+    finish: Callable[[Job, sandbox.Sandbox], DetectorResult],
 ) -> list[DetectorResult]:
-    """Run jobs in child processes, at most ``parallel`` at once; kill those past ``timeout``.
-
-    ``finish`` turns a job that ended by itself (and its exit code) into its row, as soon as it
-    ends; the jobs still running wait meanwhile (a timeout may be enforced that much late).
-    """
-    ctx = _context()
+    """Run the sandboxes, at most ``parallel`` at once; kill those past ``timeout`` or over the
+    memory limit; whatever happens, kill every one still running before returning."""
     limit = timeout if timeout else float("inf")
-    outcomes: list[DetectorResult | None] = [None] * len(jobs)
-    pending = list(range(len(jobs)))
-    running: dict[int, tuple[mp.process.BaseProcess, float]] = {}
+    outcomes: list[DetectorResult | None] = [None] * len(launches)
+    pending = list(range(len(launches)))
+    running: dict[int, tuple[sandbox.Sandbox, float]] = {}
     try:
         while pending or running:
             while pending and len(running) < parallel:
                 i = pending.pop(0)
-                proc = ctx.Process(target=run_job, args=(jobs[i],), daemon=True)
-                proc.start()
-                running[i] = (proc, time.monotonic() + limit)
-            soonest = min(deadline for _, deadline in running.values()) - time.monotonic()
-            wait([p.sentinel for p, _ in running.values()],
-                 timeout=None if soonest == float("inf") else max(0.0, soonest))
-            for i, (proc, deadline) in list(running.items()):
-                timed_out = proc.is_alive()
-                if timed_out and time.monotonic() < deadline:
+                box = sandbox.Sandbox(launches[i][1], scratch, iso, mem_limit_mb)
+                running[i] = (box, time.monotonic() + limit)
+            time.sleep(sandbox.POLL_S)
+            for i, (box, deadline) in list(running.items()):
+                job, launch = launches[i]
+                code = box.poll()
+                if code is None and time.monotonic() < deadline:
                     continue
-                _kill_group(proc)
-                proc.join()
                 del running[i]
-                outcomes[i] = finish(jobs[i], proc.exitcode) if not timed_out else (
-                    DetectorResult(jobs[i].name, "timeout",
-                                   f"killed after the {timeout:g} s time limit"))
+                try:
+                    box.kill()
+                    if box.over_memory:
+                        outcomes[i] = DetectorResult(
+                            job.name, "oom", f"its processes together passed the "
+                            f"{mem_limit_mb} MiB memory limit ({iso.memory})",
+                            peak_mem_mb=box.peak_bytes / 2**20 or None)
+                    elif code is None:
+                        outcomes[i] = DetectorResult(
+                            job.name, "timeout", f"killed after the {timeout:g} s time limit")
+                    else:
+                        outcomes[i] = finish(job, box)
+                    outcomes[i].log = _log(launch.job_dir) or None
+                finally:
+                    box.close()
+                    shutil.rmtree(launch.job_dir, ignore_errors=True)
     finally:  # interrupted: leave no detector (or a program it started) behind
-        for proc, _ in running.values():
-            _kill_group(proc)
+        for box, _ in running.values():
+            box.close()
     return [o for o in outcomes if o is not None]
 
 
-def _collect(job: Job, exitcode: int | None) -> DetectorResult:
-    """A finished detector process's status, and a check that its scores are all there."""
-    status_file = Path(job.workdir) / "status.json"
-    if not status_file.is_file():
-        if exitcode == -signal.SIGKILL:
+def _log(job_dir: Path) -> str:
+    """The end of what the detector wrote to stderr (an outside program's, then the worker's)."""
+    parts = [sandbox.tail(job_dir / "output" / EXEC_LOG), sandbox.tail(job_dir / "sandbox-stderr.txt")]
+    return "\n".join(p for p in parts if p)
+
+
+def _collect(job: Job, box: sandbox.Sandbox) -> DetectorResult:
+    """A finished detector's status, and a check that its scores are all there."""
+    out = box.job_dir / "output"
+    status_file, exitcode = out / STATUS_FILE, box.proc.returncode
+    status = None
+    if status_file.is_file() and status_file.stat().st_size < 1 << 20:
+        try:
+            status = json.loads(status_file.read_text())
+            if status.get("status") not in ("ok", "error", "oom"):
+                status = None
+        except (ValueError, AttributeError):
+            status = None
+    if status is None:
+        if exitcode in (-signal.SIGKILL, 128 + signal.SIGKILL):
             return DetectorResult(job.name, "oom", "killed by SIGKILL (out of memory?)")
         if exitcode is not None and exitcode < 0:
             why = f"crashed with signal {signal.Signals(-exitcode).name}"
         else:
             why = f"process exited with code {exitcode} before reporting"
-        return DetectorResult(job.name, "error", why)
-    status = json.loads(status_file.read_text())
-    result = DetectorResult(job.name, status["status"], status.get("error"),
-                            peak_mem_mb=status.get("peak_mem_mb"))
+        last = sandbox.tail(box.job_dir / "sandbox-stderr.txt", lines=1)
+        return DetectorResult(job.name, "error", why + (f": {last}" if last else ""))
+    peak = max(status.get("peak_mem_mb") or 0.0, box.peak_bytes / 2**20) or None
+    result = DetectorResult(job.name, status["status"], status.get("error"), peak_mem_mb=peak)
     if result.status != "ok":
         return result
-    scores = Path(job.workdir) / SCORES_FILE
+    scores = out / SCORES_FILE
     size = scores.stat().st_size if scores.is_file() else 0
     n = job.n_total - job.n_warmup
     if size != n * SCORE_DTYPE.itemsize:
@@ -238,5 +297,5 @@ def _rate(n: int, seconds: float | None) -> float | None:
     return n / max(seconds, 1e-9)
 
 
-__all__ = ["BASELINES", "DetectorResult", "ScoreResult", "resolve_specs", "score_alerts",
-           "score_dataset"]
+__all__ = ["BASELINES", "DetectorResult", "ScoreResult", "check_isolation", "resolve_specs",
+           "score_alerts", "score_dataset"]

@@ -37,6 +37,8 @@ class DetectorResult:
     peak_mem_mb: float | None = None
     #: Alert metrics of the same scores at other budgets (``score_dataset(budgets=...)``).
     budget_sweep: dict[float, Metrics] = field(default_factory=dict)
+    #: The end of what the detector wrote to stderr (None if nothing).
+    log: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The row in results format ``snoopbench/results/v1`` (null for missing metrics)."""
@@ -53,6 +55,7 @@ class DetectorResult:
                     "alert_budget", "caught_by_kind", "episodes_by_kind"):
             row[key] = m.get(key)
         row["ttd_days"] = list(m["ttd_days"]) if m else None
+        row["log"] = self.log
         row["budget_sweep"] = [
             {"budget": b, **{k: getattr(bm, k) for k in _SWEEP_KEYS}}
             for b, bm in sorted(self.budget_sweep.items())
@@ -75,8 +78,13 @@ class ScoreResult:
     first_day: str
     last_day: str
     timezone: str
+    #: True if every file was re-hashed against the manifest before scoring.
+    verified: bool = False
     detectors: list[DetectorResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: How the detectors ran: "strong" (each in a bubblewrap sandbox) or "weak" (unsandboxed);
+    #: None when no detector ran (an alerts file).
+    isolation: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The whole result in results format ``snoopbench/results/v1``."""
@@ -102,5 +110,5 @@ def build_result(
         budget=budget, alerts_per_day=per_day, n_staff=period.n_staff, n_days=period.n_days,
         n_events=period.n_events, n_episodes=period.n_episodes,
         first_day=period.first_day.isoformat(), last_day=period.last_day.isoformat(),
-        timezone=period.dataset.timezone, detectors=rows, notes=notes,
+        timezone=period.dataset.timezone, verified=period.dataset.verified, detectors=rows, notes=notes,
     )

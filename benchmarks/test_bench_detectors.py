@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from snoopbench.contract.info import DatasetInfo
+from snoopbench.contract.manifest import read_manifest
 from snoopbench.benchmarks.harness import BASELINES
 from snoopbench.benchmarks.ratios import rule_ids
 from snoopbench.benchmarks.worker import check_scores, load_context
@@ -41,6 +43,7 @@ class Prepared:
     history: pa.Table
     batches: list[pa.RecordBatch]
     whole: list[pa.RecordBatch]  # the scoring period as one batch, for a retrospective detector
+    info: DatasetInfo
 
     @property
     def n_scored(self) -> int:
@@ -57,7 +60,8 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
     n_warmup = int(np.searchsorted(ts, ts[0] + WARMUP_DAYS * 86_400_000))  # events are in time order
     scoring = events.slice(n_warmup).combine_chunks()
     return Prepared(load_context(root / "context"), events.slice(0, n_warmup).combine_chunks(),
-                    scoring.to_batches(max_chunksize=BATCH), scoring.to_batches())
+                    scoring.to_batches(max_chunksize=BATCH), scoring.to_batches(),
+                    read_manifest(root).info)
 
 
 def kind_of(ident: str) -> str:
@@ -82,7 +86,7 @@ def _score_all(detector: Detector, batches: list[pa.RecordBatch]) -> int:
 def _fitted(ident: str, p: Prepared) -> Callable[[], tuple[tuple, dict]]:
     def setup() -> tuple[tuple, dict]:
         d = create(ident)
-        d.fit(p.context, p.history)
+        d.fit(p.context, p.history, p.info)
         return (d, p.whole if d.retrospective else p.batches), {}
     return setup
 
@@ -91,7 +95,7 @@ def _fitted(ident: str, p: Prepared) -> Callable[[], tuple[tuple, dict]]:
 def test_fit(benchmark, ident: str, prepared: Prepared) -> None:
     _importable(ident)
     benchmark.group = "detectors: fit"
-    benchmark.pedantic(lambda d: d.fit(prepared.context, prepared.history),
+    benchmark.pedantic(lambda d: d.fit(prepared.context, prepared.history, prepared.info),
                        setup=lambda: ((create(ident),), {}), rounds=ROUNDS, warmup_rounds=1)
     benchmark.extra_info.update(kind=kind_of(ident), events=prepared.history.num_rows,
                                 events_per_s=round(prepared.history.num_rows / benchmark.stats.stats.median))

@@ -18,6 +18,7 @@ from snoopbench.benchmarks.harness import score_dataset
 from snoopbench.benchmarks.metrics import evaluate_scores
 from snoopbench.benchmarks.worker import check_scores, load_context, split_stream
 from snoopbench.detectors import create
+from snoopbench.detectors.base import call_fit
 from tests.synthetic import build_synthetic_dataset
 
 pytest.importorskip("pytest_benchmark")
@@ -42,7 +43,7 @@ def in_process(path: Path) -> list:
     for spec in ("null", "random"):
         detector = create(spec)
         history, stream = split_stream(parts, BATCH, period.n_warmup)
-        detector.fit(context, history)
+        call_fit(detector, context, history, ds.info)
         scores = np.concatenate([check_scores(detector.score(b), b) for b in stream])
         results.append(evaluate_scores(period.period, scores, 5.0))
     return results

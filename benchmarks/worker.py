@@ -1,24 +1,25 @@
-"""What runs inside a detector's own process: fit, score batch by batch, write the scores.
+"""What runs inside a detector's sandbox: fit, score batch by batch, write the scores.
 
-The harness starts one process per detector (see :mod:`benchmarks.harness`), so a detector that
-crashes, hangs or eats all memory cannot take the harness down. The process appends each batch's
-scores to ``scores.f64`` (raw little-endian float64, one per scoring-period event, in order) as
-it goes, so neither it nor the harness holds them all, and writes a ``status.json`` into its
-work folder; if it dies before writing the status, the harness reads its exit code instead.
+The harness starts one sandbox per detector (see :mod:`benchmarks.sandbox`) running
+``python -m snoopbench.benchmarks.worker /output/job.json``, so a detector that crashes, hangs or
+eats all memory cannot take the harness down, and sees nothing but its inputs. The process
+appends each batch's scores to ``scores.f64`` (raw little-endian float64, one per scoring-period
+event, in order) as it goes, so neither it nor the harness holds them all, and writes a
+``status.json`` into its output folder; if it dies before writing the status, the harness reads
+its exit code instead. An ``exec:`` program runs as this process's child, in the same sandbox,
+and its ``{out}`` file is turned into ``scores.f64`` here, under the same memory limit.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import resource
 import shlex
-import shutil
 import subprocess
-import tempfile
+import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
@@ -27,31 +28,46 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from snoopbench.contract.info import DatasetInfo
+from snoopbench.detectors.base import call_fit
 from snoopbench.benchmarks.dataset import EventLocator, iter_event_batches
 from snoopbench.detectors.registry import import_target
 
 _OOM_HINTS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "Out of memory")
-#: The scores file in a job's work folder, and its element type.
+#: The scores file in a job's output folder, and its element type.
 SCORES_FILE = "scores.f64"
 SCORE_DTYPE = np.dtype("<f8")
+JOB_FILE = "job.json"
+STATUS_FILE = "status.json"
+#: Where an outside program's stderr goes, in the output folder.
+EXEC_LOG = "stderr.txt"
 
 
 @dataclass(frozen=True)
 class Job:
-    """Everything a detector process needs; picklable, so it crosses the process boundary."""
+    """Everything a detector process needs, as the sandbox shows it; written as JSON."""
 
     name: str
-    workdir: str
+    out_dir: str
     parts: tuple[str, ...]
     context_dir: str
+    info: str
     n_warmup: int
     n_total: int
-    cwd: str
     target: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     command: str | None = None
     batch_size: int = 65536
-    mem_limit_mb: int | None = None
+    sys_path: tuple[str, ...] = ()
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self)))
+
+    @classmethod
+    def read(cls, path: str | Path) -> Job:
+        data = json.loads(Path(path).read_text())
+        return cls(**{**data, "parts": tuple(data["parts"]),
+                      "sys_path": tuple(data.get("sys_path", ()))})
 
 
 class DetectorFault(Exception):
@@ -63,11 +79,7 @@ class OutOfMemory(Exception):
 
 
 def run_job(job: Job) -> None:
-    """Process entry point: run one detector and record the outcome in ``job.workdir``."""
-    os.setsid()  # own process group: the harness can kill this process and all it started
-    if job.mem_limit_mb:
-        limit = _address_space() + job.mem_limit_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    """Run one detector and record the outcome in ``job.out_dir``."""
     status: dict[str, Any] = {"status": "ok", "error": None}
     try:
         status.update(_run_exec(job) if job.command is not None else _run_python(job))
@@ -84,22 +96,17 @@ def run_job(job: Job) -> None:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     status["peak_mem_mb"] = max(own, kids) / 1024.0  # ru_maxrss is in KiB on Linux
-    tmp = Path(job.workdir) / "status.json.tmp"
+    tmp = Path(job.out_dir) / (STATUS_FILE + ".tmp")
     tmp.write_text(json.dumps(status))
-    tmp.replace(Path(job.workdir) / "status.json")
+    tmp.replace(Path(job.out_dir) / STATUS_FILE)
 
 
-def _address_space() -> int:
-    """This process's virtual size in bytes (0 where /proc is missing).
-
-    The memory limit counts from here: numpy and pyarrow alone reserve hundreds of MiB of
-    address space, which says nothing about what the detector itself uses.
-    """
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 0
-    return pages * os.sysconf("SC_PAGE_SIZE")
+def main(argv: list[str]) -> int:
+    """``python -m snoopbench.benchmarks.worker JOB.json``: the sandbox's entry point."""
+    job = Job.read(argv[0])
+    sys.path[:0] = [p for p in job.sys_path if p not in sys.path]
+    run_job(job)
+    return 0
 
 
 def load_context(context_dir: str | Path) -> dict[str, pa.Table]:
@@ -169,7 +176,7 @@ def _run_python(job: Job) -> dict[str, Any]:
     context = load_context(job.context_dir)
     history, stream = split_stream(job.parts, job.batch_size, job.n_warmup)
     t0 = time.perf_counter()
-    detector.fit(context, history)
+    call_fit(detector, context, history, DatasetInfo.from_dict(json.loads(Path(job.info).read_text())))
     fit_s = time.perf_counter() - t0
     del history
 
@@ -179,7 +186,7 @@ def _run_python(job: Job) -> dict[str, Any]:
             [pa.array([], f.type) for f in whole.schema], schema=whole.schema)]
         stream = iter(batches[:1])
     score_s = 0.0
-    with open(Path(job.workdir) / SCORES_FILE, "wb") as out:
+    with open(Path(job.out_dir) / SCORES_FILE, "wb") as out:
         for batch in stream:
             t0 = time.perf_counter()
             scores = detector.score(batch)
@@ -188,47 +195,29 @@ def _run_python(job: Job) -> dict[str, Any]:
     return {"fit_seconds": fit_s, "score_seconds": score_s, "n_fit": job.n_warmup}
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    # A hard link reveals no path back to the dataset (its truth may sit next to it).
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
-
-
 def _run_exec(job: Job) -> dict[str, Any]:
-    base = Path(tempfile.mkdtemp(prefix="snoopbench-exec-"))
-    try:
-        events, context, out_dir = base / "events", base / "context", base / "out"
-        for folder in (events, context, out_dir):
-            folder.mkdir()
-        for part in job.parts:
-            _link_or_copy(Path(part), events / Path(part).name)
-        for table in sorted(Path(job.context_dir).glob("*.parquet")):
-            _link_or_copy(table, context / table.name)
-        out = out_dir / "scores.parquet"
-        command = job.command
-        for key, value in (("{events}", events), ("{context}", context), ("{out}", out)):
-            command = command.replace(key, shlex.quote(str(value)))
-        log = Path(job.workdir) / "stderr.txt"
-        t0 = time.perf_counter()
-        with open(log, "wb") as err:
-            proc = subprocess.run(command, shell=True, cwd=job.cwd, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=err)
-        wall = time.perf_counter() - t0
-        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-        if proc.returncode != 0:
-            why = f"exited with code {proc.returncode}" + (f": {' | '.join(tail)}" if tail else "")
-            if proc.returncode in (-9, 137) or any(h in " ".join(tail) for h in _OOM_HINTS):
-                raise OutOfMemory(f"outside program {why}")
-            raise DetectorFault(f"outside program {why}")
-        if not out.is_file():
-            raise DetectorFault("outside program exited 0 but did not write {out}")
-        with open(Path(job.workdir) / SCORES_FILE, "wb") as fh:
-            _write_exec_scores(out, job, fh)
-        return {"fit_seconds": None, "score_seconds": wall, "n_fit": 0}
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    out = Path(job.out_dir) / "out.parquet"
+    command = job.command
+    for key, value in (("{events}", Path(job.parts[0]).parent if job.parts else ""),
+                       ("{context}", job.context_dir), ("{info}", job.info), ("{out}", out)):
+        command = command.replace(key, shlex.quote(str(value)))
+    log = Path(job.out_dir) / EXEC_LOG
+    t0 = time.perf_counter()
+    with open(log, "wb") as err:
+        proc = subprocess.run(command, shell=True, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=err)
+    wall = time.perf_counter() - t0
+    tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+    if proc.returncode != 0:
+        why = f"exited with code {proc.returncode}" + (f": {' | '.join(tail)}" if tail else "")
+        if proc.returncode in (-9, 137) or any(h in " ".join(tail) for h in _OOM_HINTS):
+            raise OutOfMemory(f"outside program {why}")
+        raise DetectorFault(f"outside program {why}")
+    if not out.is_file():
+        raise DetectorFault("outside program exited 0 but did not write {out}")
+    with open(Path(job.out_dir) / SCORES_FILE, "wb") as fh:
+        _write_exec_scores(out, job, fh)
+    return {"fit_seconds": None, "score_seconds": wall, "n_fit": 0}
 
 
 def _write_exec_scores(path: Path, job: Job, out: BinaryIO) -> None:
@@ -276,3 +265,7 @@ def _write_exec_scores(path: Path, job: Job, out: BinaryIO) -> None:
 
 def _write_scores(out: BinaryIO, scores: np.ndarray) -> None:
     scores.astype(SCORE_DTYPE, copy=False).tofile(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

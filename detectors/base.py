@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from snoopbench.contract.errors import SnoopbenchError
+from snoopbench.contract.info import DatasetInfo
 from snoopbench.detectors.params import (
     Param, ParamError, check_params, signature_params, unknown_message,
 )
@@ -39,8 +40,11 @@ class Detector:
     #: conformance suite checks it; a detector that normalises per batch must say False.
     batch_invariant: ClassVar[bool] = True
 
-    def fit(self, context: Mapping[str, pa.Table], history: pa.Table) -> None:
-        """Learn from context tables (name -> table) and the unlabelled warm-up events.
+    def fit(self, context: Mapping[str, pa.Table], history: pa.Table,
+            info: DatasetInfo | None = None) -> None:
+        """Learn from context tables (name -> table), the unlabelled warm-up events and the
+        dataset's facts (:class:`~snoopbench.contract.info.DatasetInfo`: time zone, start date,
+        days, warm-up, staff count).
 
         The default learns nothing, so a purely streaming detector need not override it.
         """
@@ -124,6 +128,34 @@ class Detector:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k, '?')!r}" for k in self.hyperparameters())
         return f"{type(self).__name__}({args})"
+
+
+def call_fit(detector: Detector, context: Mapping[str, pa.Table], history: pa.Table,
+             info: DatasetInfo) -> None:
+    """Call ``fit`` with the dataset's facts if it takes them (a plug-in written before ``info``
+    was added to the contract takes only ``context`` and ``history``)."""
+    try:
+        params = inspect.signature(detector.fit).parameters.values()
+    except (TypeError, ValueError):
+        params = ()
+    takes_info = any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name == "info" for p in params) \
+        or len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]) >= 3
+    if takes_info:
+        detector.fit(context, history, info)
+    else:
+        detector.fit(context, history)
+
+
+def zone_of(detector: Detector, info: DatasetInfo | None) -> str:
+    """The time zone a detector works in: its own ``timezone`` hyperparameter if set, else the
+    dataset's. No detector assumes a zone."""
+    own = getattr(detector, "timezone", None)
+    if own:
+        return own
+    if info is None:
+        raise SnoopbenchError(f"{detector.name}: needs the dataset's time zone; pass the dataset's "
+                              "DatasetInfo to fit() (snoopbench.load(path).info), or timezone=...")
+    return info.timezone
 
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -7,6 +7,7 @@ from typing import Mapping
 import numpy as np
 import pyarrow as pa
 
+from snoopbench.contract.info import DatasetInfo
 from snoopbench.detectors.base import Detector, hash64, unit_interval
 
 
@@ -35,7 +36,8 @@ class RandomDetector(Detector):
     def __init__(self, *, seed: int = 0) -> None:
         self.seed = seed
 
-    def fit(self, context: Mapping[str, pa.Table], history: pa.Table) -> None:
+    def fit(self, context: Mapping[str, pa.Table], history: pa.Table,
+            info: DatasetInfo | None = None) -> None:
         self.key_ = _key(self.seed)
 
     def score(self, batch: pa.RecordBatch) -> np.ndarray:

@@ -16,9 +16,11 @@ from typing import Literal, Mapping
 import numpy as np
 import pyarrow as pa
 
+from snoopbench.contract.info import DatasetInfo
+from snoopbench.detectors.base import zone_of
 from snoopbench.detectors.frame import Frame
 from snoopbench.detectors.index import ForceIndex
-from snoopbench.detectors.rules import DEFAULT_TIMEZONE, RuleDetector
+from snoopbench.detectors.rules import RuleDetector
 from snoopbench.detectors.streams import Groups, RunningMax
 
 DEFAULT_RULES = "relationship+vip+watchlist+media_export+canary+off_shift+explanation"
@@ -105,17 +107,18 @@ class EnsembleDetector(RuleDetector):
     name = "ensemble"
 
     def __init__(self, *, rules: str = DEFAULT_RULES, combine: Literal["sum", "max"] = "max",
-                 timezone: str = DEFAULT_TIMEZONE) -> None:
+                 timezone: str | None = None) -> None:
         self.rules = rules
         self.combine = combine
         self.timezone = timezone
 
-    def fit(self, context: Mapping[str, pa.Table], history: pa.Table) -> None:
+    def fit(self, context: Mapping[str, pa.Table], history: pa.Table,
+            info: DatasetInfo | None = None) -> None:
         from snoopbench.detectors.registry import create
 
         if self.combine not in ("sum", "max"):
             raise ValueError(f"combine must be 'sum' or 'max', not {self.combine!r}")
-        index = ForceIndex(context, self.timezone)
+        index = ForceIndex(context, zone_of(self, info))
         frame = index.decode(history)
         self.index_ = index
         self.rules_: list[RuleDetector] = []

@@ -14,16 +14,21 @@ from typing import Mapping
 import numpy as np
 import pyarrow as pa
 
+from snoopbench.contract.info import DatasetInfo
+from snoopbench.detectors.base import zone_of
 from snoopbench.detectors.columns import COPY_ACTIONS, ENTITY_TYPES, SYSTEMS, entity_key
 from snoopbench.detectors.frame import Frame
 from snoopbench.detectors.index import ForceIndex
-from snoopbench.detectors.rules import DEFAULT_TIMEZONE, RuleDetector
+from snoopbench.detectors.rules import RuleDetector
 from snoopbench.detectors.streams import Groups
 
 #: Rules whose daily highest score is a feature.
 FEATURE_RULES = ("relationship", "vip", "watchlist", "media_export", "canary", "explanation")
 _CHUNK = 65536
-_N_FEATURES = 2 + len(SYSTEMS) + len(ENTITY_TYPES) + 5 + 1 + len(FEATURE_RULES)
+#: Per user-day: log event count and distinct-record share (2); shares by system and entity type;
+#: shares copied, unexplained, away from the user's area and over an hour off shift (4); the most
+#: hours off shift (1); each feature rule's highest score.
+_N_FEATURES = 2 + len(SYSTEMS) + len(ENTITY_TYPES) + 4 + 1 + len(FEATURE_RULES)
 
 
 class IsolationForestDetector(RuleDetector):
@@ -39,12 +44,13 @@ class IsolationForestDetector(RuleDetector):
     retrospective = True
 
     def __init__(self, *, n_estimators: int = 200, seed: int = 0,
-                 timezone: str = DEFAULT_TIMEZONE) -> None:
+                 timezone: str | None = None) -> None:
         self.n_estimators = n_estimators
         self.seed = seed
         self.timezone = timezone
 
-    def fit(self, context: Mapping[str, pa.Table], history: pa.Table) -> None:
+    def fit(self, context: Mapping[str, pa.Table], history: pa.Table,
+            info: DatasetInfo | None = None) -> None:
         try:
             from sklearn.ensemble import IsolationForest
         except ImportError as exc:
@@ -52,7 +58,7 @@ class IsolationForestDetector(RuleDetector):
                               ) from exc
         from snoopbench.detectors.registry import create
 
-        index = ForceIndex(context, self.timezone)
+        index = ForceIndex(context, zone_of(self, info))
         frame = index.decode(history)
         self.index_ = index
         self.rules_ = [create(ident) for ident in FEATURE_RULES]

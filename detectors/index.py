@@ -46,7 +46,7 @@ class Records:
 class ForceIndex:
     """Sorted-key lookups over the context tables (each built on first use)."""
 
-    def __init__(self, context: Mapping[str, pa.Table], timezone: str = "Europe/London") -> None:
+    def __init__(self, context: Mapping[str, pa.Table], timezone: str) -> None:
         self.context = context
         self.timezone = timezone
         self._tz = ZoneInfo(timezone)

@@ -13,7 +13,7 @@ from snoopbench.detectors.columns import ACT, COPY_ACTIONS, ET, VOCAB, codes, en
 from snoopbench.detectors.lookups import HashIndex
 from snoopbench.detectors.explanation import BLANK, EXPLAINED, Rarity
 from snoopbench.detectors.frame import Frame
-from snoopbench.detectors.rules import DEFAULT_TIMEZONE, RuleDetector
+from snoopbench.detectors.rules import RuleDetector
 from snoopbench.detectors.streams import Groups, PairLog, RunningSum, pair_key, poisson_excess
 
 
@@ -60,7 +60,7 @@ class VipDetector(RuleDetector):
     name = "vip"
 
     def __init__(self, *, copy_weight: float = 1.5, crowd: int = 6,
-                 timezone: str = DEFAULT_TIMEZONE) -> None:
+                 timezone: str | None = None) -> None:
         self.copy_weight = copy_weight
         self.crowd = crowd
         self.timezone = timezone
@@ -163,7 +163,7 @@ class WatchlistDetector(RuleDetector):
 
     name = "watchlist"
 
-    def __init__(self, *, prior: float = 5.0, timezone: str = DEFAULT_TIMEZONE) -> None:
+    def __init__(self, *, prior: float = 5.0, timezone: str | None = None) -> None:
         self.prior = prior
         self.timezone = timezone
 
@@ -249,7 +249,7 @@ class MediaExportDetector(RuleDetector):
     name = "media_export"
 
     def __init__(self, *, view_weight: float = 0.25, mismatch_weight: float = 3.0,
-                 prior: float = 3.0, timezone: str = DEFAULT_TIMEZONE) -> None:
+                 prior: float = 3.0, timezone: str | None = None) -> None:
         self.view_weight = view_weight
         self.mismatch_weight = mismatch_weight
         self.prior = prior

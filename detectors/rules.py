@@ -13,19 +13,19 @@ from typing import Mapping
 import numpy as np
 import pyarrow as pa
 
-from snoopbench.detectors.base import Detector, hash64, unit_interval
+from snoopbench.contract.info import DatasetInfo
+from snoopbench.detectors.base import Detector, zone_of, hash64, unit_interval
 from snoopbench.detectors.columns import ET, VOCAB, codes, entity_key, ints
 from snoopbench.detectors.frame import Frame
 from snoopbench.detectors.index import ForceIndex
-
-DEFAULT_TIMEZONE = "Europe/London"
 
 
 class RuleDetector(Detector):
     """A detector that scores decoded frames against a force index (see the module docstring)."""
 
-    def fit(self, context: Mapping[str, pa.Table], history: pa.Table) -> None:
-        index = ForceIndex(context, getattr(self, "timezone", DEFAULT_TIMEZONE))
+    def fit(self, context: Mapping[str, pa.Table], history: pa.Table,
+            info: DatasetInfo | None = None) -> None:
+        index = ForceIndex(context, zone_of(self, info))
         self.fit_frame(index, index.decode(history))
 
     def fit_frame(self, index: ForceIndex, history: Frame) -> np.ndarray:
@@ -117,7 +117,7 @@ class RandomAuditDetector(RuleDetector):
     name = "random_audit"
 
     def __init__(self, *, share: float = 0.05, seed: int = 0,
-                 timezone: str = DEFAULT_TIMEZONE) -> None:
+                 timezone: str | None = None) -> None:
         self.share = share
         self.seed = seed
         self.timezone = timezone

@@ -7,7 +7,7 @@ import numpy as np
 
 from snoopbench.detectors.columns import ENTITY_TYPES, SYSTEMS
 from snoopbench.detectors.frame import Frame
-from snoopbench.detectors.rules import DEFAULT_TIMEZONE, RuleDetector
+from snoopbench.detectors.rules import RuleDetector
 from snoopbench.detectors.streams import stable_order
 
 _N_CELLS = len(SYSTEMS) * len(ENTITY_TYPES)
@@ -65,7 +65,7 @@ class VolumeDetector(RuleDetector):
     name = "volume"
 
     def __init__(self, *, z: float = 3.0, min_events: int = 1, prior: float = 3.0,
-                 log: bool = False, timezone: str = DEFAULT_TIMEZONE) -> None:
+                 log: bool = False, timezone: str | None = None) -> None:
         self.z = z
         self.min_events = min_events
         self.prior = prior

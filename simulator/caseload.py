@@ -16,13 +16,12 @@ import datetime as dt
 import numpy as np
 
 from snoopbench.simulator.arrays import ragged
+from snoopbench.simulator.behaviour import DAY, HOUR
 from snoopbench.simulator.incidents import GRADES, new_crimes, new_incidents
 from snoopbench.simulator.rng import derive
 from snoopbench.contract.schema import ROLES
 from snoopbench.simulator.shard import ShardContext
 
-DAY = 86_400_000
-HOUR = 3_600_000
 CASE_PREFIX = {"request": "DR", "vetting": "VET", "conduct": "PSD", "intelligence": "INT"}
 
 

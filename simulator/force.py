@@ -8,11 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snoopbench.simulator.behaviour import HOUR, MIN
 from snoopbench.simulator.population import Population
 from snoopbench.simulator.rng import derive
 from snoopbench.contract.schema import RELATION_KINDS, ROLES
-
-DAY_MS = 86_400_000
 
 
 @dataclass
@@ -175,10 +174,14 @@ def _relations(cfg: dict, pop: Population, person_id: np.ndarray, team: np.ndarr
     offsets = rng.choice(np.array([-2, -1, 1, 2]), size=(n, 2))
     near = np.clip(home[:, None] + offsets, 0, pop.n_addresses - 1)
     same_street = pop.addr_street[near] == pop.addr_street[home][:, None]
-    # The first resident of each address (people are laid out address by address).
-    first_resident = np.searchsorted(pop.address, near)
-    ok = same_street & (first_resident < pop.n_people)
-    add(np.repeat(np.arange(n), 2)[ok.ravel()], first_resident.ravel()[ok.ravel()], "neighbour")
+    # Someone living there now: partners have moved in with staff, so people are no longer laid out
+    # address by address; look residents up through a sort by current address.
+    by_address = np.argsort(pop.address, kind="stable")
+    lived_at = pop.address[by_address]
+    pos = np.minimum(np.searchsorted(lived_at, near), pop.n_people - 1)
+    resident = by_address[pos]
+    ok = same_street & (near != home[:, None]) & (lived_at[pos] == near)
+    add(np.repeat(np.arange(n), 2)[ok.ravel()], resident.ravel()[ok.ravel()], "neighbour")
     # Friends anywhere; colleagues within the team.
     n_fr = rng.poisson(cfg["friends_per_staff"], n)
     s = np.repeat(np.arange(n), n_fr)
@@ -247,11 +250,11 @@ def roster(scn: dict, force: Force, staff_idx: np.ndarray, day: int, midnights: 
         # Teams start together, within a few minutes of the roster.
         jitter = (rng.normal(0, 1, len(members)) * rota["start_jitter_minutes"] / 3).clip(
             -rota["start_jitter_minutes"], rota["start_jitter_minutes"])
-        start = midnights[day] + (hours0 * 3_600_000 + jitter * 60_000).astype(np.int64)
-        start = start // 60_000 * 60_000
+        start = midnights[day] + (hours0 * HOUR + jitter * MIN).astype(np.int64)
+        start = start // MIN * MIN
         staff_parts.append(members)
         start_parts.append(start)
-        end_parts.append(start + (length * 3_600_000).astype(np.int64))
+        end_parts.append(start + (length * HOUR).astype(np.int64))
     if not staff_parts:
         z = np.zeros(0, np.int64)
         return dict(staff=z, start=z, end=z, overrun=z)
@@ -261,6 +264,6 @@ def roster(scn: dict, force: Force, staff_idx: np.ndarray, day: int, midnights: 
     rotas_of = np.array([scn["rotas"][scn["roles"][r]["rota"]]["overrun_share"] for r in ROLES])
     mean_over = np.array([scn["rotas"][scn["roles"][r]["rota"]]["overrun_minutes_mean"] for r in ROLES])
     over = rng.random(len(staff)) < rotas_of[force.role[staff]]
-    overrun = np.where(over, rng.exponential(1.0, len(staff)) * mean_over[force.role[staff]] * 60_000, 0)
+    overrun = np.where(over, rng.exponential(1.0, len(staff)) * mean_over[force.role[staff]] * MIN, 0)
     order = np.lexsort((staff, start))
     return dict(staff=staff[order], start=start[order], end=end[order], overrun=overrun[order].astype(np.int64))

@@ -21,7 +21,8 @@ import numpy as np
 
 from snoopbench.simulator.arrays import first_in_group, ragged, spread
 from snoopbench.simulator.shard import ACT, ETYPE, ROLE, SYS, ShardContext, incidents_per_day
-from snoopbench.simulator.workload import ATTENDING, DAY, GRADES, HOUR, INCIDENT_KINDS, MIN, OFFENCES, SERIOUS
+from snoopbench.simulator.behaviour import CRIME_OPEN_DAYS, DAY, HOUR, MIN
+from snoopbench.simulator.workload import ATTENDING, GRADES, INCIDENT_KINDS, OFFENCES, SERIOUS
 
 CONTROL = ("control_room",)
 CUSTODY = ("custody",)
@@ -351,7 +352,7 @@ def new_crimes(ctx: ShardContext, rng, t: np.ndarray, inc_refs: np.ndarray, n_pe
             ctx.out.incidents[ctx.incident_rows[inc]][6] = crime
     ctx.out.crimes.extend(zip(crime_ids.tolist(), labels, t.tolist(), [ctx.area_name] * n, offence.tolist(),
                               serious.tolist()))
-    ctx.area_refs.push_many(np.zeros(n, np.int64), crefs, t, t + 60 * DAY)
+    ctx.area_refs.push_many(np.zeros(n, np.int64), crefs, t, t + CRIME_OPEN_DAYS * DAY)
     ctx.area_crimes.push_many(np.zeros(n, np.int64), crefs, t, t + 30 * DAY)
     # Intelligence about one of the people involved.
     n_intel = np.where(n_people > 0, rng.poisson(dem["intel_per_crime_mean"], n), 0)

@@ -14,12 +14,11 @@ import datetime as dt
 
 import numpy as np
 
-from snoopbench.simulator.misuse_plan import DAY, Network, Notable
+from snoopbench.simulator.behaviour import CRIME_OPEN_DAYS, DAY, HOUR, LOOKUP_GAP_MS_MEAN
+from snoopbench.simulator.misuse_plan import Network, Notable
 from snoopbench.simulator.rng import derive
 from snoopbench.simulator.shard import ACT, ETYPE, ROLE, SYS, ShardContext
 
-MIN = 60_000
-HOUR = 3_600_000
 
 
 def notable_event(env, ctx: ShardContext, nt: Notable):
@@ -50,12 +49,12 @@ def notable_event(env, ctx: ShardContext, nt: Notable):
     for m, cat, at in zip(nt.media_ids, nt.media_kinds, media_at.tolist()):
         ctx.out.records.append(("media", int(m), cref, at, -1, subject if cat == "custody_photo" else -1, cat))
     ctx.area_refs.push_one(0, inc_ref, t, t + 30 * DAY)
-    ctx.area_refs.push_one(0, cref, t, t + 60 * DAY)
+    ctx.area_refs.push_one(0, cref, t, t + CRIME_OPEN_DAYS * DAY)
     # The major-crime team holds the case for weeks; their own work views its media and people.
     inv = ctx.staff[ctx.force.role[ctx.staff] == ROLE["investigator"]]
     team = rng.choice(inv, size=min(len(inv), ctx.scn["misuse"]["notable_team_size"]), replace=False) \
         if len(inv) else inv
-    ctx.assign(team, cref, t, t + 60 * DAY, team=False)
+    ctx.assign(team, cref, t, t + CRIME_OPEN_DAYS * DAY, team=False)
     if len(team):
         n = 40
         # Each view is of an item already there at the time.
@@ -75,7 +74,7 @@ def notable_event(env, ctx: ShardContext, nt: Notable):
         readers = rng.choice(pool, size=min(len(pool), ctx.scn["misuse"]["notable_briefing_readers"]), replace=False)
         for r in readers:
             k = int(rng.integers(1, 5))
-            ts = t + np.sort(rng.integers(2 * HOUR, 4 * DAY, 1)) + np.cumsum(rng.exponential(40_000, k)).astype(np.int64)
+            ts = t + np.sort(rng.integers(2 * HOUR, 4 * DAY, 1)) + np.cumsum(rng.exponential(LOOKUP_GAP_MS_MEAN, k)).astype(np.int64)
             what = rng.random(k)
             etype = np.where(what < 0.5, ETYPE["crime"], np.where(what < 0.8, ETYPE["person"], ETYPE["incident"]))
             eid = np.where(etype == ETYPE["crime"], nt.crime_id, np.where(etype == ETYPE["person"], nt.person,
@@ -108,7 +107,7 @@ def network_watch(env, ctx: ShardContext, nw: Network):
                 continue
             who = int(ctx.duty_staff(analysts[rng.integers(len(analysts))]))
             k = int(rng.integers(3, 15))
-            ts = t + np.cumsum(rng.exponential(40_000, k)).astype(np.int64)
+            ts = t + np.cumsum(rng.exponential(LOOKUP_GAP_MS_MEAN, k)).astype(np.int64)
             etype, eid, system = _network_rows(nw, k, rng)
             ctx.sink.emit(ts, who, system, ACT["search"], etype, eid, -1)
         for op_t in nw.operations_ms[(nw.operations_ms >= mid[day]) & (nw.operations_ms < mid[day + 1])]:

@@ -12,16 +12,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from snoopbench.contract.schema import RELATION_KINDS, ROLES, SKILLS
+from snoopbench.simulator import misuse_kinds
+from snoopbench.simulator.behaviour import DAY
 from snoopbench.simulator.force import Force
+from snoopbench.simulator.misuse_kinds import MisuseKind, Planning
 from snoopbench.simulator.population import Population
 from snoopbench.simulator.rng import derive
-from snoopbench.contract.schema import EPISODE_KINDS, RELATION_KINDS, ROLES, SKILLS
 from snoopbench.simulator.shard import ID_SPAN
 
-DAY = 86_400_000
-
-RELATION_OF_KIND = {"family": ("family",), "partner": ("partner", "ex_partner"), "colleague": ("colleague",),
-                    "neighbour": ("neighbour",)}
 NOTABLE_MEDIA = ("crime_scene_photo", "post_mortem", "bwv_clip", "custody_photo")
 
 
@@ -68,12 +67,41 @@ class PlannedEpisode:
     network: int = -1
 
 
+@dataclass(frozen=True)
+class Shortfall:
+    """A kind whose scenario asked for more episodes (``episodes``) than the plan could place."""
+
+    kind: str
+    asked: int
+    placed: int
+    eligible: int              # staff who could commit one at all
+    reason: str = ""           # why none can happen at all, if so
+
+    @property
+    def key(self) -> str:
+        return f"misuse.kinds.{self.kind}.episodes"
+
+    @property
+    def impossible(self) -> bool:
+        return self.asked > self.eligible
+
+    def message(self) -> str:
+        if self.reason:
+            return f"{self.asked} episodes asked for, but none can happen: {self.reason}"
+        if self.impossible:
+            return (f"{self.asked} episodes asked for, but only {self.eligible} staff could commit one "
+                    f"(each actor commits one episode); expected at most {self.eligible}")
+        return (f"{self.key}: {self.asked} episodes asked for, {self.placed} placed: no free actor was found "
+                f"for the rest ({self.eligible} staff could commit one, some taken by other episodes)")
+
+
 @dataclass
 class MisusePlan:
     episodes: list[PlannedEpisode]
     notables: list[Notable]
     networks: list[Network]
     reserved: np.ndarray       # ids reserved per area
+    shortfalls: list[Shortfall] = field(default_factory=list)
 
 
 def plan_misuse(scn: dict, pop: Population, force: Force, midnights: np.ndarray) -> MisusePlan:
@@ -89,11 +117,13 @@ def plan_misuse(scn: dict, pop: Population, force: Force, midnights: np.ndarray)
         reserved[area] += n
         return ids
 
-    def when(lo_day: float, hi_day: float) -> int:
-        return int(midnights[0] + rng.uniform(lo_day, max(hi_day, lo_day + 0.01)) * DAY)
+    registry = misuse_kinds.all_kinds()
+    notables: list[Notable] = []
+    networks: list[Network] = []
+    pl = Planning(rng, cfg, warm, days, midnights, notables, networks, _relations_by_staff(force, registry))
+    when = pl.when
 
     # Notable events: enough for the curiosity and press episodes, at least one per scenario notables key.
-    notables: list[Notable] = []
     for i in range(cfg["notables"]):
         area = int(rng.integers(n_areas))
         kind = "murder" if rng.random() < 0.6 else "celebrity"
@@ -101,7 +131,6 @@ def plan_misuse(scn: dict, pop: Population, force: Force, midnights: np.ndarray)
         inc, crime, cust = reserve(area, 3)
         notables.append(Notable(i, kind, area, when(warm, days - 4), _person_in(pop, rng, area),
                                 int(inc), int(crime), int(cust), reserve(area, len(kinds)), kinds))
-    networks: list[Network] = []
     for i in range(cfg["networks"]):
         area = int(rng.integers(n_areas))
         size = int(rng.integers(cfg["network_size_min"], cfg["network_size_max"] + 1))
@@ -121,57 +150,54 @@ def plan_misuse(scn: dict, pop: Population, force: Force, midnights: np.ndarray)
     pop.vehicle_pop /= pop.vehicle_pop.sum()
 
     episodes: list[PlannedEpisode] = []
+    shortfalls: list[Shortfall] = []
     used: set[int] = set()
     staff_pool = np.arange(force.n)
-    rel_by_staff = _relations_by_staff(force)
-    for kind in EPISODE_KINDS:
-        k = cfg["kinds"].get(kind)
+    for name, kind in registry.items():
+        k = cfg["kinds"].get(name)
         if not k:
             continue
         expected = force.n * k["staff_share_per_year"] * days / 365
         n = max(k["episodes"], int(rng.poisson(expected)))
         mix = np.array([k["skill_mix"].get(s, 0.0) for s in SKILLS])
         skills = _spread_skills(rng, n, mix)
+        unmet = kind.unmet(cfg)
+        if unmet and n:
+            shortfalls.append(Shortfall(name, n, 0, 0, unmet))
+            continue
+        placed = 0
         for j in range(n):
-            nw_area = networks[j % len(networks)].area if kind == "leak_criminal" and networks else -1
-            actor = _pick_actor(rng, staff_pool, used, force, kind, rel_by_staff, nw_area)
+            actor = _pick_actor(rng, staff_pool, used, force, kind, pl.rel_by_staff, kind.actor_area(pl, j))
             if actor < 0:
                 continue
             used.add(actor)
-            ep = PlannedEpisode(len(episodes), kind, SKILLS[skills[j]], actor, int(force.area[actor]), 0, 0,
+            ep = PlannedEpisode(len(episodes), name, SKILLS[skills[j]], actor, int(force.area[actor]), 0, 0,
                                 int(rng.integers(k["lookups_min"], k["lookups_max"] + 1)))
-            story = kind == "leak_press" and rng.random() < cfg["press_local_story_share"]
-            if kind in ("curiosity", "leak_press") and notables and not story:
-                nt = notables[int(rng.integers(len(notables)))]
-                ep.notable = nt.index
-                ep.start_ms = nt.t_ms + int(rng.exponential(0.6 * DAY))
-            elif kind == "leak_criminal" and networks:
-                nw = networks[j % len(networks)]
-                ep.network = nw.index
-                ep.start_ms = when(warm, max(warm + 1, days - k["duration_days_mean"]))
-            else:
-                ep.start_ms = when(warm, days - 1)
+            kind.schedule(pl, ep, j, k)
             span = rng.exponential(k["duration_days_mean"]) + 0.5
             ep.end_ms = int(min(ep.start_ms + span * DAY, midnights[days] - 1))
-            if kind in RELATION_OF_KIND:
-                cands = rel_by_staff[actor].get(kind, [])
-                ep.targets = [int(x) for x in rng.choice(cands, size=min(len(cands), 1 + int(rng.random() < 0.4)),
-                                                         replace=False)]
+            kind.choose_targets(pl, ep)
             episodes.append(ep)
-    return MisusePlan(episodes, notables, networks, reserved)
+            placed += 1
+        if placed < k["episodes"]:
+            eligible = _eligible(force, kind, pl, k["episodes"])
+            shortfalls.append(Shortfall(name, k["episodes"], placed, eligible))
+    return MisusePlan(episodes, notables, networks, reserved, shortfalls)
 
 
-def _relations_by_staff(force: Force) -> list[dict[str, list[int]]]:
+def _relations_by_staff(force: Force, kinds: dict[str, MisuseKind]) -> list[dict[str, list[int]]]:
+    """Per staff member, the people each relation-bound kind could target."""
+    of_kind = {name: k.relations for name, k in kinds.items() if k.relations}
     out: list[dict[str, list[int]]] = [dict() for _ in range(force.n)]
     for s, p, k in zip(force.rel_staff.tolist(), force.rel_person.tolist(), force.rel_kind.tolist()):
         rk = RELATION_KINDS[k]
-        for kind, rel_kinds in RELATION_OF_KIND.items():
+        for name, rel_kinds in of_kind.items():
             if rk in rel_kinds:
-                out[s].setdefault(kind, []).append(p)
+                out[s].setdefault(name, []).append(p)
     return out
 
 
-def _pick_actor(rng, pool, used, force: Force, kind: str, rels, area: int = -1) -> int:
+def _pick_actor(rng, pool, used, force: Force, kind: MisuseKind, rels, area: int = -1) -> int:
     """A staff member who can commit this kind: one with such a relation, or anyone with access
     (for a network, someone working where it operates)."""
     if area >= 0:
@@ -180,12 +206,33 @@ def _pick_actor(rng, pool, used, force: Force, kind: str, rels, area: int = -1) 
         a = int(pool[rng.integers(len(pool))])
         if a in used:
             continue
-        if kind in RELATION_OF_KIND and not rels[a].get(kind):
+        if kind.relations and not rels[a].get(kind.name):
             continue
         if ROLES[force.role[a]] in ("professional_standards",):
             continue
         return a
     return -1
+
+
+def _eligible(force: Force, kind: MisuseKind, pl: Planning, n: int) -> int:
+    """How many staff could commit an episode of this kind (as _pick_actor allows)."""
+    ok = np.array([r != "professional_standards" for r in ROLES])[force.role]
+    if kind.relations:
+        ok &= np.array([bool(r.get(kind.name)) for r in pl.rel_by_staff], bool)
+    areas = {kind.actor_area(pl, j) for j in range(n)}
+    if -1 not in areas:
+        ok &= np.isin(force.area, list(areas))
+    return int(ok.sum())
+
+
+def acted_shortfalls(kinds_cfg: dict, acted: dict[str, int], days: int) -> list[str]:
+    """Kinds with fewer episodes leaving events in the period than the scenario asked for."""
+    out = []
+    for name, k in kinds_cfg.items():
+        if acted.get(name, 0) < k["episodes"]:
+            out.append(f"misuse.kinds.{name}.episodes: {k['episodes']} asked for, {acted.get(name, 0)} left events "
+                       f"in the {days} days (the rest start later, or found nothing to look at in time)")
+    return out
 
 
 def _spread_skills(rng, n: int, mix: np.ndarray) -> np.ndarray:

@@ -12,9 +12,11 @@
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +29,16 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
 from snoopbench.simulator import __version__, scenario as scenario_mod
-from snoopbench.simulator.dataset import FileEntry, write_manifest, write_parts, write_table
-from snoopbench.contract.errors import InputError
+from snoopbench.contract.digest import FileEntry, fingerprint
+from snoopbench.contract.errors import InputError, ScenarioError
+from snoopbench.contract.info import DatasetInfo
+from snoopbench.contract.manifest import write_manifest
+from snoopbench.simulator.dataset import write_parts, write_table
 from snoopbench.simulator.scenario import Scenario
 from snoopbench.contract.schema import (ACTIONS, ENTITY_TYPES, EPISODES, EVENTS, LABELS, RELATIONS, SYSTEMS, CONTEXT_TABLES,
                               TS)
 from snoopbench.simulator.shard_output import SHARD_TABLES, ShardResult, ShardRun, run_shard
+from snoopbench.simulator.misuse_plan import acted_shortfalls
 from snoopbench.simulator.world import world_for, world_tables
 
 Progress = Callable[[int, int, int], None]  # (days done, total days, events so far)
@@ -43,7 +49,7 @@ class SimulationResult:
     out: Path
     truth_dir: Path
     scenario: str
-    seed: int
+    seed: int | None  # None when sealed: the seed is kept only with the truth
     days: int
     events: int
     episodes: int
@@ -52,45 +58,73 @@ class SimulationResult:
     fingerprint: str
     seconds: float
     files: dict[str, int]
+    warnings: tuple[str, ...] = ()   # asked-for episodes that could not be placed or never acted, kinds left out
 
     @property
     def events_per_s(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-def _prepare_out(path: Path, what: str) -> Path:
+def _prepare_out(path: Path, what: str, key: str) -> Path:
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise InputError(f"already exists and is not empty; expected a new {what}", file=str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+        raise InputError(f"already exists and is not empty; expected a new {what}", file=str(path), key=key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    except OSError as exc:
+        raise InputError(f"cannot be written ({exc.strerror}); expected a writable place for a new {what}",
+                         file=str(path), key=key) from None
+
+
+def _inside(a: Path, b: Path) -> bool:
+    """True if ``a`` is ``b`` or lies inside it (paths resolved, whether or not they exist)."""
+    a, b = a.resolve(), b.resolve()
+    return a == b or b in a.parents
 
 
 def simulate(scenario: str | Path | Scenario, out: str | Path, *, seed: int | None = None,
              days: int | None = None, workers: int = 1, scheduler: str | None = None,
              sealed: str | Path | None = None, progress: Progress | None = None) -> SimulationResult:
-    """Simulate a scenario into a dataset directory (see the module docstring)."""
+    """Simulate a scenario into a dataset directory (see the module docstring).
+
+    With ``sealed``, the truth goes to that folder and, unless ``seed`` is given, the seed is drawn
+    from the operating system's CSPRNG and kept only there (``truth.json``): the dataset's manifest
+    and ``scenario.toml`` say ``seed = "sealed"``, so nobody without the truth can re-simulate it."""
     t0 = time.perf_counter()
     scn = scenario if isinstance(scenario, Scenario) else scenario_mod.load(scenario_mod.find(scenario))
+    sealed_path = Path(sealed) if sealed else None
+    if sealed_path is not None and seed is None:
+        seed = secrets.randbelow(2**63)
     scn = scn.with_overrides(seed=seed, days=days)
     if workers < 1:
         raise InputError(f"expected at least 1 worker, got {workers}", key="--workers")
     out = Path(out)
-    sealed_path = Path(sealed) if sealed else None
-    if sealed_path is not None and sealed_path.resolve() == out.resolve():
-        raise InputError("expected a truth folder apart from the dataset", key="--sealed")
-    tmp = _prepare_out(out, "dataset directory")
-    tmp_truth = _prepare_out(sealed_path, "truth folder") if sealed_path else None
+    if sealed_path is not None and (_inside(sealed_path, out) or _inside(out, sealed_path)):
+        raise InputError(f"expected a truth folder apart from the dataset {out}, not inside it or around it",
+                         file=str(sealed_path), key="--sealed")
+    scn.check_machine_fits(workers)
+    warnings = list(scn.notes)
+    if workers == 1 and scheduler is None:
+        # This process builds the world anyway (cached): an impossible plan is refused before
+        # anything is written. With more workers, the worker that builds it refuses it (plan_check).
+        warnings += plan_check(scn.data, str(scn.path))
+    tmp = _prepare_out(out, "dataset directory", "--out")
+    tmp_truth = None
     try:
-        result = _simulate_into(scn, tmp, workers, scheduler, progress)
+        tmp_truth = _prepare_out(sealed_path, "truth folder", "--sealed") if sealed_path else None
+        result = _simulate_into(scn, tmp, workers, scheduler, progress, sealed=sealed_path is not None)
+        if not (workers == 1 and scheduler is None):
+            warnings += result["world_warnings"]
         truth_src = tmp / "truth"
         if tmp_truth is not None:
             for f in truth_src.iterdir():
                 shutil.move(str(f), tmp_truth / f.name)
             truth_src.rmdir()
-        write_manifest(tmp, scenario=scn.name, seed=scn.seed, version=__version__, files=result["files"],
-                       truth=result["truth"], sealed=sealed_path is not None,
-                       extra={"days": scn.days, "staff": scn["force"]["staff"], "events": result["events"],
-                              "start_date": scn["start_date"].isoformat(), "timezone": scn["timezone"]})
+        info = DatasetInfo(scenario=scn.name, timezone=scn["timezone"], start_date=scn["start_date"],
+                           days=scn.days, warmup_days=scn["warmup_days"], staff=scn["force"]["staff"])
+        write_manifest(tmp, scenario=scn.name, seed=scn.seed, version=__version__, info=info,
+                       files=result["files"], truth=result["truth"], events=result["events"],
+                       truth_dir=tmp_truth)
         if tmp_truth is not None:
             tmp_truth.rename(sealed_path) if not sealed_path.exists() else _move_into(tmp_truth, sealed_path)
         tmp.rename(out) if not out.exists() else _move_into(tmp, out)
@@ -99,13 +133,13 @@ def simulate(scenario: str | Path | Scenario, out: str | Path, *, seed: int | No
         if tmp_truth is not None:
             shutil.rmtree(tmp_truth, ignore_errors=True)
         raise
-    from snoopbench.simulator.dataset import fingerprint
-
     return SimulationResult(
-        out=out, truth_dir=sealed_path or out / "truth", scenario=scn.name, seed=scn.seed, days=scn.days,
+        out=out, truth_dir=sealed_path or out / "truth", scenario=scn.name,
+        seed=None if sealed_path is not None else scn.seed, days=scn.days,
         events=result["events"], episodes=result["episodes"], labelled_events=result["labelled"],
         staff=scn["force"]["staff"], fingerprint=fingerprint(result["files"] + result["truth"]),
-        seconds=time.perf_counter() - t0, files={e.path: e.rows for e in result["files"]})
+        seconds=time.perf_counter() - t0, files={e.path: e.rows for e in result["files"]},
+        warnings=tuple(warnings + acted_shortfalls(scn["misuse"]["kinds"], result["acted"], scn.days)))
 
 
 def _move_into(src: Path, dst: Path) -> None:
@@ -115,31 +149,22 @@ def _move_into(src: Path, dst: Path) -> None:
 
 
 def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | None,
-                   progress: Progress | None) -> dict:
+                   progress: Progress | None, *, sealed: bool = False) -> dict:
     data = scn.data
-    (root / "scenario.toml").write_text(scn.to_toml())
+    (root / "scenario.toml").write_text(scn.to_toml(sealed=sealed))
     work = root / "_work"
     areas = list(range(len(scn.areas)))
     shard_dirs = [str(work / f"shard-{a:03d}") for a in areas]
-    pipelined = _Pipelined(data, shard_dirs, root, workers) if scheduler is None and workers > 1 else None
-    files: list[FileEntry] = []
-    truth: list[FileEntry] = []
-    decl = {t.name: t for t in CONTEXT_TABLES}
-    try:
-        for name, table in world_tables(world_for(data)).items():
-            if name == "relations":
-                truth.append(write_table(root, RELATIONS.path, table, RELATIONS))
-            else:
-                files.append(write_table(root, f"context/{name}.parquet", table, decl[name]))
-    except BaseException:
-        if pipelined is not None:
-            pipelined.abort()
-        raise
+    pipelined = _Pipelined(data, shard_dirs, root, workers, str(scn.path)) if scheduler is None and workers > 1 else None
+    # The world is built once per process that needs it: here with --workers 1, else by the
+    # first worker (group 0, or one cluster job), which writes its context tables.
     if pipelined is not None:
-        results, merged = pipelined.results(scn.days, progress)
+        results, merged, (files, truth, world_warnings) = pipelined.results(scn.days, progress)
     elif scheduler is None:
+        files, truth, world_warnings = write_world(data, str(root), str(scn.path))
         results, merged = _run_in_process(data, areas, shard_dirs, root, progress)
     else:
+        files, truth, world_warnings = _map(_world_job, [(data, str(root), str(scn.path))], 1, scheduler)[0]
         results = _run_shards(data, areas, shard_dirs, workers, scheduler, progress)
         # Events, merged day by day from the shards' day files.
         per_day = np.sum([r.rows_per_day for r in results], axis=0)
@@ -162,7 +187,39 @@ def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | Non
     truth.append(write_table(root, EPISODES.path, ep_table, EPISODES))
     shutil.rmtree(work)
     return {"files": files, "truth": truth, "events": int(per_day.sum()), "episodes": ep_table.num_rows,
-            "labelled": label_table.num_rows}
+            "labelled": label_table.num_rows,
+            "acted": Counter(ep_table["kind"].to_pylist()) if ep_table.num_rows else Counter(),
+            "world_warnings": world_warnings}
+
+
+def plan_check(data: dict, source: str) -> list[str]:
+    """The misuse plan's shortfalls: an episode kind that cannot happen is a :class:`ScenarioError`
+    naming its key; fewer episodes placed than asked for is a warning (returned)."""
+    warnings = []
+    for short in world_for(data).plan.shortfalls:
+        if short.impossible:
+            raise ScenarioError(short.message(), file=source, key=short.key)
+        warnings.append(short.message())
+    return warnings
+
+
+def write_world(data: dict, root: str, source: str = "") -> tuple[list[FileEntry], list[FileEntry], list[str]]:
+    """Write the world's context tables (and the true relations) from this process's world, after
+    checking its misuse plan (see :func:`plan_check`); returns the plan's warnings too."""
+    warnings = plan_check(data, source or data["name"])
+    files: list[FileEntry] = []
+    truth: list[FileEntry] = []
+    decl = {t.name: t for t in CONTEXT_TABLES}
+    for name, table in world_tables(world_for(data)).items():
+        if name == "relations":
+            truth.append(write_table(Path(root), RELATIONS.path, table, RELATIONS))
+        else:
+            files.append(write_table(Path(root), f"context/{name}.parquet", table, decl[name]))
+    return files, truth, warnings
+
+
+def _world_job(args) -> tuple[list[FileEntry], list[FileEntry], list[str]]:
+    return write_world(*args)
 
 
 def _episodes_table(episodes: list[dict], labels: pa.Table | None) -> pa.Table:
@@ -248,7 +305,7 @@ class _Pipelined:
     offsets and part numbers follow from those counts alone.
     """
 
-    def __init__(self, data: dict, dirs: list[str], root: Path, workers: int):
+    def __init__(self, data: dict, dirs: list[str], root: Path, workers: int, source: str = ""):
         import multiprocessing as mp
 
         self.work = Path(dirs[0]).parent
@@ -256,15 +313,28 @@ class _Pipelined:
         n = len(dirs)
         groups = [list(range(k, n, workers)) for k in range(min(workers, n))]
         self.pool = ProcessPoolExecutor(max_workers=len(groups), mp_context=mp.get_context("spawn"))
-        self.futures = [self.pool.submit(_group_job, (data, g, dirs, str(self.work), k, len(groups), str(root)))
+        self.futures = [self.pool.submit(_group_job, (data, g, dirs, str(self.work), k, len(groups), str(root),
+                                                      source))
                         for k, g in enumerate(groups)]
+        self.groups = len(groups)
 
     def abort(self) -> None:
-        (self.work / "abort").touch()  # groups waiting for others stop instead of waiting for ever
+        """Stop every group now (an error, Ctrl-C or SIGTERM): no worker outlives the run."""
+        try:
+            (self.work / "abort").touch()  # groups waiting for others stop instead of waiting for ever
+        except OSError:
+            pass
+        processes = list(getattr(self.pool, "_processes", {}).values())
+        for proc in processes:
+            proc.terminate()
+        for proc in processes:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
-    def results(self, days: int, progress: Progress | None) -> tuple[list[ShardResult],
-                                                                      list[tuple[FileEntry, pa.Table]]]:
+    def results(self, days: int, progress: Progress | None) -> tuple[
+            list[ShardResult], list[tuple[FileEntry, pa.Table]], tuple[list[FileEntry], list[FileEntry]]]:
         try:
             while True:
                 done, pending = wait(self.futures, timeout=0.5, return_when=FIRST_EXCEPTION)
@@ -281,15 +351,16 @@ class _Pipelined:
             self.abort()
             raise
         self.pool.shutdown()
-        results = sorted((r for shard_results, _ in out for r in shard_results), key=lambda r: r.area)
-        entries = sorted((e for _, merged in out for e in merged.items()), key=lambda e: e[0])
+        results = sorted((r for shard_results, _, _ in out for r in shard_results), key=lambda r: r.area)
+        entries = sorted((e for _, merged, _ in out for e in merged.items()), key=lambda e: e[0])
         merged = [(entry, feather.read_table(self.work / f"labels-{day:05d}.arrow")) for day, entry in entries]
-        return results, merged
+        return results, merged, out[0][2]
 
 
-def _group_job(args) -> tuple[list[ShardResult], dict[int, FileEntry]]:
-    data, group, dirs, work, k, n_groups, root = args
+def _group_job(args) -> tuple[list[ShardResult], dict[int, FileEntry], tuple[list[FileEntry], list[FileEntry]]]:
+    data, group, dirs, work, k, n_groups, root, source = args
     work, days = Path(work), data["duration_days"]
+    world = write_world(data, root, source) if k == 0 else ([], [], [])
     shards = [ShardRun(data, a, dirs[a], compression="uncompressed") for a in group]
     mine = [d for d in range(days) if d % n_groups == k]
     merged: dict[int, FileEntry] = {}
@@ -325,7 +396,7 @@ def _group_job(args) -> tuple[list[ShardResult], dict[int, FileEntry]]:
     results = [s.finish() for s in shards]
     publish(days - 1)
     merge_ready(block=True)
-    return results, merged
+    return results, merged, world
 
 
 def _read_json(path: Path) -> dict:

@@ -16,12 +16,32 @@ from typing import Any
 
 import tomli_w
 
-from snoopbench.contract.errors import ScenarioError
-from snoopbench.simulator.scenario_format import SCENARIO
+from snoopbench.contract.errors import IntegrityError, ScenarioError
 from snoopbench.contract.schema import ROLES
+from snoopbench.simulator import misuse_kinds
+from snoopbench.simulator.scenario_format import SCENARIO
 from snoopbench.simulator.spec import deep_merge, resolve
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+#: What a sealed dataset's scenario.toml says in place of its seed, which only the truth keeps.
+SEALED_SEED = "sealed"
+# Peak memory of a run (see Scenario.memory_estimate): bytes per process, per member of staff, and
+# per member of staff per simulated day.
+MEMORY_BASE = 250 * 2**20
+MEMORY_PER_STAFF = 20_000
+MEMORY_PER_STAFF_DAY = 900
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new work (Linux: MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -47,6 +67,15 @@ class Scenario:
     def areas(self) -> list[str]:
         return self.data["force"]["areas"]
 
+    @property
+    def notes(self) -> list[str]:
+        """What a reader should know that is not an error: registered misuse kinds it leaves out."""
+        absent = misuse_kinds.absent_from(self.data["misuse"]["kinds"])
+        if not absent:
+            return []
+        return [f"{self.path.name}: misuse.kinds: no episodes of {', '.join(absent)} "
+                f"(registered misuse kinds this scenario does not ask for)"]
+
     def __getitem__(self, key: str) -> Any:
         return self.data[key]
 
@@ -54,8 +83,8 @@ class Scenario:
         """The same scenario with the seed or the duration replaced (command-line overrides)."""
         data = dict(self.data)
         if seed is not None:
-            if seed < 0:
-                raise ScenarioError(f"expected a seed of at least 0, got {seed}", key="--seed")
+            if not 0 <= seed < 2**63:
+                raise ScenarioError(f"expected a seed from 0 to 2**63-1, got {seed}", key="--seed")
             data["seed"] = seed
         if days is not None:
             if not 1 <= days <= 3660:
@@ -64,9 +93,34 @@ class Scenario:
             data["warmup_days"] = min(data["warmup_days"], max(days - 1, 0))
         return Scenario(self.path, data)
 
-    def to_toml(self) -> str:
+    def to_toml(self, *, sealed: bool = False) -> str:
+        """The resolved scenario as TOML; ``sealed`` writes ``seed = "sealed"`` in place of the seed."""
         data = {k: v for k, v in self.data.items() if k != "extends"}
+        if sealed:
+            data["seed"] = SEALED_SEED
         return tomli_w.dumps(data)
+
+    def memory_estimate(self, workers: int = 1) -> int:
+        """Bytes of memory a run of this scenario needs at its peak, all processes together.
+
+        Measured peaks (docs/scenarios.md, "Memory"): a process holds a fixed base plus, per member
+        of staff it simulates, a world part and a part that grows with the days (tasking and
+        references held). The coefficients are from small-force at 30 and 90 days with one worker,
+        and over-estimate the large force's year (8.3 GB estimated per process, 6.4 GB measured)."""
+        staff, days = self.data["force"]["staff"], self.data["duration_days"]
+        processes = max(1, min(workers, len(self.areas)))
+        return processes * MEMORY_BASE + staff * (MEMORY_PER_STAFF + MEMORY_PER_STAFF_DAY * days)
+
+    def check_machine_fits(self, workers: int = 1) -> None:
+        """Refuse, before any work, a run this machine cannot hold in memory."""
+        need = self.memory_estimate(workers)
+        have = available_memory()
+        if have is not None and need > have:
+            raise ScenarioError(
+                f"needs about {need / 2**30:.1f} GiB of memory ({self.data['force']['staff']:,} staff for "
+                f"{self.days} days), and this machine has {have / 2**30:.1f} GiB available; expected a "
+                "smaller force.staff or duration_days (or a cluster: --scheduler)",
+                file=str(self.path), key="force.staff")
 
     def start_utc(self) -> dt.datetime:
         """Local midnight of the start date, as an aware UTC datetime."""
@@ -99,15 +153,37 @@ def _load_raw(path: Path, chain: tuple[Path, ...], referenced_from=None) -> dict
     if parent is None:
         return raw
     if not isinstance(parent, str) or not parent:
-        raise ScenarioError(f"expected a path to another scenario file, got {parent!r}", file=str(path), key="extends")
-    base = _load_raw(path.parent / parent, chain + (path,), referenced_from=(path, "extends"))
+        raise ScenarioError(f"expected a shipped scenario's name or a path to another scenario file, got {parent!r}",
+                            file=str(path), key="extends")
+    target = _resolve_extends(path, parent)
+    base = _load_raw(target, chain + (path,), referenced_from=(path, "extends"))
     return deep_merge(base, raw)
+
+
+def _resolve_extends(path: Path, parent: str) -> Path:
+    """``extends``: a file relative to the extending one, else a shipped scenario of that name."""
+    local = path.parent / parent
+    if local.is_file():
+        return local
+    p = Path(parent)
+    if p.parent == Path("."):
+        shipped_file = SCENARIO_DIR / (p.name if p.suffix == ".toml" else f"{p.name}.toml")
+        if shipped_file.is_file():
+            return shipped_file
+    raise ScenarioError(f"{parent!r} not found: neither a file next to this one nor a shipped scenario "
+                        f"({', '.join(names())})", file=str(path), key="extends")
 
 
 def load(path: str | Path) -> Scenario:
     """Read, merge and validate a scenario file; raise :class:`ScenarioError` on any problem."""
     path = Path(path)
     raw = _load_raw(path, ())
+    if raw.get("seed") == SEALED_SEED:
+        raise ScenarioError("the seed is sealed: this is a sealed dataset's scenario, whose seed only the "
+                            "holder of its truth knows; expected a whole-number seed (or --seed)",
+                            file=str(path), key="seed")
+    if isinstance(raw.get("misuse"), dict) and "kinds" in raw["misuse"]:
+        raw["misuse"] = {**raw["misuse"], "kinds": misuse_kinds.with_defaults(raw["misuse"]["kinds"], str(path))}
     data = resolve(SCENARIO, raw, str(path), "")
     _check_cross_keys(data, str(path))
     return Scenario(path.resolve(), data)
@@ -163,15 +239,44 @@ def _check_cross_keys(d: dict[str, Any], file: str) -> None:
             fail(f"misuse.kinds.{kind}.skill_mix", "expected some positive weight")
 
 
+def check_dataset_scenario(path: Path, manifest: Any) -> None:
+    """``verify``'s check of a dataset's ``scenario.toml``: it validates as a scenario (a sealed
+    one with its seed withheld), so the warm-up and time zone scoring uses are well-formed."""
+    raw = _read_toml(path, None)
+    if "extends" in raw:
+        raise IntegrityError(f"{path}: a dataset's scenario is fully resolved; found 'extends'")
+    if raw.get("seed") == SEALED_SEED:
+        raw["seed"] = 0
+    try:
+        data = resolve(SCENARIO, raw, str(path), "")
+        _check_cross_keys(data, str(path))
+    except ScenarioError as exc:
+        raise IntegrityError(f"{exc} (a dataset's scenario.toml must validate)") from None
+
+
 def shipped() -> list[Path]:
     """The scenario files shipped with snoopbench."""
     return sorted(SCENARIO_DIR.glob("*.toml"))
 
 
+def names() -> list[str]:
+    """The shipped scenarios' names."""
+    return [p.stem for p in shipped()]
+
+
 def find(name_or_path: str | Path) -> Path:
-    """A path as given, or the shipped scenario of that name (``tiny`` or ``tiny.toml``)."""
+    """A path as given, or the shipped scenario of that name (``tiny`` or ``tiny.toml``).
+
+    A file that exists wins; a bare name then means the shipped scenario; anything else is a
+    :class:`ScenarioError` that lists the shipped names."""
     p = Path(name_or_path)
-    if p.exists() or p.suffix == ".toml" and p.parent != Path("."):
+    if p.is_file():
         return p
-    cand = SCENARIO_DIR / (p.name if p.suffix == ".toml" else f"{p.name}.toml")
-    return cand if cand.exists() else p
+    if p.parent == Path("."):
+        cand = SCENARIO_DIR / (p.name if p.suffix == ".toml" else f"{p.name}.toml")
+        if cand.is_file():
+            return cand
+    if p.is_dir():
+        raise ScenarioError("is a folder; expected a scenario file or a shipped scenario's name", file=str(p))
+    raise ScenarioError(f"no such file, and no shipped scenario of that name ({', '.join(names())})",
+                        file=str(p))

@@ -6,7 +6,7 @@ and other scenarios ``extends`` it. Only structural choices (closed sets, ranges
 
 from __future__ import annotations
 
-from snoopbench.contract.schema import ACTIONS, ENTITY_TYPES, EPISODE_KINDS, RELATION_KINDS, ROLES, SCENARIO_FORMAT, SKILLS, SYSTEMS
+from snoopbench.contract.schema import ACTIONS, ENTITY_TYPES, RELATION_KINDS, ROLES, SCENARIO_FORMAT, SKILLS, SYSTEMS
 from snoopbench.simulator.spec import Field, ListOf, MapOf, Section
 
 SHARE = dict(min=0.0, max=1.0)
@@ -132,6 +132,9 @@ SYSTEM = Section({
     "actions": MapOf(Field("float", **POS), keys=ACTIONS),
 })
 
+# One table per misuse kind asked for. The names are the registry's (simulator.misuse_kinds), checked
+# when the file is read, and each kind fills in the keys a file leaves out (its own look-ups, duration
+# and skills; no episodes unless asked).
 MISUSE_KIND = Section({
     "staff_share_per_year": Field("float", min=0, max=1, doc="share of staff starting such an episode in a year"),
     "episodes": Field("int", min=0, max=100_000, default=0, doc="episodes at least, whatever the share"),
@@ -142,7 +145,7 @@ MISUSE_KIND = Section({
 })
 
 MISUSE = Section({
-    "kinds": MapOf(MISUSE_KIND, keys=EPISODE_KINDS),
+    "kinds": MapOf(MISUSE_KIND, doc="per misuse kind: a registered kind's name (see simulator.misuse_kinds)"),
     "proxy_via_control_room_share": Field("float", **SHARE, default=0.3,
                                           doc="expert look-ups made over the radio by the control room"),
     "notables": Field("int", min=0, max=10_000, default=0,

@@ -7,6 +7,7 @@ to check a value against a declaration and say precisely what was expected.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,9 +80,9 @@ class ListOf:
 def _type_ok(f: Field, v: Any) -> bool:
     num = (int, float)
     if f.kind == "int":
-        return isinstance(v, int) and not isinstance(v, bool)
-    if f.kind == "float":
-        return isinstance(v, num) and not isinstance(v, bool)
+        return isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**63
+    if f.kind == "float":  # NaN and infinities are no one's rate, share or count
+        return isinstance(v, num) and not isinstance(v, bool) and math.isfinite(v)
     if f.kind == "str":
         return isinstance(v, str)
     if f.kind == "bool":
@@ -96,7 +97,8 @@ def _type_ok(f: Field, v: Any) -> bool:
 
 def check_field(f: Field, v: Any, file: str, key: str) -> Any:
     if not _type_ok(f, v):
-        raise ScenarioError(f"expected {f.expected()}, got {v!r}", file=file, key=key)
+        finite = " (finite)" if "float" in f.kind else ""
+        raise ScenarioError(f"expected {f.expected()}{finite}, got {v!r}", file=file, key=key)
     values = v if isinstance(v, list) else [v]
     if isinstance(v, list):
         if len(v) < f.min_len:

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from snoopbench.simulator.behaviour import DAY, HOUR, LOOKUP_GAP_MS_MEAN
 from snoopbench.simulator.force import roster
 from snoopbench.simulator.shard import ETYPE, SYS, ShardContext
 from snoopbench.contract.schema import ROLES
 
-MIN = 60_000
-HOUR = 3_600_000
-DAY = 86_400_000
 GRADES = ("immediate", "priority", "scheduled", "resolution")
 INCIDENT_KINDS = ("concern for welfare", "domestic", "theft", "burglary", "assault", "road traffic",
                   "anti-social behaviour", "suspicious activity", "missing person", "criminal damage")
@@ -117,7 +115,7 @@ def emit_tasks(ctx: ShardContext, tasks: dict[str, np.ndarray]) -> None:
     t_ref[idx] = ctx.area_refs.pick_of(0, t_start[idx], w[idx])
     # Rows: a burst per task, a few seconds to minutes apart.
     task_of_row = np.repeat(np.arange(n_tasks), tasks["rows"])
-    gaps = rng.exponential(40_000, len(task_of_row)).astype(np.int64)
+    gaps = rng.exponential(LOOKUP_GAP_MS_MEAN, len(task_of_row)).astype(np.int64)
     first = np.r_[True, task_of_row[1:] != task_of_row[:-1]]
     csum = np.cumsum(gaps)
     ts = t_start[task_of_row] + csum - np.maximum.accumulate(np.where(first, csum, 0))

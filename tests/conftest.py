@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,6 @@ def sealed_dataset(synthetic_dataset: Path, tmp_path_factory: pytest.TempPathFac
                    ) -> tuple[Path, Path]:
     """The same dataset with its truth moved to a separate folder: (dataset, truth_dir)."""
     base = tmp_path_factory.mktemp("sealed")
-    data = base / "dataset"
-    shutil.copytree(synthetic_dataset, data)
-    truth = base / "kept-truth"
-    shutil.move(data / "truth", truth)
+    data, truth = base / "dataset", base / "kept-truth"
+    build_synthetic_dataset(data, sealed=truth)
     return data, truth

@@ -1,4 +1,4 @@
-"""A small synthetic dataset written straight from simulator/schema.py, for tests and benchmarks.
+"""A small synthetic dataset written straight from the contract (snoopbench.contract), for tests and benchmarks.
 
 The simulator is not needed: the builder writes Parquet files that follow the dataset schemas,
 so the harness, metrics and detectors can be tested on a dataset whose truth is known exactly.
@@ -7,8 +7,7 @@ so the harness, metrics and detectors can be tested on a dataset whose truth is 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,6 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from snoopbench.contract import schema
+from snoopbench.contract.digest import FileEntry, file_content_digest, file_sha256
+from snoopbench.contract.info import DatasetInfo
+from snoopbench.contract.manifest import write_manifest
+from snoopbench.simulator import scenario as scenario_mod
 
 START = dt.date(2024, 3, 25)  # the 10 days span the switch to summer time (31 March)
 TZ = "Europe/London"
@@ -87,8 +90,10 @@ def _write(table: schema.Table, data: dict | None, root: Path) -> None:
 
 
 def build_synthetic_dataset(root: Path, *, n_staff: int = 50, days: int = 10, seed: int = 7,
-                            warmup_days: int = 2, events_per_day: float = 8.0) -> Path:
-    """Write a complete small dataset (events in two parts, context, truth, manifest)."""
+                            warmup_days: int = 2, events_per_day: float = 8.0,
+                            sealed: Path | None = None) -> Path:
+    """Write a complete small dataset (events in two parts, context, truth, manifest); with
+    ``sealed``, the truth goes to that folder, as ``snoopbench simulate --sealed`` does."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     users = np.arange(1, n_staff + 1, dtype=np.int32)
@@ -167,19 +172,21 @@ def build_synthetic_dataset(root: Path, *, n_staff: int = 50, days: int = 10, se
     }, root)
     _write(schema.RELATIONS, None, root)
 
-    (root / "scenario.toml").write_text(
-        f'name = "synthetic"\nseed = {seed}\ntimezone = "{TZ}"\nstart_date = {START.isoformat()}\n'
-        f"days = {days}\nwarmup_days = {warmup_days}\n"
-    )
-    files = sorted(p for p in root.rglob("*.parquet"))
-    digest = hashlib.sha256()
-    for p in files:
-        digest.update(p.read_bytes())
-    manifest = {
-        "format": schema.DATASET_FORMAT, "scenario": "synthetic", "seed": seed,
-        "version": "test", "fingerprint": digest.hexdigest(),
-        "files": {str(p.relative_to(root)): {"rows": pq.ParquetFile(p).metadata.num_rows}
-                  for p in files},
-    }
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    # The resolved scenario.toml a simulated dataset carries: the tiny scenario, sized to this world.
+    tiny = scenario_mod.load(scenario_mod.find("tiny"))
+    data = {**tiny.data, "name": "synthetic", "seed": seed, "timezone": TZ, "start_date": START,
+            "duration_days": days, "warmup_days": warmup_days, "force": {**tiny["force"], "staff": n_staff}}
+    (root / "scenario.toml").write_text(scenario_mod.Scenario(root / "scenario.toml", data).to_toml(
+        sealed=sealed is not None))
+    entries = {folder: [FileEntry(p.relative_to(root).as_posix(), file_sha256(p), *file_content_digest(p))
+                        for p in sorted((root / folder).glob("*.parquet"))]
+               for folder in ("events", "context", "truth")}
+    n_events = sum(e.rows for e in entries["events"])
+    info = DatasetInfo(scenario="synthetic", timezone=TZ, start_date=START, days=days,
+                       warmup_days=warmup_days, staff=n_staff)
+    if sealed is not None:
+        shutil.move(root / "truth", sealed)
+    write_manifest(root, scenario="synthetic", seed=seed, version="test", info=info,
+                   files=entries["events"] + entries["context"], truth=entries["truth"], events=n_events,
+                   truth_dir=sealed)
     return root

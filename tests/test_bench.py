@@ -31,7 +31,8 @@ HOSTILE = "exec:exit 3 # <i>&\"'"  # fails, and its name needs escaping in HTML
 
 
 class FailsOnce(Detector):
-    """Fails the first time it runs (it leaves ``flag`` behind), then scores zeros."""
+    """Fails while ``flag`` does not exist, then scores zeros. (A detector cannot leave a file
+    behind for its next run: the sandbox shows it only what its SPEC names, read-only.)"""
 
     name = "fake_once"
 
@@ -40,7 +41,6 @@ class FailsOnce(Detector):
 
     def fit(self, context: Mapping[str, pa.Table], history: pa.Table) -> None:
         if not Path(self.flag).exists():
-            Path(self.flag).touch()
             raise RuntimeError("fails on the first seed")
 
     def score(self, batch: pa.RecordBatch) -> np.ndarray:
@@ -77,7 +77,10 @@ def test_bench_prints_the_leaderboard_and_writes_the_report(tmp_path, capsys):
     data = json.loads((report / "results.json").read_text())
     assert data["format"] == BENCH_FORMAT and data["budget"] == 5.0
     assert [s["name"] for s in data["scenarios"]] == ["tiny"]
-    assert data["scenarios"][0]["seeds"] == [20250303, 20250304]
+    # a report is for publication: sealed worlds, secret seeds revealed only now, after scoring
+    seeds = data["scenarios"][0]["seeds"]
+    assert data["sealed"] is True and len(set(seeds)) == 2 and all(0 <= x < 2**63 for x in seeds)
+    assert 20250303 not in seeds and [r["seed"] for r in data["runs"]] == seeds
     assert len(data["runs"]) == 2 and all(len(r["fingerprint"]) == 64 for r in data["runs"])
     assert all(r["result"]["format"] == RESULTS_FORMAT for r in data["runs"])
     rows = {r["detector"]: r for r in data["leaderboard"]}
@@ -87,10 +90,25 @@ def test_bench_prints_the_leaderboard_and_writes_the_report(tmp_path, capsys):
     assert rows["fake_volume"]["status"] == "ok" and rows["fake_volume"]["recall"]["n"] == 2
 
 
+def test_open_seeds_follow_the_scenario_and_sealed_runs_reproduce_from_the_revealed_seed(tmp_path):
+    opened = run_bench(["tiny"], seeds=2, specs=["null"], days=2)
+    assert opened.scenarios[0].seeds == [20250303, 20250304] and not opened.sealed
+    sealed = run_bench(["tiny"], seeds=1, specs=["null"], days=2, sealed=True)
+    seed = sealed.scenarios[0].seeds[0]
+    from snoopbench.simulator.run import simulate
+
+    again = simulate("tiny", tmp_path / "again", days=2, seed=seed)
+    assert again.fingerprint == sealed.runs[0].fingerprint
+
+
 def test_a_detector_failing_on_one_seed_is_reported_and_the_rest_finish(tmp_path):
     keep = tmp_path / "kept"
+    def flag_after_the_first_run(what: str, done: int, total: int) -> None:
+        if done >= 1:
+            (tmp_path / "flag").touch()
+
     result = run_bench(["tiny"], seeds=2, specs=[f"fake_once:flag={tmp_path / 'flag'}"],
-                       budget=5, days=3, keep=keep)
+                       budget=5, days=3, keep=keep, progress=flag_after_the_first_run)
     rows = {r.detector: r for r in result.rows("tiny")}
     once = rows[f"fake_once:flag={tmp_path / 'flag'}"]
     assert once.statuses == ["error", "ok"] and once.status == "error 1/2"

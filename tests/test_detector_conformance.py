@@ -18,29 +18,29 @@ from fake_detectors import PeeksAhead, Volume
 
 
 @pytest.fixture(scope="module")
-def stream(synthetic_dataset: Path) -> tuple[dict[str, pa.Table], pa.Table, pa.Table]:
-    """(context, warm-up history, scoring-period events) of the synthetic dataset."""
+def stream(synthetic_dataset: Path) -> tuple:
+    """(context, warm-up history, scoring-period events, info) of the synthetic dataset."""
     ds = open_dataset(synthetic_dataset)
     period = scoring_period(ds, truth_dir_of(ds, None))
     events = pa.concat_tables(pq.read_table(p) for p in ds.parts)
     return (load_context(ds.context_dir), events.slice(0, period.n_warmup),
-            events.slice(period.n_warmup))
+            events.slice(period.n_warmup), ds.info)
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("ident", sorted(BUILTIN))
 def test_builtin_conforms(ident: str, check, stream) -> None:
-    context, history, events = stream
-    check(lambda: create(ident), context, history, events)
+    context, history, events, info = stream
+    check(lambda: create(ident), context, history, events, info)
 
 
 def test_seeded_detector_differs_by_seed(stream) -> None:
     from snoopbench.detectors.checks import run_stream
 
-    context, history, events = stream
+    context, history, events, info = stream
     a, b = create("random:seed=1"), create("random:seed=2")
     for d in (a, b):
-        d.fit(context, history)
+        d.fit(context, history, info)
     assert (run_stream(a, events, 1000) != run_stream(b, events, 1000)).mean() > 0.99
 
 

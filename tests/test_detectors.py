@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from snoopbench.contract.info import DatasetInfo
 from snoopbench.benchmarks.dataset import open_dataset, scoring_period, truth_dir_of
 from snoopbench.benchmarks.worker import load_context
 from snoopbench.detectors import create
@@ -39,6 +40,7 @@ class Force:
     context: dict[str, pa.Table]
     history: pa.Table
     period: pa.Table
+    info: DatasetInfo
 
     def rows(self, table: str) -> list[dict]:
         return self.context[table].to_pylist()
@@ -52,7 +54,7 @@ def force(tmp_path_factory: pytest.TempPathFactory) -> Force:
     period = scoring_period(ds, truth_dir_of(ds, None))
     events = pa.concat_tables(pq.read_table(p) for p in ds.parts)
     return Force(load_context(ds.context_dir), events.slice(0, period.n_warmup),
-                 events.slice(period.n_warmup))
+                 events.slice(period.n_warmup), ds.info)
 
 
 def ms(value: dt.datetime) -> int:
@@ -71,7 +73,7 @@ def batch(*rows: dict) -> pa.RecordBatch:
 
 def fitted(ident: str, force: Force, context: dict[str, pa.Table] | None = None) -> Detector:
     det = create(ident)
-    det.fit(context or force.context, force.history)
+    det.fit(context or force.context, force.history, force.info)
     return det
 
 
@@ -322,7 +324,7 @@ def test_isolation_forest_without_scikit_learn_says_what_to_install(force: Force
 
     monkeypatch.setattr(builtins, "__import__", no_sklearn)
     with pytest.raises(ImportError, match="scikit-learn"):
-        create("isolation_forest").fit(force.context, force.history)
+        create("isolation_forest").fit(force.context, force.history, force.info)
 
 
 @pytest.mark.parametrize("check", [check_deterministic, check_no_look_ahead,
@@ -337,7 +339,7 @@ def test_rules_keep_the_contract_on_a_real_force(ident: str, check, force: Force
     midnight = int(np.searchsorted(ts, (ts[0] // (24 * HOUR) + 1) * 24 * HOUR))
     events = force.period.slice(max(midnight - 10_000, 0), 20_000)
     assert events["ts"][0].as_py().day != events["ts"][-1].as_py().day
-    check(lambda: create(ident), force.context, force.history, events)
+    check(lambda: create(ident), force.context, force.history, events, force.info)
 
 
 # --- the lookups and running state the rules are built on, against their plain definitions

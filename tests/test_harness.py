@@ -43,13 +43,13 @@ def exec_scripts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Outside programs: one that looks around and writes CSV, one that names unknown ids."""
     d = tmp_path_factory.mktemp("exec")
     (d / "probe.py").write_text(
-        "import os, sys, pyarrow as pa, pyarrow.csv as csv, pyarrow.parquet as pq\n"
-        "events, context, out, listing = sys.argv[1:]\n"
+        "import json, os, sys, pyarrow as pa, pyarrow.csv as csv, pyarrow.parquet as pq\n"
+        "events, context, out = sys.argv[1:]\n"
         "root = os.path.dirname(os.path.abspath(events))\n"
         "seen = [os.path.relpath(os.path.join(w, f), root)\n"
         "        for w, _, fs in os.walk(root) for f in fs]\n"
         "seen += [os.path.realpath(os.path.join(events, p)) for p in os.listdir(events)]\n"
-        "open(listing, 'w').write('\\n'.join(seen))\n"
+        "print(json.dumps(seen), file=sys.stderr)\n"
         "ids = pa.concat_tables(pq.read_table(os.path.join(events, p), columns=['event_id'])\n"
         "                       for p in sorted(os.listdir(events)))['event_id']\n"
         "t = pa.table({'event_id': ids, 'score': pa.array([0.5] * len(ids))})\n"
@@ -93,19 +93,27 @@ def test_failing_detectors_get_their_status_while_the_others_finish(synthetic_da
             assert row.metrics is None and row.to_json()["recall"] is None
 
 
-def test_exec_detectors_never_see_the_truth(synthetic_dataset, exec_scripts, tmp_path):
-    listing = tmp_path / "listing.txt"
-    spec = (f"exec:{PY} {shlex.quote(str(exec_scripts['probe']))} {{events}} {{context}} {{out}} "
-            f"{shlex.quote(str(listing))}")
+def test_exec_detectors_never_see_the_truth(synthetic_dataset, exec_scripts):
+    spec = f"exec:{PY} {shlex.quote(str(exec_scripts['probe']))} {{events}} {{context}} {{out}}"
     result = score_dataset(synthetic_dataset, [spec])
     row = _row(result, spec)
     assert row.status == "ok", row.error
-    seen = listing.read_text().splitlines()
+    seen = json.loads(row.log.splitlines()[-1])
     assert any(s.startswith("events/part-") for s in seen)
     assert any(s.startswith("context/staff") for s in seen)
+    assert "info.json" in seen
     assert not [s for s in seen if Path(s).name in TRUTH_NAMES or "truth" in Path(s).parts]
     assert not [s for s in seen if str(synthetic_dataset) in s]  # no way back to the dataset
     assert row.metrics.n_alerts == 0  # every event at 0.5: a constant detector raises nothing
+
+
+def test_info_names_the_period_and_nothing_of_the_truth(synthetic_dataset, period):
+    spec = "exec:cat {info} >&2; exit 1"
+    row = _row(score_dataset(synthetic_dataset, [spec]), spec)
+    info = json.loads(row.log)
+    assert info["timezone"] == "Europe/London" and info["staff"] == 50
+    assert info["warmup_days"] == 2 and info["days"] == 10
+    assert set(info) == {"scenario", "timezone", "start_date", "days", "warmup_days", "staff"}
 
 
 def test_an_outside_program_must_name_each_event_once(synthetic_dataset, exec_scripts):
@@ -114,9 +122,17 @@ def test_an_outside_program_must_name_each_event_once(synthetic_dataset, exec_sc
     assert row.status == "error" and "duplicate event ids" in row.error
 
 
-def test_a_perfect_detector_catches_every_episode_outside_warm_up(synthetic_dataset, period):
-    labels = synthetic_dataset / "truth" / "labels.parquet"
-    result = score_dataset(synthetic_dataset, [f"fake_oracle:labels={labels}"])
+def test_a_perfect_detector_catches_every_episode_outside_warm_up(synthetic_dataset, period,
+                                                                  tmp_path):
+    # the sandbox shows a plug-in the files its SPEC names, never the dataset's truth: the
+    # assessor hands this oracle its own copy of the labels
+    own = synthetic_dataset / "truth" / "labels.parquet"
+    labels = tmp_path / "given-labels.parquet"
+    labels.write_bytes(own.read_bytes())
+    result = score_dataset(synthetic_dataset, [f"fake_oracle:labels={labels}",
+                                               f"fake_oracle:labels={own}"])
+    refused = _row(result, f"fake_oracle:labels={own}")
+    assert refused.status == "error" and "FileNotFoundError" in refused.error
     m = _row(result, f"fake_oracle:labels={labels}").metrics
     assert (m.recall, m.precision, m.false_alerts_per_day) == (1.0, 1.0, 0.0)
     assert m.n_episodes == 5 and "family" not in m.recall_by_kind  # episode 1 is all warm-up

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from snoopbench.benchmarks.cli import main
-from snoopbench.simulator import schema
-from snoopbench.simulator.dataset import verify
+from snoopbench.contract import schema
+from snoopbench.contract.manifest import verify
 from snoopbench.contract.errors import IntegrityError
 from snoopbench.simulator.run import simulate
 
@@ -151,14 +151,20 @@ def test_verify_catches_a_flipped_byte(tiny: Path, tmp_path: Path, capsys) -> No
     assert "part-00001.parquet" in capsys.readouterr().err
 
 
-def test_sealed_truth_is_kept_apart(tmp_path: Path) -> None:
+def test_sealed_truth_is_kept_apart_with_its_secret_seed(tmp_path: Path) -> None:
     r = simulate("tiny", tmp_path / "ds", days=2, sealed=tmp_path / "sealed")
     assert not (tmp_path / "ds" / "truth").exists()
     assert (tmp_path / "sealed" / "labels.parquet").is_file()
-    assert json.loads((tmp_path / "ds" / "manifest.json").read_text())["truth_sealed"] is True
-    assert verify(tmp_path / "ds", tmp_path / "sealed").truth_checked == 3
-    unsealed = simulate("tiny", tmp_path / "open", days=2)
-    assert unsealed.fingerprint == r.fingerprint
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    assert manifest["truth_sealed"] is True and manifest["seed"] == "sealed" and r.seed is None
+    assert 'seed = "sealed"' in (tmp_path / "ds" / "scenario.toml").read_text()
+    checked = verify(tmp_path / "ds", tmp_path / "sealed")
+    assert checked.truth_checked == 3
+    # whoever holds the truth can reproduce the world; its seed is there and nowhere else
+    kept = json.loads((tmp_path / "sealed" / "truth.json").read_text())
+    assert checked.seed == kept["seed"]
+    again = simulate("tiny", tmp_path / "again", days=2, seed=kept["seed"])
+    assert again.fingerprint == r.fingerprint == kept["fingerprint"]
 
 
 def test_existing_output_is_refused_and_left_alone(tiny: Path, capsys) -> None:
@@ -169,7 +175,7 @@ def test_existing_output_is_refused_and_left_alone(tiny: Path, capsys) -> None:
 
 
 def test_fingerprint_ignores_how_tables_are_chunked() -> None:
-    from snoopbench.simulator.dataset import content_digest
+    from snoopbench.contract.digest import content_digest
 
     t = pa.table({"a": pa.array([1, 2, 3, None], pa.int64()), "b": pa.array(["x", None, "zz", "w"])})
     rechunked = pa.concat_tables([t.slice(0, 1), t.slice(1, 0), t.slice(1, 3)])

@@ -28,6 +28,7 @@ from snoopbench.benchmarks.metrics import (
 from snoopbench.benchmarks.streaming import ScoreFold
 from snoopbench.benchmarks.worker import check_scores, load_context, split_stream
 from snoopbench.detectors import create
+from snoopbench.detectors.base import call_fit
 
 from fake_detectors import register_fakes
 from strategies import grid_scores, periods
@@ -148,7 +149,7 @@ def test_the_harness_gives_what_the_in_memory_rules_give(synthetic_dataset, part
     for spec in specs[:2]:
         detector = create(spec)
         history, stream = split_stream(parts, 700, period.n_warmup)
-        detector.fit(context, history)
+        call_fit(detector, context, history, ds.info)
         scores = np.concatenate([check_scores(detector.score(b), b) for b in stream])
         row = next(d for d in result.detectors if d.name == spec)
         assert row.metrics == evaluate_scores(period.period, scores, 5), spec

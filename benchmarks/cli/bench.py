@@ -13,7 +13,8 @@ from rich.table import Table
 
 from snoopbench.benchmarks.bench import SUITE, BenchResult, ScenarioRun, run_bench
 from snoopbench.benchmarks.cli import app, console
-from snoopbench.benchmarks.cli.scoring import _COMPACT, JSON_HELP, SPEC_HELP, write_results
+from snoopbench.benchmarks.cli.scoring import (_COMPACT, JSON_HELP, MEM_HELP, SANDBOX_HELP,
+                                              SPEC_HELP, check_json_target, write_results)
 from snoopbench.benchmarks.metrics import Interval
 
 
@@ -86,6 +87,13 @@ def bench(
         help="Keep the datasets here (as SCENARIO-seedN) instead of deleting them.")] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help=JSON_HELP)] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Seconds per detector per run.")] = None,
+    sealed: Annotated[Optional[bool], typer.Option(
+        "--sealed/--open-seeds",
+        help="Sealed worlds with secret seeds, revealed in the results after scoring (default with "
+             "--report, for a leaderboard meant for publication), or the scenario's seed, seed+1, ...")] = None,
+    mem_limit_mb: Annotated[Optional[int], typer.Option("--mem-limit-mb", help=MEM_HELP)] = None,
+    require_sandbox: Annotated[bool, typer.Option(
+        "--require-sandbox", help=SANDBOX_HELP)] = False,
 ) -> None:
     """Simulate each scenario at several seeds and score detectors on each: the leaderboard.
 
@@ -96,8 +104,11 @@ def bench(
 
         check_report_dir(report)  # no matplotlib, or no folder: say so before a long run
     bar, update = _progress_bar()
+    check_json_target(json_path, keep)
     kwargs = dict(scenarios=scenarios or (), seeds=seeds, specs=detector, budget=budget,
-                  days=days, workers=workers, keep=keep, timeout=timeout)
+                  days=days, workers=workers, keep=keep, timeout=timeout,
+                  mem_limit_mb=mem_limit_mb, require_sandbox=require_sandbox,
+                  sealed=report is not None if sealed is None else sealed)
     if bar is not None:
         with bar:
             result = run_bench(**kwargs, progress=update)
@@ -105,6 +116,9 @@ def bench(
         result = run_bench(**kwargs)
     for info in result.scenarios:
         console.print(bench_table(result, info))
+    for note in dict.fromkeys(n for r in result.runs for n in r.result.notes):
+        if note.startswith("WARNING"):
+            console.print(f"[bold yellow]{note}[/]")
     if json_path is not None:
         write_results(result, json_path)
     if report is not None:

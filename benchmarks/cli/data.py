@@ -12,9 +12,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from snoopbench.benchmarks.cli import app, console, scenarios_app
+from snoopbench.benchmarks.cli import app, console, err_console, scenarios_app
 from snoopbench.simulator import scenario as scenario_mod
-from snoopbench.simulator.dataset import verify as verify_dataset
+from snoopbench.contract.manifest import verify as verify_dataset
 from snoopbench.contract.errors import ScenarioError
 from snoopbench.simulator.run import SimulationResult, simulate as run_simulation
 
@@ -65,6 +65,9 @@ def simulate(
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar, no summary"),
 ) -> None:
     """Simulate a scenario into a dataset directory."""
+    if sealed is not None and seed is not None:
+        err_console.print("warning: --seed with --sealed: the seal is only as secret as that seed; "
+                          "without --seed, a secret one is drawn and kept with the truth", markup=False)
     bar, update = _progress_bar(quiet)
     if bar is not None:
         with bar:
@@ -75,15 +78,22 @@ def simulate(
                                 sealed=sealed)
     if not quiet:
         console.print(_summary(result))
+    for w in result.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
 
 
 @app.command()
 def verify(dataset: Path = typer.Argument(..., help="dataset directory"),
            truth: Optional[Path] = typer.Option(None, help="sealed truth folder to check too")) -> None:
-    """Re-hash every file against the manifest; exit 1 naming the first file that changed."""
-    r = verify_dataset(dataset, truth)
-    console.print(f"ok: {r.checked} files and {r.truth_checked} truth files match the manifest "
-                  f"(fingerprint {r.fingerprint[:16]})", highlight=False)
+    """Re-hash every file, recompute the fingerprint, check scenario.toml and the manifest (and the
+    truth with --truth); exit 1 naming the first file that does not match."""
+    r = verify_dataset(dataset, truth, check_scenario=scenario_mod.check_dataset_scenario)
+    console.print(f"ok: {r.checked} files and {r.truth_checked} truth files match the manifest; "
+                  f"fingerprint {r.fingerprint[:16]} recomputed from the contents", markup=False)
+    if r.seed is not None and truth is not None:
+        console.print(f"the truth holds the seed: {r.seed}", markup=False)
+    for lib, (made, running) in sorted(r.version_notes.items()):
+        console.print(f"note: made with {lib} {made}, running {running}", markup=False)
 
 
 @scenarios_app.command("list")
@@ -104,6 +114,8 @@ def scenarios_show(path: str = typer.Argument(..., help="scenario file or shippe
     """The fully resolved scenario (extends merged, defaults filled in), as TOML."""
     s = scenario_mod.load(scenario_mod.find(path))
     sys.stdout.write(s.to_toml())
+    for note in s.notes:
+        err_console.print(f"note: {note}", highlight=False, soft_wrap=True)
 
 
 @scenarios_app.command("validate")
@@ -112,6 +124,8 @@ def scenarios_validate(paths: list[str] = typer.Argument(..., help="scenario fil
     for p in paths:
         s = scenario_mod.load(scenario_mod.find(p))
         console.print(escape(f"ok: {p} ({s.name}, {s['force']['staff']:,} staff, {s.days} days)"))
+        for note in s.notes:
+            console.print(f"  note: {note}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -6,6 +6,7 @@ Thin: each command calls a plain function returning a :class:`ScoreResult` and p
 from __future__ import annotations
 
 import inspect
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Optional
@@ -25,6 +26,8 @@ _COMPACT = dict(box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False)
 SPEC_HELP = "SPEC: id, id:key=value,..., or exec:COMMAND. Repeatable."
 JSON_HELP = "Write results JSON here."
 TRUTH_HELP = "Truth folder of a sealed dataset."
+MEM_HELP = "MiB a detector's whole process tree may use (> 0; else its row says oom)."
+SANDBOX_HELP = "Refuse to run detectors without the bubblewrap sandbox (exit 2)."
 _STATUS_STYLE = {"ok": "green", "error": "red", "timeout": "yellow", "oom": "magenta"}
 
 
@@ -59,6 +62,7 @@ def leaderboard_table(result: ScoreResult, title: str | None = None) -> Table:
          f"{result.n_events:,} events · {result.n_episodes} episodes to catch"]
         + [f"[{_STATUS_STYLE.get(r.status, 'white')}]{escape(r.name)}[/]: {escape(str(r.error))}"
            for r in failed]
+        + [f"[bold yellow]{escape(n)}[/]" for n in result.notes if n.startswith("WARNING")]
     )
     table = Table(title=title or "snoopbench leaderboard", caption=caption,
                   caption_justify="left", **_COMPACT)
@@ -108,9 +112,32 @@ def write_results(result, json_path: Path) -> None:
     console.print(f"results written to {escape(str(json_path))}", highlight=False)
 
 
+def check_json_target(json_path: Path | None, *inside_none_of: Path | None) -> None:
+    """Refuse, before any work, a results path that cannot be written or that lies inside a
+    dataset or truth folder (results never overwrite what they were computed from)."""
+    if json_path is None:
+        return
+    target = json_path.resolve()
+    for folder in inside_none_of:
+        if folder is not None and (target == folder.resolve() or folder.resolve() in target.parents):
+            raise InputError(f"lies inside {folder}; expected a results file outside the dataset and its truth",
+                             file=str(json_path), key="--json")
+    if target.is_dir():
+        raise InputError("is a folder; expected a file path for the results JSON", file=str(json_path),
+                         key="--json")
+    if not target.parent.is_dir():
+        raise InputError(f"folder {target.parent} does not exist", file=str(json_path), key="--json")
+    if not os.access(target.parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise InputError("cannot be written (permission denied)", file=str(json_path), key="--json")
+
+
+VERIFY_HELP = "Skip re-hashing the dataset against its manifest before scoring (the results say so)."
+
+
 def _finish(result: ScoreResult, json_path: Path | None) -> None:
     for note in result.notes:
-        console.print(f"[dim]note: {escape(note)}[/]")
+        if not note.startswith("WARNING"):  # the leaderboard's caption shows the warning
+            console.print(f"[dim]note: {escape(note)}[/]")
     if json_path is not None:
         write_results(result, json_path)
 
@@ -124,13 +151,18 @@ def score(
     truth: Annotated[Optional[Path], typer.Option(help=TRUTH_HELP)] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help=JSON_HELP)] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Seconds per detector.")] = None,
-    mem_limit_mb: Annotated[Optional[int], typer.Option(
-        "--mem-limit-mb", help="MiB of address space a detector may add (else: oom).")] = None,
+    mem_limit_mb: Annotated[Optional[int], typer.Option("--mem-limit-mb", help=MEM_HELP)] = None,
+    require_sandbox: Annotated[bool, typer.Option(
+        "--require-sandbox", help=SANDBOX_HELP)] = False,
     jobs: Annotated[int, typer.Option(help="Detectors run at once (1 = honest timings).")] = 1,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help=VERIFY_HELP)] = False,
 ) -> None:
-    """Score detectors on a dataset. The null and random baselines are always included."""
+    """Score detectors on a dataset, each in a sandbox. The null and random baselines are
+    always included."""
+    check_json_target(json_path, dataset, truth)
     result = score_dataset(dataset, detector or [], budget=budget, truth_dir=truth,
-                           timeout=timeout, mem_limit_mb=mem_limit_mb, jobs=jobs)
+                           timeout=timeout, mem_limit_mb=mem_limit_mb,
+                           require_sandbox=require_sandbox, jobs=jobs, verify=not no_verify)
     console.print(leaderboard_table(result))
     console.print(kinds_table(result))
     _finish(result, json_path)
@@ -144,9 +176,11 @@ def score_alerts_command(
     json_path: Annotated[Optional[Path], typer.Option("--json", help=JSON_HELP)] = None,
     budget: Annotated[Optional[float], typer.Option(
         help="Keep only each day's top alerts at this budget (default: all count).")] = None,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help=VERIFY_HELP)] = False,
 ) -> None:
     """Score alerts produced elsewhere. Every alert counts against the budget."""
-    result = score_alerts(dataset, alerts_file, truth_dir=truth, budget=budget)
+    check_json_target(json_path, dataset, truth)
+    result = score_alerts(dataset, alerts_file, truth_dir=truth, budget=budget, verify=not no_verify)
     console.print(leaderboard_table(result, title="alerts file"))
     m = result.detectors[0].metrics
     console.print(f"{m.n_alerts:,} alerts (user-days) over {result.n_days} days for "

@@ -1,0 +1,1 @@
+"""Adversarial detectors: each tries one route to the truth (tests/test_redteam.py)."""
