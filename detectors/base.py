@@ -7,6 +7,7 @@ per event, higher meaning more suspicious. Turning scores into alerts is the har
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
