@@ -10,8 +10,10 @@ OLDEST_STAMP := $(OLDEST_VENV)/.installed
 # The constraints reach pip's isolated build environments too (setuptools), and the wheel test's
 # fresh venv: so an absolute path, exported to every step.
 OLDEST_PINS := PIP_CONSTRAINT=$(CURDIR)/ci/oldest.txt
-# What test-oldest runs (default: the whole suite); e.g. make test-oldest OLDEST_TESTS=tests/test_cli_usage.py
-OLDEST_TESTS ?=
+# What test-oldest runs: by default the command-line, parameter and wheel tests (about 3 minutes);
+# the whole suite (about 10 minutes on 2 busy cores) with: make test-oldest OLDEST_TESTS=tests
+OLDEST_TESTS ?= tests/test_cli_usage.py tests/test_params.py tests/test_registry.py \
+	tests/test_cli_scoring.py tests/test_wheel.py
 
 .PHONY: demo test test-oldest bench clean
 
