@@ -42,7 +42,7 @@ from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_res
 from snoopbench.benchmarks.streaming import ScoreFold
 from snoopbench.benchmarks.worker import (EXEC_LOG, JOB_FILE, SCORE_DTYPE, SCORES_FILE,
                                           STATUS_FILE, Job)
-from snoopbench.detectors.registry import DetectorSpec, SpecError, parse_spec, target_of
+from snoopbench.detectors.registry import DetectorSpec, SpecError, check_spec, parse_spec, target_of
 from snoopbench.contract.errors import InputError
 
 BASELINES = ("null", "random")
@@ -53,10 +53,8 @@ def resolve_specs(specs: Sequence[str]) -> list[DetectorSpec]:
     parsed: list[DetectorSpec] = []
     try:
         for text in dict.fromkeys(specs):
-            spec = parse_spec(text)
-            if not spec.is_exec:
-                target_of(spec.id)  # unknown ids are bad input, found before anything runs
-            parsed.append(spec)
+            # unknown ids and bad parameters are bad input, found before anything runs
+            parsed.append(check_spec(parse_spec(text)))
     except SpecError as exc:
         raise InputError(str(exc), key="--detector") from exc
     ids = {s.id for s in parsed}

@@ -4,12 +4,13 @@ Importing this package is cheap: it never imports a detector's module (nor its o
 dependencies) until that detector is asked for by id.
 """
 
-from snoopbench.detectors.base import Detector, hash64
+from snoopbench.detectors.base import Detector, NotFittedError, hash64
+from snoopbench.detectors.params import ParamError
 from snoopbench.detectors.registry import (
-    DetectorSpec, SpecError, available, create, load, parse_spec, register,
+    DetectorSpec, SpecError, available, check_spec, create, load, parse_spec, register,
 )
 
 __all__ = [
-    "Detector", "DetectorSpec", "SpecError", "available", "create", "hash64", "load", "parse_spec",
-    "register",
+    "Detector", "DetectorSpec", "NotFittedError", "ParamError", "SpecError", "available",
+    "check_spec", "create", "hash64", "load", "parse_spec", "register",
 ]

@@ -15,6 +15,13 @@ import pyarrow as pa
 
 from snoopbench.contract.errors import SnoopbenchError
 from snoopbench.contract.info import DatasetInfo
+from snoopbench.detectors.params import (
+    Param, ParamError, check_params, signature_params, unknown_message,
+)
+
+
+class NotFittedError(SnoopbenchError, RuntimeError):
+    """A detector asked to score before ``fit`` gave it what it learns there."""
 
 
 class Detector:
@@ -47,13 +54,80 @@ class Detector:
         """Return one finite float per row of ``batch``; higher means more suspicious."""
         raise NotImplementedError(f"{type(self).__name__}.score")
 
-    def get_params(self) -> dict[str, Any]:
-        """The hyperparameters, read back from the attributes ``__init__`` stored."""
-        params = inspect.signature(type(self).__init__).parameters
-        return {k: getattr(self, k) for k in params if k != "self" and hasattr(self, k)}
+    @classmethod
+    def hyperparameters(cls) -> dict[str, Param]:
+        """The hyperparameters: the keyword parameters of ``__init__``, with types and defaults."""
+        return signature_params(cls)
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any], *, who: str | None = None,
+                     texts: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Validate hyperparameters against ``__init__``'s signature and annotated types.
+
+        ``texts`` holds SPEC text to read by those types. :class:`ParamError` (bad input, naming
+        the detector, the parameter and what it expects) for an unknown name or a bad value.
+        """
+        return check_params(who or cls._label(), cls, params, texts)
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        """The hyperparameters, read back from the attributes ``__init__`` stored under their names.
+
+        Every parameter of ``__init__`` is one: an ``__init__`` that does not keep one raises
+        ``TypeError`` here rather than drop it. With ``deep``, a parameter that is itself a
+        detector adds its own as ``name__param`` (scikit-learn's convention).
+        """
+        out: dict[str, Any] = {}
+        for name in self.hyperparameters():
+            try:
+                value = getattr(self, name)
+            except AttributeError:
+                raise TypeError(f"{type(self).__name__}.__init__ takes {name!r} but does not keep "
+                                f"it as self.{name}: hyperparameters are stored unchanged") from None
+            out[name] = value
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                out.update((f"{name}__{k}", v) for k, v in value.get_params(deep=True).items())
+        return out
+
+    def set_params(self, **params: Any) -> "Detector":
+        """Set hyperparameters by name (``name__param`` reaches into a nested detector).
+
+        Unknown names and values of the wrong type raise :class:`ParamError`, and then none of
+        this detector's own values is set. Returns the detector.
+        """
+        known = self.hyperparameters()
+        own: dict[str, Any] = {}
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in params.items():
+            outer, nest, inner = key.partition("__")
+            if outer not in known:
+                raise ParamError(unknown_message(self._label(), outer, known))
+            if not nest:
+                own[outer] = known[outer].check(self._label(), value)
+            elif hasattr(getattr(self, outer, None), "set_params"):
+                nested.setdefault(outer, {})[inner] = value
+            else:
+                raise ParamError(f"{self._label()}: parameter {outer!r} is not a detector, "
+                                 f"so {key!r} names nothing")
+        for name, value in own.items():
+            setattr(self, name, value)
+        for outer, inner in nested.items():
+            getattr(self, outer).set_params(**inner)
+        return self
+
+    def check_fitted(self, *attributes: str) -> None:
+        """Raise :class:`NotFittedError` unless ``fit`` has set every one of ``attributes``."""
+        missing = [a for a in attributes if getattr(self, a, None) is None]
+        if missing:
+            raise NotFittedError(f"detector {self._label()!r} ({type(self).__name__}) is not "
+                                 "fitted: call fit(context, history) before score(batch)")
+
+    @classmethod
+    def _label(cls) -> str:
+        """The detector's id for messages: its ``name``, or its class name if it has none."""
+        return cls.name if cls.name != Detector.name else cls.__name__
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        args = ", ".join(f"{k}={getattr(self, k, '?')!r}" for k in self.hyperparameters())
         return f"{type(self).__name__}({args})"
 
 

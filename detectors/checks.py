@@ -53,6 +53,9 @@ def check_signature(make: Make, context, history, events, info=None) -> None:
             continue
         assert p.kind is p.KEYWORD_ONLY, f"hyperparameter {p.name!r} must be keyword-only"
         assert hasattr(det, p.name), f"__init__ must store {p.name!r} unchanged"
+    if isinstance(det, Detector):  # get_params gives them all back, and builds the same detector
+        got = det.get_params()
+        assert type(det)(**got).get_params() == got, "get_params() does not rebuild the detector"
 
 
 def check_finite_scores(make: Make, context, history, events, info=None) -> None:

@@ -11,7 +11,7 @@ scores do not depend on how the stream is batched.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Literal, Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -106,7 +106,7 @@ class EnsembleDetector(RuleDetector):
 
     name = "ensemble"
 
-    def __init__(self, *, rules: str = DEFAULT_RULES, combine: str = "max",
+    def __init__(self, *, rules: str = DEFAULT_RULES, combine: Literal["sum", "max"] = "max",
                  timezone: str | None = None) -> None:
         self.rules = rules
         self.combine = combine

@@ -4,19 +4,22 @@ Built-in ids are listed below; installed packages add theirs under the entry-poi
 ``snoopbench.detectors``. Nothing is imported until a detector is asked for, so listing ids or
 parsing a SPEC never pulls in a detector's optional dependencies.
 
-A SPEC is ``id``, ``id:key=value,key2=value`` (values read as int, float, bool or str), or
-``exec:COMMAND`` for an outside program (run by the harness, never by this module).
+A SPEC is ``id``, ``id:key=value,key2=value``, or ``exec:COMMAND`` for an outside program (run by
+the harness, never by this module). Parsing a SPEC only reads its shape (values guessed as int,
+float, bool or str); :func:`check_spec` and :func:`create` then read each value by the type its
+detector's ``__init__`` declares, and refuse names it does not take.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from typing import Any
 
 from snoopbench.detectors.base import Detector
+from snoopbench.detectors.params import ParamError, SpecError  # noqa: F401 (re-exported)
 
 ENTRY_POINT_GROUP = "snoopbench.detectors"
 EXEC_PREFIX = "exec:"
@@ -43,14 +46,6 @@ _EXTRA: dict[str, str] = {}
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class SpecError(ValueError):
-    """A SPEC that cannot be parsed or names no known detector.
-
-    ``detectors`` knows nothing of the simulator's error family; the harness turns this into an
-    input error (exit code 2).
-    """
-
-
 @dataclass(frozen=True)
 class DetectorSpec:
     """A parsed SPEC: a registry id with hyperparameters, or an ``exec:`` command."""
@@ -59,6 +54,8 @@ class DetectorSpec:
     id: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     command: str | None = None
+    #: The parameters as written, for reading by the detector's annotated types.
+    texts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_exec(self) -> bool:
@@ -77,13 +74,17 @@ def parse_spec(text: str) -> DetectorSpec:
     if not _ID.match(ident):
         raise SpecError(f"bad detector id {ident!r}: expected snake_case")
     params: dict[str, Any] = {}
+    texts: dict[str, str] = {}
     for item in filter(None, (p.strip() for p in rest.split(","))):
         key, eq, value = item.partition("=")
         key = key.strip()
         if not eq or not key.isidentifier():
             raise SpecError(f"bad parameter {item!r} in {text!r}: expected key=value")
+        if key in params:
+            raise SpecError(f"parameter {key!r} given twice in {text!r}")
         params[key] = parse_value(value.strip())
-    return DetectorSpec(text=text, id=ident, params=params)
+        texts[key] = value.strip()
+    return DetectorSpec(text=text, id=ident, params=params, texts=texts)
 
 
 def parse_value(value: str) -> int | float | bool | str:
@@ -154,10 +155,46 @@ def load(ident: str) -> type[Detector]:
     return import_target(target_of(ident))
 
 
+def check_spec(spec: str | DetectorSpec) -> DetectorSpec:
+    """Check a SPEC before anything runs: a known id, and hyperparameters its detector takes.
+
+    Returns the SPEC with its values read by the types its detector's ``__init__`` declares
+    (``ensemble:rules=7`` gives the string ``"7"``, ``volume:z=3`` the float ``3.0``).
+    Raises :class:`SpecError` for an unknown id and :class:`ParamError` (naming the detector, the
+    parameter and what it expects) for a name its ``__init__`` does not take or a value not of
+    the annotated type. A detector whose module does not import is not checked here: running it
+    reports why, as that detector's error. ``exec:`` SPECs pass unchanged.
+    """
+    if isinstance(spec, str):
+        spec = parse_spec(spec)
+    if spec.is_exec:
+        return spec
+    target = target_of(spec.id)
+    try:
+        cls = import_target(target)
+    except Exception:  # noqa: BLE001 - a broken plug-in fails when run, not the whole command
+        return spec
+    return replace(spec, params=_checked_params(cls, spec))
+
+
+def _checked_params(cls: type, spec: DetectorSpec) -> dict[str, Any]:
+    checker = getattr(cls, "check_params", None)
+    if checker is None:  # a plug-in that does not derive from Detector
+        from snoopbench.detectors.params import check_params
+
+        return check_params(spec.id, cls, spec.params, spec.texts)
+    return checker(spec.params, who=spec.id, texts=spec.texts)
+
+
 def create(spec: str | DetectorSpec) -> Detector:
-    """Build a detector from a SPEC (not ``exec:``, which only the harness can run)."""
+    """Build a detector from a SPEC (not ``exec:``, which only the harness can run).
+
+    Each value is read by the type ``__init__`` declares for it; :class:`ParamError` if a name
+    is not one of its parameters or a value is not of its type.
+    """
     if isinstance(spec, str):
         spec = parse_spec(spec)
     if spec.is_exec:
         raise SpecError(f"{spec.text!r} is an outside program: run it through the harness")
-    return load(spec.id)(**spec.params)
+    cls = load(spec.id)
+    return cls(**_checked_params(cls, spec))

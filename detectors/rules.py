@@ -45,10 +45,8 @@ class RuleDetector(Detector):
         """Learn from the decoded warm-up events (default: nothing)."""
 
     def score(self, batch: pa.RecordBatch) -> np.ndarray:
-        index = getattr(self, "index_", None)
-        if index is None:
-            raise RuntimeError(f"{type(self).__name__}: call fit() before score()")
-        return self.score_frame(index.decode(batch))
+        self.check_fitted("index_")
+        return self.score_frame(self.index_.decode(batch))
 
     def score_frame(self, f: Frame) -> np.ndarray:
         """One score per event of a decoded batch."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -32,14 +33,14 @@ def _mean(iv: Interval | None, fmt: str = ".2f") -> str:
 def bench_table(result: BenchResult, info: ScenarioRun) -> Table:
     """One scenario's leaderboard: means over seeds, recall with its 95% interval."""
     rows = result.rows(info.name)
-    errors = [f"[red]{r.detector}[/] {status} on seed{'s' * (len(seeds) > 1)} "
-              f"{', '.join(map(str, seeds))}: {reason}"
+    errors = [f"[red]{escape(r.detector)}[/] {status} on seed{'s' * (len(seeds) > 1)} "
+              f"{', '.join(map(str, seeds))}: {escape(str(reason))}"
               for r in rows for status, reason, seeds in r.failures()]
     caption = "\n".join(
         [f"means over {len(info.seeds)} seeds ({info.seeds[0]}..{info.seeds[-1]}) · budget "
          f"{result.budget:g} alerts/day/1,000 staff · {info.staff:,} staff · {info.days} days"]
         + errors)
-    table = Table(title=f"{info.name}: leaderboard", caption=caption, caption_justify="left",
+    table = Table(title=f"{escape(info.name)}: leaderboard", caption=caption, caption_justify="left",
                   **_COMPACT)
     table.add_column("detector", min_width=12, overflow="fold")
     table.add_column("status", no_wrap=True)
@@ -47,7 +48,7 @@ def bench_table(result: BenchResult, info: ScenarioRun) -> Table:
         table.add_column(header, justify="right", no_wrap=True)
     for row in rows:
         style = "green" if row.status == "ok" else "red"
-        table.add_row(row.detector, f"[{style}]{row.status}[/]", _iv(row.get("recall")),
+        table.add_row(escape(row.detector), f"[{style}]{row.status}[/]", _iv(row.get("recall")),
                       _mean(row.get("precision")), _mean(row.get("false_alerts_per_day")),
                       _mean(row.get("ttd_median_days"), ".1f"),
                       _mean(row.get("average_precision"), ".3f"))
@@ -123,4 +124,5 @@ def bench(
     if report is not None:
         from snoopbench.benchmarks.bench_report import write_report
 
-        console.print(f"report written to {write_report(result, report)}")
+        console.print(f"report written to {escape(str(write_report(result, report)))}",
+                      highlight=False)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -34,7 +35,7 @@ def _progress_bar(quiet: bool):
 
 
 def _summary(r: SimulationResult) -> Table:
-    t = Table(title=f"{r.scenario} (seed {r.seed}) -> {r.out}", show_header=False)
+    t = Table(title=escape(f"{r.scenario} (seed {r.seed}) -> {r.out}"), show_header=False)
     t.add_column(style="bold")
     t.add_column(justify="right")
     t.add_row("days", f"{r.days}")
@@ -45,7 +46,7 @@ def _summary(r: SimulationResult) -> Table:
     t.add_row("labelled events", f"{r.labelled_events:,}")
     for name in ("people", "incidents", "crimes", "shifts", "tasking"):
         t.add_row(f"context/{name}", f"{r.files.get(f'context/{name}.parquet', 0):,}")
-    t.add_row("truth", str(r.truth_dir))
+    t.add_row("truth", escape(str(r.truth_dir)))
     t.add_row("seconds", f"{r.seconds:.1f}")
     t.add_row("events per second", f"{r.events_per_s:,.0f}")
     t.add_row("fingerprint", r.fingerprint[:16])
@@ -105,7 +106,8 @@ def scenarios_list() -> None:
         t.add_column(c)
     for path in scenario_mod.shipped():
         s = scenario_mod.load(path)
-        t.add_row(s.name, path.name, f"{s['force']['staff']:,}", str(s.days), str(len(s.areas)), s["description"])
+        t.add_row(escape(s.name), escape(path.name), f"{s['force']['staff']:,}", str(s.days),
+                  str(len(s.areas)), escape(s["description"]))
     console.print(t)
 
 
@@ -123,9 +125,9 @@ def scenarios_validate(paths: list[str] = typer.Argument(..., help="scenario fil
     """Validate scenario files; exit 2 on the first problem, naming file and key."""
     for p in paths:
         s = scenario_mod.load(scenario_mod.find(p))
-        console.print(f"ok: {p} ({s.name}, {s['force']['staff']:,} staff, {s.days} days)")
+        console.print(escape(f"ok: {p} ({s.name}, {s['force']['staff']:,} staff, {s.days} days)"))
         for note in s.notes:
-            console.print(f"  note: {note}", highlight=False, soft_wrap=True)
+            console.print(f"  note: {note}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

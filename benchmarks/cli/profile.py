@@ -19,10 +19,10 @@ def profile_table(p: Profile) -> Table:
     caption = "\n".join([
         f"{p.n_events:,} events · {p.n_staff:,} staff · {p.n_days} days · "
         f"{met} of {len(p.checks)} targets met",
-        f"legitimate = {p.legit_source}; relations from {p.relations_source}",
+        escape(f"legitimate = {p.legit_source}; relations from {p.relations_source}"),
         escape(f"targets: [calibration] of {p.targets_source}"),
     ])
-    t = Table(title=f"realism profile: {p.scenario} (seed {p.seed}) {p.dataset}", caption=caption,
+    t = Table(title=escape(f"realism profile: {p.scenario} (seed {p.seed}) {p.dataset}"), caption=caption,
               caption_justify="left")
     t.add_column("figure")
     t.add_column("value", justify="right")
@@ -30,7 +30,7 @@ def profile_table(p: Profile) -> Table:
     t.add_column("ok", justify="center")
     for c in p.checks:
         ok = "[green]ok[/]" if c.ok else "[bold red]miss[/]"
-        t.add_row(c.name, c.value_text, c.target_text, ok)
+        t.add_row(escape(c.name), escape(c.value_text), escape(c.target_text), ok)
     return t
 
 
@@ -52,4 +52,4 @@ def profile(
         from snoopbench.benchmarks.profile_plots import write_plots
 
         for path in write_plots(result, plots):
-            console.print(f"wrote {path}")
+            console.print(f"wrote {escape(str(path))}", highlight=False)

@@ -5,12 +5,15 @@ Thin: each command calls a plain function returning a :class:`ScoreResult` and p
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from snoopbench.benchmarks.cli import app, console, detectors_app
@@ -57,8 +60,9 @@ def leaderboard_table(result: ScoreResult, title: str | None = None) -> Table:
         [f"budget {result.budget:g} alerts/day/1,000 staff{per_day} for {result.n_staff:,} "
          f"staff · {result.n_days} days {result.first_day} to {result.last_day} · "
          f"{result.n_events:,} events · {result.n_episodes} episodes to catch"]
-        + [f"[{_STATUS_STYLE.get(r.status, 'white')}]{r.name}[/]: {r.error}" for r in failed]
-        + [f"[bold yellow]{n}[/]" for n in result.notes if n.startswith("WARNING")]
+        + [f"[{_STATUS_STYLE.get(r.status, 'white')}]{escape(r.name)}[/]: {escape(str(r.error))}"
+           for r in failed]
+        + [f"[bold yellow]{escape(n)}[/]" for n in result.notes if n.startswith("WARNING")]
     )
     table = Table(title=title or "snoopbench leaderboard", caption=caption,
                   caption_justify="left", **_COMPACT)
@@ -71,10 +75,10 @@ def leaderboard_table(result: ScoreResult, title: str | None = None) -> Table:
         m = row.metrics
         status = f"[{_STATUS_STYLE.get(row.status, 'white')}]{row.status}[/]"
         if m is None:
-            table.add_row(row.name, status, *["–"] * 8)
+            table.add_row(escape(row.name), status, *["–"] * 8)
             continue
         table.add_row(
-            row.name, status, _num(m.recall), _num(m.precision), _num(m.false_alerts_per_day),
+            escape(row.name), status, _num(m.recall), _num(m.precision), _num(m.false_alerts_per_day),
             f"{_num(m.ttd_median_days, '.1f')}/{_num(m.ttd_p90_days, '.1f')}",
             _num(m.average_precision, ".3f"), str(m.n_alerts), _rate(row.events_per_s),
             _num(row.peak_mem_mb, ".0f"),
@@ -92,9 +96,9 @@ def kinds_table(result: ScoreResult) -> Table:
     table.add_column("kind")
     table.add_column("episodes", justify="right")
     for d in rows:
-        table.add_column(d.name, justify="right", overflow="fold", min_width=6)
+        table.add_column(escape(d.name), justify="right", overflow="fold", min_width=6)
     for kind in sorted(counts):
-        table.add_row(kind, str(counts[kind]),
+        table.add_row(escape(kind), str(counts[kind]),
                       *[_num(d.metrics.recall_by_kind.get(kind)) for d in rows])
     return table
 
@@ -105,7 +109,7 @@ def write_results(result, json_path: Path) -> None:
         result.write_json(json_path)
     except OSError as exc:
         raise InputError(f"cannot write ({exc.strerror})", file=str(json_path)) from exc
-    console.print(f"results written to {json_path}")
+    console.print(f"results written to {escape(str(json_path))}", highlight=False)
 
 
 def check_json_target(json_path: Path | None, *inside_none_of: Path | None) -> None:
@@ -133,7 +137,7 @@ VERIFY_HELP = "Skip re-hashing the dataset against its manifest before scoring (
 def _finish(result: ScoreResult, json_path: Path | None) -> None:
     for note in result.notes:
         if not note.startswith("WARNING"):  # the leaderboard's caption shows the warning
-            console.print(f"[dim]note: {note}[/]")
+            console.print(f"[dim]note: {escape(note)}[/]")
     if json_path is not None:
         write_results(result, json_path)
 
@@ -196,12 +200,79 @@ def detectors_list() -> None:
     for ident, target in sorted(available().items()):
         try:
             doc = (import_target(target).__doc__ or "").strip().splitlines()
-            about = doc[0] if doc else ""
+            about = strip_rst(doc[0]) if doc else ""
         except Exception as exc:  # noqa: BLE001 - a broken plug-in is listed, not fatal
-            about = f"[red]cannot import: {type(exc).__name__}: {exc}[/]"
-        table.add_row(ident, source_of(ident), target, about)
+            about = f"[red]cannot import: {escape(f'{type(exc).__name__}: {exc}')}[/]"
+        else:
+            about = escape(about)
+        table.add_row(escape(ident), source_of(ident), escape(target), about)
     console.print(table)
     console.print("[dim]also: exec:COMMAND runs an outside program ({events}, {context}, {out})[/]")
+
+
+_RST_ROLE = re.compile(r":[a-z:]+:`(?:([^`<]*?)\s*<[^`>]*>|~?(?:[\w.]*\.)?([^`]*))`")
+
+
+def strip_rst(text: str) -> str:
+    """Docstring text without its reStructuredText markup: ``code``, :role:`~a.b.Name`, *em*."""
+    text = _RST_ROLE.sub(lambda m: m.group(1) or m.group(2), text)
+    text = re.sub(r"``([^`]+)``", r"\1", text)
+    text = re.sub(r"(?<![\w`])`([^`]+)`(?!\w)", r"\1", text)
+    text = re.sub(r"\*\*([^*]+)\*\*", r"\1", text)
+    return re.sub(r"(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])", r"\1", text)
+
+
+@detectors_app.command("show")
+def detectors_show(
+    ident: Annotated[str, typer.Argument(metavar="ID", help="A detector id (see: detectors list).")],
+) -> None:
+    """A detector's hyperparameters (types, defaults) and its documentation."""
+    from snoopbench.detectors.registry import load, source_of, target_of
+
+    cls = load(ident.strip())
+    console.print(f"[bold]{escape(ident)}[/] ({source_of(ident)}: {escape(target_of(ident))})",
+                  highlight=False)
+    for paragraph in _paragraphs(strip_rst(inspect.cleandoc(cls.__doc__ or ""))):
+        console.print(paragraph, markup=False, highlight=False)
+        console.print()
+    params = cls.hyperparameters() if hasattr(cls, "hyperparameters") else {}
+    if not params:
+        console.print("no hyperparameters")
+    else:
+        table = Table(title="hyperparameters", title_justify="left", **_COMPACT)
+        for col in ("name", "type", "default"):
+            table.add_column(col)
+        for p in params.values():
+            default = "(required)" if p.required else repr(p.default)
+            table.add_row(escape(p.name), escape(p.type_text()), escape(default))
+        table.columns[-1].overflow = "fold"
+        console.print(table)
+        example = ",".join(f"{p.name}={_spec_text(p.default)}" for p in params.values()
+                           if not p.required)
+        console.print(f"SPEC: {escape(ident)}:{escape(example)}", highlight=False)
+    mode = "retrospective (one batch of the whole period)" if getattr(cls, "retrospective", False) \
+        else "streaming (batches in time order)"
+    invariant = "yes" if getattr(cls, "batch_invariant", True) else "no"
+    console.print(f"scoring: {mode}; batch-size invariant: {invariant}", highlight=False)
+
+
+def _paragraphs(doc: str) -> list[str]:
+    """A docstring's paragraphs, each on one line for the terminal to wrap; a line starting a
+    list item (``-``) or indented starts a new line."""
+    out = []
+    for block in re.split(r"\n\s*\n", doc.strip()):
+        lines: list[str] = []
+        for line in block.splitlines():
+            if lines and not re.match(r"\s|[-*] ", line):
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line.rstrip())
+        out.append("\n".join(lines))
+    return [p for p in out if p]
+
+
+def _spec_text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) or value is None else str(value)
 
 
 # `snoopbench bench` lives in benchmarks/cli/bench.py (library: benchmarks/bench.py).
