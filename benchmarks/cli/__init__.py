@@ -53,13 +53,24 @@ def error(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the app and map errors to exit codes."""
     args = sys.argv[1:] if argv is None else list(argv)
+    from snoopbench.benchmarks.sandbox import exits_on_signals
+
     try:
-        _run(args)
+        with exits_on_signals():  # SIGTERM/SIGHUP unwind like Ctrl-C: workers ended, partial output removed
+            _run(args)
     except KeyboardInterrupt:
         return _interrupted()
     except SnoopbenchError as exc:
         error(str(exc))
         return exc.exit_code
+    except SystemExit as exc:
+        if isinstance(exc.code, int) and exc.code > 128:
+            error("terminated")
+        raise
+    except OSError as exc:  # the environment failed (disk full, permissions): exit 1, no traceback
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        error(f"{exc.strerror or exc}{where}")
+        return 1
     except Exception as exc:
         code = _parser_exit(exc)
         if code is None:
