@@ -19,7 +19,7 @@ from snoopbench.benchmarks.metrics import evaluate_scores
 from snoopbench.benchmarks.worker import check_scores, load_context, split_stream
 from snoopbench.detectors import create
 from snoopbench.detectors.base import call_fit
-from tests.synthetic import build_synthetic_dataset
+from snoopbench.benchmarks.synthetic import build_synthetic_dataset
 
 pytest.importorskip("pytest_benchmark")
 

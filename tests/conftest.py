@@ -1,12 +1,18 @@
-"""Shared fixtures: the synthetic dataset of tests/synthetic.py, plain and sealed."""
+"""Shared fixtures: the synthetic dataset of snoopbench.benchmarks.synthetic, plain and sealed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
-from synthetic import build_synthetic_dataset
+# One hypothesis profile for the whole suite: no per-example deadline (the machine is shared and
+# small; a slow example is not a failure), and the default number of examples.
+settings.register_profile("snoopbench-suite", deadline=None)
+settings.load_profile("snoopbench-suite")
+
+from snoopbench.benchmarks.synthetic import build_synthetic_dataset
 
 
 @pytest.fixture(scope="session")

@@ -103,7 +103,7 @@ def test_results_are_never_written_into_the_dataset(copy: Path, capsys) -> None:
 
 
 def test_another_datasets_truth_is_refused(synthetic_dataset: Path, tmp_path: Path, capsys) -> None:
-    from synthetic import build_synthetic_dataset
+    from snoopbench.benchmarks.synthetic import build_synthetic_dataset
 
     other = build_synthetic_dataset(tmp_path / "other", seed=99)
     code = main(["score", str(synthetic_dataset), "-d", "null", "--truth", str(other / "truth")])

@@ -32,7 +32,7 @@ from snoopbench.detectors.base import call_fit
 
 from fake_detectors import register_fakes
 from strategies import grid_scores, periods
-from synthetic import build_synthetic_dataset
+from snoopbench.benchmarks.synthetic import build_synthetic_dataset
 
 register_fakes()
 

@@ -1,7 +1,9 @@
-"""A small synthetic dataset written straight from the contract (snoopbench.contract), for tests and benchmarks.
+"""A small synthetic dataset written straight from the contract (snoopbench.contract), for tests and
+benchmarks, and for a plug-in's own tests.
 
-The simulator is not needed: the builder writes Parquet files that follow the dataset schemas,
-so the harness, metrics and detectors can be tested on a dataset whose truth is known exactly.
+Nothing is simulated: the builder writes Parquet files that follow the dataset schemas (and the tiny
+scenario, resized, as its scenario.toml), so the harness, metrics and detectors can be tested on a
+dataset whose truth is known exactly.
 """
 
 from __future__ import annotations
