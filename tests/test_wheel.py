@@ -153,6 +153,26 @@ def test_demo_runs_and_names_the_missing_extra_literally(installed: Installed) -
     assert "pipinstall'snoopbench[learn]'" in re.sub(r"\s", "", r.stdout)
 
 
+API_EXAMPLE = """
+import json, snoopbench
+ds = snoopbench.simulate("tiny", "api-data", seed=11, days=3)
+assert ds.info.staff == 300 and ds.events.count_rows() == ds.manifest["events"]
+assert ds.context("staff").num_rows == 300
+results = snoopbench.score(ds, detectors=["relationship", "volume:z=3.5"], budget=5)
+table = results.to_arrow()
+print(json.dumps({r["name"]: r["status"] for r in results}), table.num_rows)
+print(snoopbench.load("api-data").verify().fingerprint == ds.fingerprint)
+"""
+
+
+def test_the_python_api_example_runs_from_outside(installed: Installed) -> None:
+    r = installed.run([str(installed.bin / "python"), "-c", API_EXAMPLE], "Python API example", timeout=600)
+    assert r.returncode == 0, r.stderr
+    statuses, rows = r.stdout.strip().splitlines()[0].rsplit(" ", 1)
+    assert json.loads(statuses) == {"relationship": "ok", "volume:z=3.5": "ok", "null": "ok", "random": "ok"}
+    assert int(rows) == 4 and r.stdout.strip().endswith("True")
+
+
 def test_a_scheduler_without_dask_names_the_cluster_extra(installed: Installed) -> None:
     r = installed.run([str(installed.bin / "snoopbench"), "simulate", "tiny", "--out",
                        str(installed.outside / "never"), "--scheduler", "tcp://127.0.0.1:9"],
