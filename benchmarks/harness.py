@@ -116,6 +116,49 @@ def score_dataset(
     return build_result(period, budget, per_day, results)
 
 
+def detector_alerts(
+    period: ScoringPeriod,
+    specs: Sequence[str],
+    per_day: int,
+    timeout: float | None = None,
+    *,
+    mem_limit_mb: int | None = None,
+    batch_size: int = 65536,
+    jobs: int = 1,
+) -> list[tuple[DetectorResult, np.ndarray, np.ndarray]]:
+    """Run each detector of ``specs`` (no baselines added) as :func:`score_dataset` does, and give
+    back, per detector, its row (status and cost; no metrics) and its alerted user-days at
+    ``per_day`` alerts a day with their scores (empty unless the detector worked). The alerts are
+    those :func:`score_dataset` scores: the same fold, the same rules."""
+    try:
+        parsed = [parse_spec(t) for t in dict.fromkeys(specs)]
+        for spec in parsed:
+            if not spec.is_exec:
+                target_of(spec.id)
+    except SpecError as exc:
+        raise InputError(str(exc), key="--detector") from exc
+    alerts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def finish(job: Job, exitcode: int | None) -> DetectorResult:
+        try:
+            result = _collect(job, exitcode)
+            if result.status == "ok":
+                fold = fold_scores(period, Path(job.workdir) / SCORES_FILE, per_day, batch_size)
+                alerts[job.name] = fold.ranked_alerts(per_day)
+            return result
+        finally:
+            shutil.rmtree(job.workdir, ignore_errors=True)
+
+    jobs_ = [_job(s, period, batch_size, mem_limit_mb) for s in parsed]
+    try:
+        results = _run_all(jobs_, timeout, max(1, jobs), finish)
+    finally:
+        for job in jobs_:
+            shutil.rmtree(job.workdir, ignore_errors=True)
+    empty = (np.empty(0, np.int64), np.empty(0))
+    return [(r, *alerts.get(r.name, empty)) for r in results]
+
+
 def fold_scores(period: ScoringPeriod, path: Path, most_per_day: int,
                 batch_size: int = 65536) -> ScoreFold:
     """A scores file (one float64 per period event) folded with the period's users and days.
@@ -244,5 +287,5 @@ def _rate(n: int, seconds: float | None) -> float | None:
     return n / max(seconds, 1e-9)
 
 
-__all__ = ["BASELINES", "DetectorResult", "ScoreResult", "resolve_specs", "score_alerts",
-           "score_dataset"]
+__all__ = ["BASELINES", "DetectorResult", "ScoreResult", "detector_alerts", "resolve_specs",
+           "score_alerts", "score_dataset"]

@@ -1,0 +1,324 @@
+"""Assessment: run monitoring regimes over a simulated force, day by day, and count what they find.
+
+For one dataset and its truth, each regime (:mod:`benchmarks.regimes`) is run over the scoring
+period (the days after warm-up; episodes wholly in the warm-up are left out, as in recall):
+
+- **alerts**: every detector any regime names is run once, sandboxed, by the harness
+  (:func:`benchmarks.harness.detector_alerts`, the same alert rules as ``score``). Each day a
+  regime's reviewers take its detectors' alerts best first (each detector's first alert of the
+  day, then each one's second, ...; a user-day raised by two detectors is reviewed once) up to the
+  review capacity. A reviewed user-day holding an episode's labelled events is confirmed with
+  the reviewer's probability for the episode's skill; the misuser is found that day.
+- **audits**: at the end of each period (month: 30 days, quarter: 91, counted from the first day
+  after warm-up) a share of the users is drawn; an audit covers that user's activity over its
+  window and finds each episode with labelled events there with the auditor's hit rate.
+- **reactive routes** (complaint, intelligence, colleague, public) fire per episode with the
+  regime's probability for its kind, after a drawn delay from the episode's last day (the public
+  route: from ``public_at``, and only for episodes that have it). A report after the last day is
+  not a finding. These reports are truth only: they are drawn here, from the truth, and never
+  written into a dataset's ``events/`` or ``context/`` (a detector that could read complaints would
+  be told the answer).
+- a **misuser** (an actor with one or more active episodes) is found at the earliest route
+  (ties: alert, audit, complaint, intelligence, colleague, public); the finding's outcome is
+  drawn from the regime's outcome shares.
+
+Randomness is seeded from the world's seed: the reactive draws from the seed alone (so every
+regime faces the same complaints where their probabilities agree: common random numbers), the
+review, audit and outcome draws from the seed and the regime's name.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from snoopbench.benchmarks.dataset import open_dataset, scoring_period, truth_dir_of
+from snoopbench.benchmarks.harness import detector_alerts
+from snoopbench.benchmarks.metrics import Interval, key_days, mean_interval, user_day_keys
+from snoopbench.benchmarks.regimes import OUTCOMES, PERIOD_DAYS, ROUTES, Regime
+from snoopbench.contract.info import local_days
+from snoopbench.contract.schema import SKILLS
+
+FORMAT = "snoopbench/assessment/v1"
+FOUND_BY = ("alert",) + ("audit",) + ROUTES
+_NEVER = np.iinfo(np.int64).max
+
+
+@dataclass
+class RegimeRun:
+    """One regime on one world: counts of misusers, and what it cost to review."""
+
+    regime: str
+    seed: int
+    n_staff: int
+    n_days: int
+    active: int = 0
+    found_by: dict[str, int] = field(default_factory=lambda: {r: 0 for r in FOUND_BY})
+    days_to_find: list[int] = field(default_factory=list)
+    outcomes: dict[str, int] = field(default_factory=lambda: {o: 0 for o in OUTCOMES})
+    by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_skill: dict[str, dict[str, int]] = field(default_factory=dict)
+    reviewed: int = 0
+    reviewed_true: int = 0
+    audited: int = 0
+    detectors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def found(self) -> int:
+        return sum(self.found_by.values())
+
+    def figures(self) -> dict[str, float | None]:
+        """The numbers that are averaged over seeds."""
+        out: dict[str, float | None] = {
+            "active": self.active, "found": self.found, "never_found": self.active - self.found,
+            "dark_share": (self.active - self.found) / self.active if self.active else None,
+            "disciplined": self.found - self.outcomes["no_action"],
+            "dismissed_or_resigned": self.outcomes["dismissal_or_resignation"],
+            "days_to_find_median": float(np.median(self.days_to_find)) if self.days_to_find else None,
+            "reviewed_per_day": self.reviewed / self.n_days if self.n_days else None,
+            "review_precision": self.reviewed_true / self.reviewed if self.reviewed else None,
+            "audits": self.audited,
+        }
+        out.update({f"found_{r}": n for r, n in self.found_by.items()})
+        out.update({f"outcome_{o}": n for o, n in self.outcomes.items()})
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"regime": self.regime, "seed": self.seed, "n_staff": self.n_staff, "n_days": self.n_days,
+                **self.figures(), "days_to_find": self.days_to_find, "by_kind": self.by_kind,
+                "by_skill": self.by_skill, "detectors": self.detectors}
+
+
+@dataclass(frozen=True)
+class _Truth:
+    """The period's active episodes and their labelled user-days."""
+
+    kind: np.ndarray  # per active episode
+    skill: np.ndarray
+    actor: np.ndarray
+    start_day: np.ndarray
+    end_day: np.ndarray
+    public_day: np.ndarray  # _NEVER where none
+    lab_key: np.ndarray  # labelled user-days (distinct per episode)
+    lab_episode: np.ndarray  # index into the active episodes
+    first_day: int
+    last_day: int
+    n_staff: int
+    staff_ids: np.ndarray
+
+
+def _truth(dataset_dir: Path, truth_dir: Path | None, batch_size: int):
+    dataset = open_dataset(dataset_dir)
+    tdir = truth_dir_of(dataset, truth_dir)
+    period = scoring_period(dataset, tdir, batch_size)
+    eps = pq.read_table(tdir / "episodes.parquet",
+                        columns=["episode_id", "kind", "actor_id", "skill", "start", "end", "public_at"])
+    eps = eps.sort_by("episode_id")  # the order scoring_period indexes them in
+    lab = period.labelled
+    active = np.unique(lab.episode)
+    remap = np.full(eps.num_rows, -1, np.int64)
+    remap[active] = np.arange(len(active))
+    tz = dataset.timezone
+
+    def days(col: str) -> np.ndarray:
+        ts = eps[col].cast("int64").to_numpy(zero_copy_only=False)
+        return local_days(ts, tz).astype(np.int64)[active]
+
+    public = eps["public_at"]
+    public_day = np.full(len(active), _NEVER, np.int64)
+    has = ~np.asarray(public.is_null().to_numpy(zero_copy_only=False))[active]
+    if has.any():
+        ts = public.cast("int64").fill_null(0).to_numpy(zero_copy_only=False)[active]
+        public_day[has] = local_days(ts[has], tz)
+    keys = user_day_keys(lab.user, lab.day)
+    pairs = np.unique(np.c_[keys, remap[lab.episode]], axis=0)
+    first_day = int(period.start_days[0]) if len(period.start_days) else 0
+    staff = pq.read_table(dataset.context_dir / "staff.parquet", columns=["user_id"])
+    truth = _Truth(
+        kind=np.asarray(eps["kind"].to_pylist(), object)[active],
+        skill=np.asarray(eps["skill"].to_pylist(), object)[active],
+        actor=eps["actor_id"].to_numpy()[active].astype(np.int64),
+        start_day=np.maximum(days("start"), first_day), end_day=days("end"), public_day=public_day,
+        lab_key=pairs[:, 0].astype(np.int64), lab_episode=pairs[:, 1].astype(np.int64),
+        first_day=first_day, last_day=first_day + period.n_days - 1, n_staff=period.n_staff,
+        staff_ids=np.sort(staff["user_id"].to_numpy().astype(np.int64)))
+    return period, truth
+
+
+def _rng(seed: int, name: str) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(name.encode())]))
+
+
+def _delays(route: dict[str, Any], u: np.ndarray) -> np.ndarray:
+    """Delays in whole days from uniforms in (0, 1) (inverse transform: common random numbers)."""
+    mean = route["delay_mean_days"]
+    if route["delay"] == "fixed":
+        d = np.full(len(u), mean)
+    elif route["delay"] == "uniform":
+        d = 2 * mean * u
+    else:
+        d = -mean * np.log1p(-u)
+    return np.ceil(d).astype(np.int64)
+
+
+def _review(regime: Regime, capacity: int, alerts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """The user-days a regime's reviewers look at: each day, alerts best first by rank across its
+    detectors (then by detector order), a user-day once, up to ``capacity``."""
+    if capacity <= 0 or not alerts:
+        return np.empty(0, np.int64)
+    keys, ranks, which = [], [], []
+    for i, (k, best) in enumerate(alerts):
+        if not len(k):
+            continue
+        d = key_days(k).astype(np.int64)
+        order = np.lexsort((k, -best, d))  # by day, best first, then by key
+        k, d = k[order], d[order]
+        starts = np.r_[0, np.flatnonzero(d[1:] != d[:-1]) + 1]
+        rank = np.arange(len(k)) - np.repeat(starts, np.diff(np.r_[starts, len(k)]))
+        keys.append(k), ranks.append(rank), which.append(np.full(len(k), i))
+    if not keys:
+        return np.empty(0, np.int64)
+    k, r, w = np.concatenate(keys), np.concatenate(ranks), np.concatenate(which)
+    order = np.lexsort((w, r, key_days(k)))
+    k = k[order]
+    _, first = np.unique(k, return_index=True)
+    k = k[np.sort(first)]  # a user-day once, at its best place
+    d = key_days(k)
+    starts = np.r_[0, np.flatnonzero(d[1:] != d[:-1]) + 1]
+    place = np.arange(len(k)) - np.repeat(starts, np.diff(np.r_[starts, len(k)]))
+    return np.sort(k[place < capacity])
+
+
+def run_regime(regime: Regime, truth: _Truth, seed: int,
+               alerts: dict[str, tuple[Any, np.ndarray, np.ndarray]]) -> RegimeRun:
+    """One regime on one world (``alerts``: per detector SPEC, its row, alert keys and scores)."""
+    t = truth
+    n_days = t.last_day - t.first_day + 1
+    run = RegimeRun(regime.name, seed, t.n_staff, n_days)
+    n_ep = len(t.kind)
+    found_day = np.full((len(FOUND_BY), n_ep), _NEVER, np.int64)
+    rng = _rng(seed, "regime:" + regime.name)
+
+    # reactive routes: common uniforms per (route, episode), from the seed alone
+    shared = _rng(seed, "reactive")
+    u_fire, u_delay = shared.random((len(ROUTES), n_ep)), shared.random((len(ROUTES), n_ep))
+    for j, route in enumerate(ROUTES):
+        for kind in np.unique(t.kind) if n_ep else ():
+            spec = regime.route(str(kind), route)
+            m = t.kind == kind
+            base = t.public_day[m] if route == "public" else t.end_day[m]
+            fires = (u_fire[j, m] < spec["probability"]) & (base != _NEVER)
+            day = np.where(fires, base + _delays(spec, u_delay[j, m]), _NEVER)
+            found_day[2 + j, m] = np.where(day <= t.last_day, day, _NEVER)
+
+    # random audits of users, at the end of each period
+    a = regime.data["audits"]
+    if a["share"] > 0 and len(t.staff_ids):
+        plen = PERIOD_DAYS[a["period"]]
+        n_pick = min(len(t.staff_ids), int(round(a["share"] * len(t.staff_ids))))
+        lab_user = (t.lab_key & 0xFFFFFFFF).astype(np.int64)
+        lab_day = key_days(t.lab_key).astype(np.int64)
+        for day in range(t.first_day + plen - 1, t.last_day + 1, plen):
+            users = rng.choice(t.staff_ids, n_pick, replace=False)
+            run.audited += n_pick
+            inside = np.isin(lab_user, users) & (lab_day > day - a["window_days"]) & (lab_day <= day)
+            for ep in np.unique(t.lab_episode[inside]):
+                if rng.random() < a["hit_rate"]:
+                    found_day[1, ep] = min(found_day[1, ep], day)
+
+    # proactive alerts within the review capacity
+    capacity = regime.capacity(t.n_staff)
+    usable = []
+    for spec in regime.detectors:
+        row, keys, best = alerts[spec]
+        run.detectors.append({"name": spec, "status": row.status, "error": row.error})
+        if row.status == "ok":
+            usable.append((keys, best))
+    reviewed = _review(regime, capacity, usable)
+    run.reviewed = len(reviewed)
+    hit = np.isin(t.lab_key, reviewed)
+    run.reviewed_true = int(np.isin(reviewed, t.lab_key).sum())
+    confirm = regime.data["proactive"]["confirm"]
+    for key, ep in zip(t.lab_key[hit], t.lab_episode[hit]):  # in key order: by day, then user
+        if rng.random() < confirm[str(t.skill[ep])]:
+            found_day[0, ep] = min(found_day[0, ep], int(key_days(np.array([key]))[0]))
+
+    # misusers: found at their earliest route
+    actors, inverse = np.unique(t.actor, return_inverse=True)
+    run.active = len(actors)
+    for i in range(len(actors)):
+        eps = np.flatnonzero(inverse == i)
+        first = eps[np.argmin(t.start_day[eps])]
+        kind, skill = str(t.kind[first]), str(t.skill[first])
+        row_k = run.by_kind.setdefault(kind, {"active": 0, "found": 0})
+        row_s = run.by_skill.setdefault(skill, {"active": 0, "found": 0})
+        row_k["active"] += 1
+        row_s["active"] += 1
+        days = found_day[:, eps].min(axis=1)
+        if days.min() == _NEVER:
+            continue
+        route = int(np.argmin(days))  # ties go to the earlier route in FOUND_BY
+        run.found_by[FOUND_BY[route]] += 1
+        run.days_to_find.append(int(days[route] - t.start_day[first]))
+        row_k["found"] += 1
+        row_s["found"] += 1
+        shares = np.array([regime.data["outcomes"][o] for o in OUTCOMES])
+        run.outcomes[OUTCOMES[int(rng.choice(len(OUTCOMES), p=shares / shares.sum()))]] += 1
+    return run
+
+
+def assess_dataset(dataset_dir: str | Path, regimes: Sequence[Regime], seed: int, *,
+                   truth_dir: str | Path | None = None, timeout: float | None = None,
+                   jobs: int = 1, batch_size: int = 65536,
+                   on_step: Callable[[str], None] | None = None) -> list[RegimeRun]:
+    """Every regime on one dataset: the detectors any of them names run once, then each regime."""
+    period, truth = _truth(Path(dataset_dir), Path(truth_dir) if truth_dir else None, batch_size)
+    specs = list(dict.fromkeys(s for r in regimes for s in r.detectors))
+    most = max([r.capacity(truth.n_staff) for r in regimes] + [1])
+    alerts: dict[str, tuple[Any, np.ndarray, np.ndarray]] = {}
+    if specs:
+        if on_step:
+            on_step(f"detectors ({len(specs)})")
+        for row, keys, best in detector_alerts(period, specs, most, timeout, batch_size=batch_size,
+                                               jobs=jobs):
+            alerts[row.name] = (row, keys, best)
+    if on_step:
+        on_step("regimes")
+    return [run_regime(r, truth, seed, alerts) for r in regimes]
+
+
+def summarise(runs: Sequence[RegimeRun]) -> dict[str, Any]:
+    """One regime's runs over seeds: each figure's mean and 95% interval, by kind and by skill."""
+    def iv(values) -> dict[str, float | None] | None:
+        i: Interval | None = mean_interval(values)
+        return None if i is None else {"mean": i.mean, "low": i.low, "high": i.high, "n": i.n}
+
+    names = list(runs[0].figures())
+    figs = [r.figures() for r in runs]
+    out: dict[str, Any] = {"regime": runs[0].regime, "seeds": [r.seed for r in runs],
+                           "figures": {n: iv(f[n] for f in figs) for n in names}}
+    per_year = 365.0 / runs[0].n_days
+    out["per_year"] = {n: iv((f[n] or 0) * per_year for f in figs)
+                       for n in ("active", "found", "disciplined", "dismissed_or_resigned")}
+    for group in ("by_kind", "by_skill"):
+        keys = sorted({k for r in runs for k in getattr(r, group)})
+        out[group] = {k: {c: iv(getattr(r, group).get(k, {}).get(c, 0) for r in runs)
+                          for c in ("active", "found")} for k in keys}
+    failures = {}
+    for r in runs:
+        for d in r.detectors:
+            if d["status"] != "ok":
+                failures.setdefault(d["name"], []).append({"seed": r.seed, "status": d["status"],
+                                                           "error": d["error"]})
+    out["detector_failures"] = failures
+    return out
+
+
+def staff_share(found_per_year: float, n_staff: int) -> float:
+    return found_per_year / n_staff if n_staff else math.nan
