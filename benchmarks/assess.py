@@ -85,6 +85,8 @@ class RegimeRun:
             "review_precision": self.reviewed_true / self.reviewed if self.reviewed else None,
             "audits": self.audited,
         }
+        for n in ("found", "disciplined", "dismissed_or_resigned"):
+            out[f"{n}_share"] = out[n] / self.active if self.active else None
         out.update({f"found_{r}": n for r, n in self.found_by.items()})
         out.update({f"outcome_{o}": n for o, n in self.outcomes.items()})
         return out
@@ -304,8 +306,10 @@ def summarise(runs: Sequence[RegimeRun]) -> dict[str, Any]:
     out: dict[str, Any] = {"regime": runs[0].regime, "seeds": [r.seed for r in runs],
                            "figures": {n: iv(f[n] for f in figs) for n in names}}
     per_year = 365.0 / runs[0].n_days
-    out["per_year"] = {n: iv((f[n] or 0) * per_year for f in figs)
-                       for n in ("active", "found", "disciplined", "dismissed_or_resigned")}
+    counts = ("active", "found", "disciplined", "dismissed_or_resigned")
+    out["per_year"] = {n: iv((f[n] or 0) * per_year for f in figs) for n in counts}
+    out["per_year_per_staff"] = {n: iv((f[n] or 0) * per_year / runs[0].n_staff for f in figs)
+                                 for n in counts}
     for group in ("by_kind", "by_skill"):
         keys = sorted({k for r in runs for k in getattr(r, group)})
         out[group] = {k: {c: iv(getattr(r, group).get(k, {}).get(c, 0) for r in runs)
@@ -320,5 +324,153 @@ def summarise(runs: Sequence[RegimeRun]) -> dict[str, Any]:
     return out
 
 
-def staff_share(found_per_year: float, n_staff: int) -> float:
-    return found_per_year / n_staff if n_staff else math.nan
+def run_assess(scenario: str | Path, regime_files: Sequence[str | Path], *, years: float = 1.0,
+               days: int | None = None, seeds: int = 3, timeout: float | None = None,
+               jobs: int = 1, workers: int = 1, compare: str | None = None,
+               progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Simulate ``scenario`` for ``years`` (or ``days``) at ``seeds`` seeds (its seed, seed+1, ...)
+    and run every regime on each world; the assessment as ``snoopbench/assessment/v1``.
+
+    Everything is validated before anything runs (bad input: :class:`InputError`, exit 2)."""
+    import shutil
+    import tempfile
+    import time
+
+    from snoopbench import __version__
+    from snoopbench.benchmarks.regimes import find, load
+    from snoopbench.contract.errors import InputError
+    from snoopbench.simulator import scenario as scenario_mod
+    from snoopbench.simulator.run import simulate
+
+    if seeds < 1:
+        raise InputError(f"expected at least 1 seed, got {seeds}", key="--seeds")
+    if days is None:
+        if not 0 < years <= 10:
+            raise InputError(f"expected a number of years from 0 to 10, got {years}", key="--years")
+        days = int(round(365 * years))
+    if compare not in (None, "published"):
+        raise InputError(f"expected 'published', got {compare!r}", key="--compare")
+    scn = scenario_mod.load(scenario_mod.find(scenario)).with_overrides(days=days)
+    regimes = [load(find(r)) for r in regime_files]
+    if not regimes:
+        raise InputError("expected at least one --regime", key="--regime")
+    if len({r.name for r in regimes}) < len(regimes):
+        raise InputError("expected regimes with different names", key="--regime")
+    for r in regimes:
+        r.check_against(scn.days, scn["warmup_days"])
+    counts = load_published() if compare else []
+    scn.check_machine_fits(workers)
+    seed_list = [scn.seed + i for i in range(seeds)]
+    runs: dict[str, list[RegimeRun]] = {r.name: [] for r in regimes}
+    timings = []
+    total = 2 * seeds
+    for i, seed in enumerate(seed_list):
+        tmp = Path(tempfile.mkdtemp(prefix="snoopbench-assess-"))
+        try:
+            t0 = time.perf_counter()
+            if progress:
+                progress(f"seed {seed}: simulating {scn.days} days of {scn['force']['staff']:,} staff",
+                         2 * i, total)
+            simulate(scn, tmp / "world", seed=seed, workers=workers)
+            t1 = time.perf_counter()
+
+            def step(what: str) -> None:
+                if progress:
+                    progress(f"seed {seed}: {what}", 2 * i + 1, total)
+
+            for run in assess_dataset(tmp / "world", regimes, seed, timeout=timeout, jobs=jobs,
+                                      on_step=step):
+                runs[run.regime].append(run)
+            timings.append({"seed": seed, "simulate_s": t1 - t0,
+                            "assess_s": time.perf_counter() - t1})
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if progress:
+        progress("done", total, total)
+    summaries = [summarise(runs[r.name]) for r in regimes]
+    result: dict[str, Any] = {
+        "format": FORMAT, "snoopbench": __version__, "scenario": scn.name, "staff": scn["force"]["staff"],
+        "days": scn.days, "warmup_days": scn["warmup_days"], "seeds": seed_list,
+        "regimes": [{**s, "definition": r.to_json()} for s, r in zip(summaries, regimes)],
+        "runs": [run.to_json() for r in regimes for run in runs[r.name]],
+        "timings": timings,
+        "notes": ["Reactive reports (complaints, intelligence, colleagues, public posts) are drawn from "
+                  "the truth and never written into events/ or context/.",
+                  "How misuse is found is not published anywhere: every route probability is a "
+                  "parameter of the regime, not a known figure."],
+    }
+    if compare:
+        result["published"] = compare_published(summaries, counts)
+    return result
+
+
+# --- published counts -------------------------------------------------------------------------
+
+PUBLISHED_FILE = Path(__file__).resolve().parent.parent / "regimes" / "published.toml"
+_COUNTED = {"disciplined": "disciplined", "found": "found", "dismissed_or_resigned": "dismissed_or_resigned"}
+
+
+def load_published(path: str | Path = PUBLISHED_FILE) -> list[dict[str, Any]]:
+    """The published counts (``regimes/published.toml``), checked."""
+    import tomllib
+
+    from snoopbench.benchmarks.regimes import RegimeError
+
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RegimeError(f"cannot read the published counts ({exc})", file=str(path)) from None
+    out = []
+    for i, c in enumerate(raw.get("count", [])):
+        for key, kind in (("force", str), ("period", str), ("counted", str), ("source", str),
+                          ("count", int), ("workforce", int), ("years", (int, float))):
+            if not isinstance(c.get(key), kind) or isinstance(c.get(key), bool):
+                raise RegimeError(f"expected {key}", file=str(path), key=f"count[{i}].{key}")
+        if c["counted"] not in _COUNTED:
+            raise RegimeError(f"expected one of {', '.join(_COUNTED)}", file=str(path), key=f"count[{i}].counted")
+        out.append(c)
+    return out
+
+
+def _poisson_interval(n: int) -> tuple[float, float]:
+    """An approximate 95% interval of a Poisson mean given one count (Wilson-Hilferty-free: normal
+    on the square root, fine for counts above a handful)."""
+    lo = max(0.0, (math.sqrt(n) - 0.98) ** 2)
+    return lo, (math.sqrt(n + 1) + 0.98) ** 2
+
+
+def compare_published(summaries: list[dict[str, Any]], counts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per published count and regime: the model's expected count for that force's size and
+    period (mean and interval over seeds, scaled per member of staff per year), and two inverse
+    estimates: the misuse rate (misusers per 1,000 staff a year) consistent with the published
+    count under the regime, and the share of misusers a force must find and count to publish it
+    at the model's misuse rate."""
+    rows = []
+    for c in counts:
+        measure = _COUNTED[c["counted"]]
+        pub_lo, pub_hi = _poisson_interval(c["count"])
+        for s in summaries:
+            per_staff_year = s["per_year_per_staff"]
+            m = per_staff_year[measure]
+            scale = c["workforce"] * c["years"]
+            model = None if m is None else {k: (None if m[k] is None else m[k] * scale)
+                                            for k in ("mean", "low", "high")}
+            q = s["figures"].get(f"{measure}_share")  # counted per active misuser
+            active = per_staff_year["active"]
+            rate = need = None
+            if q is not None and q["mean"] > 0:
+                pub = c["count"] / scale * 1000
+                hi_q, lo_q = q["high"] or q["mean"], q["low"] or q["mean"]
+                rate = {"mean": pub / q["mean"], "low": pub_lo / scale * 1000 / hi_q,
+                        "high": (pub_hi / scale * 1000 / lo_q) if lo_q > 0 else None}
+            if active is not None and active["mean"] > 0:
+                a = active["mean"] * scale
+                need = {"mean": c["count"] / a, "low": pub_lo / a, "high": pub_hi / a}
+            rows.append({"force": c["force"], "period": c["period"], "counted": c["counted"],
+                         "published": c["count"], "workforce": c["workforce"],
+                         "workforce_estimate": bool(c.get("workforce_estimate")), "source": c["source"],
+                         "regime": s["regime"], "model": model,
+                         "misuse_per_1000_staff_year": rate, "share_found_needed": need,
+                         "share_found_model": q})
+    return rows
