@@ -189,7 +189,7 @@ def _shipped(name: str) -> Path | None:
     if p.parent != Path("."):
         return None
     cand = REGIME_DIR / (p.name if p.suffix == ".toml" else f"{p.name}.toml")
-    return cand if cand.is_file() else None
+    return cand if cand in shipped() else None
 
 
 def load(path: str | Path) -> Regime:
@@ -231,7 +231,8 @@ def _check(d: dict[str, Any], file: str) -> None:
 
 
 def shipped() -> list[Path]:
-    return sorted(REGIME_DIR.glob("*.toml"))
+    """The shipped regime files (``published.toml`` beside them holds published counts, not a regime)."""
+    return sorted(p for p in REGIME_DIR.glob("*.toml") if p.stem != "published")
 
 
 def names() -> list[str]:
