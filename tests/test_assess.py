@@ -142,3 +142,24 @@ def test_published_counts_load_and_compare():
     assert r["misuse_per_1000_staff_year"]["mean"] == pytest.approx(50 / 7200 * 1000 / 0.1)
     assert r["misuse_per_1000_staff_year"]["low"] < r["misuse_per_1000_staff_year"]["mean"] < \
         r["misuse_per_1000_staff_year"]["high"]
+
+
+def test_repeat_offenders_offend_again_after_their_first_episode(tmp_path):
+    import pyarrow.parquet as pq
+
+    scn = tmp_path / "repeat.toml"
+    scn.write_text('format = "snoopbench/scenario/v1"\nextends = "tiny"\nname = "tiny-repeat"\n'
+                   "[misuse.kinds.curiosity]\nrepeat_share = 0.9\nrepeat_gap_days_mean = 3.0\n")
+    simulate(scn, tmp_path / "w", days=30)
+    t = pq.read_table(tmp_path / "w" / "truth" / "episodes.parquet").to_pylist()
+    cur = [e for e in t if e["kind"] == "curiosity"]
+    by_actor: dict[int, list] = {}
+    for e in sorted(cur, key=lambda e: e["start"]):
+        by_actor.setdefault(e["actor_id"], []).append(e)
+    repeated = [eps for eps in by_actor.values() if len(eps) > 1]
+    assert repeated, "expected some curiosity misusers to offend again"
+    for eps in repeated:
+        assert len({e["skill"] for e in eps}) == 1
+    # the other kinds ask for no repeats: one episode per actor and kind
+    others = [(e["kind"], e["actor_id"]) for e in t if e["kind"] != "curiosity"]
+    assert len(others) == len(set(others))
