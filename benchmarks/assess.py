@@ -47,6 +47,7 @@ from snoopbench.contract.schema import SKILLS
 
 FORMAT = "snoopbench/assessment/v1"
 FOUND_BY = ("alert",) + ("audit",) + ROUTES
+SCALED = ("active", "found", "never_found", "disciplined", "dismissed_or_resigned", "reviewed_per_day", "audits")
 _NEVER = np.iinfo(np.int64).max
 
 
@@ -58,6 +59,7 @@ class RegimeRun:
     seed: int
     n_staff: int
     n_days: int
+    scale: float = 1.0  # staff in the force over staff simulated (1: the whole force)
     active: int = 0
     found_by: dict[str, int] = field(default_factory=lambda: {r: 0 for r in FOUND_BY})
     days_to_find: list[int] = field(default_factory=list)
@@ -74,7 +76,7 @@ class RegimeRun:
         return sum(self.found_by.values())
 
     def figures(self) -> dict[str, float | None]:
-        """The numbers that are averaged over seeds."""
+        """The numbers that are averaged over seeds (counts scaled up to the whole force)."""
         out: dict[str, float | None] = {
             "active": self.active, "found": self.found, "never_found": self.active - self.found,
             "dark_share": (self.active - self.found) / self.active if self.active else None,
@@ -89,10 +91,16 @@ class RegimeRun:
             out[f"{n}_share"] = out[n] / self.active if self.active else None
         out.update({f"found_{r}": n for r, n in self.found_by.items()})
         out.update({f"outcome_{o}": n for o, n in self.outcomes.items()})
+        if self.scale != 1.0:
+            for k, v in out.items():
+                counted = k in SCALED or k.startswith("outcome_") or k.removeprefix("found_") in FOUND_BY
+                if v is not None and counted:
+                    out[k] = v * self.scale
         return out
 
     def to_json(self) -> dict[str, Any]:
         return {"regime": self.regime, "seed": self.seed, "n_staff": self.n_staff, "n_days": self.n_days,
+                "scale": self.scale,
                 **self.figures(), "days_to_find": self.days_to_find, "by_kind": self.by_kind,
                 "by_skill": self.by_skill, "detectors": self.detectors}
 
@@ -169,9 +177,10 @@ def _delays(route: dict[str, Any], u: np.ndarray) -> np.ndarray:
     return np.ceil(d).astype(np.int64)
 
 
-def _review(regime: Regime, capacity: int, alerts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+def _review(regime: Regime, capacity: float, alerts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """The user-days a regime's reviewers look at: each day, alerts best first by rank across its
-    detectors (then by detector order), a user-day once, up to ``capacity``."""
+    detectors (then by detector order), a user-day once, up to ``capacity`` (a fractional capacity
+    is spread evenly: day d reviews floor(c(d+1)) - floor(cd))."""
     if capacity <= 0 or not alerts:
         return np.empty(0, np.int64)
     keys, ranks, which = [], [], []
@@ -194,15 +203,20 @@ def _review(regime: Regime, capacity: int, alerts: list[tuple[np.ndarray, np.nda
     d = key_days(k)
     starts = np.r_[0, np.flatnonzero(d[1:] != d[:-1]) + 1]
     place = np.arange(len(k)) - np.repeat(starts, np.diff(np.r_[starts, len(k)]))
-    return np.sort(k[place < capacity])
+    dn = d.astype(np.float64)
+    allowed = np.floor(capacity * (dn + 1) + 1e-9) - np.floor(capacity * dn + 1e-9)
+    return np.sort(k[place < allowed])
 
 
 def run_regime(regime: Regime, truth: _Truth, seed: int,
-               alerts: dict[str, tuple[Any, np.ndarray, np.ndarray]]) -> RegimeRun:
-    """One regime on one world (``alerts``: per detector SPEC, its row, alert keys and scores)."""
+               alerts: dict[str, tuple[Any, np.ndarray, np.ndarray]], scale: float = 1.0) -> RegimeRun:
+    """One regime on one world (``alerts``: per detector SPEC, its row, alert keys and scores).
+
+    ``scale``: the world is a sample of a force ``scale`` times its size; the review capacity is
+    the force's, shared out per member of staff, and the counts are scaled up."""
     t = truth
     n_days = t.last_day - t.first_day + 1
-    run = RegimeRun(regime.name, seed, t.n_staff, n_days)
+    run = RegimeRun(regime.name, seed, int(round(t.n_staff * scale)), n_days, scale)
     n_ep = len(t.kind)
     found_day = np.full((len(FOUND_BY), n_ep), _NEVER, np.int64)
     rng = _rng(seed, "regime:" + regime.name)
@@ -235,7 +249,7 @@ def run_regime(regime: Regime, truth: _Truth, seed: int,
                     found_day[1, ep] = min(found_day[1, ep], day)
 
     # proactive alerts within the review capacity
-    capacity = regime.capacity(t.n_staff)
+    capacity = regime.capacity(t.n_staff * scale) / scale
     usable = []
     for spec in regime.detectors:
         row, keys, best = alerts[spec]
@@ -277,12 +291,12 @@ def run_regime(regime: Regime, truth: _Truth, seed: int,
 
 def assess_dataset(dataset_dir: str | Path, regimes: Sequence[Regime], seed: int, *,
                    truth_dir: str | Path | None = None, timeout: float | None = None,
-                   jobs: int = 1, batch_size: int = 65536,
+                   jobs: int = 1, batch_size: int = 65536, scale: float = 1.0,
                    on_step: Callable[[str], None] | None = None) -> list[RegimeRun]:
     """Every regime on one dataset: the detectors any of them names run once, then each regime."""
     period, truth = _truth(Path(dataset_dir), Path(truth_dir) if truth_dir else None, batch_size)
     specs = list(dict.fromkeys(s for r in regimes for s in r.detectors))
-    most = max([r.capacity(truth.n_staff) for r in regimes] + [1])
+    most = max([math.ceil(r.capacity(truth.n_staff * scale) / scale) for r in regimes] + [1])
     alerts: dict[str, tuple[Any, np.ndarray, np.ndarray]] = {}
     if specs:
         if on_step:
@@ -292,7 +306,7 @@ def assess_dataset(dataset_dir: str | Path, regimes: Sequence[Regime], seed: int
             alerts[row.name] = (row, keys, best)
     if on_step:
         on_step("regimes")
-    return [run_regime(r, truth, seed, alerts) for r in regimes]
+    return [run_regime(r, truth, seed, alerts, scale) for r in regimes]
 
 
 def summarise(runs: Sequence[RegimeRun]) -> dict[str, Any]:
@@ -312,7 +326,7 @@ def summarise(runs: Sequence[RegimeRun]) -> dict[str, Any]:
                                  for n in counts}
     for group in ("by_kind", "by_skill"):
         keys = sorted({k for r in runs for k in getattr(r, group)})
-        out[group] = {k: {c: iv(getattr(r, group).get(k, {}).get(c, 0) for r in runs)
+        out[group] = {k: {c: iv(getattr(r, group).get(k, {}).get(c, 0) * r.scale for r in runs)
                           for c in ("active", "found")} for k in keys}
     failures = {}
     for r in runs:
@@ -327,9 +341,14 @@ def summarise(runs: Sequence[RegimeRun]) -> dict[str, Any]:
 def run_assess(scenario: str | Path, regime_files: Sequence[str | Path], *, years: float = 1.0,
                days: int | None = None, seeds: int = 3, timeout: float | None = None,
                jobs: int = 1, workers: int = 1, compare: str | None = None,
+               sample_staff: int | None = None,
                progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Simulate ``scenario`` for ``years`` (or ``days``) at ``seeds`` seeds (its seed, seed+1, ...)
     and run every regime on each world; the assessment as ``snoopbench/assessment/v1``.
+
+    ``sample_staff``: simulate that many staff, a sample of the force, and scale the counts up to
+    the force's size (review capacity shared out per member of staff; misuse, audits and reactive
+    routes are all per member of staff). Validated against whole-force runs in the tests.
 
     Everything is validated before anything runs (bad input: :class:`InputError`, exit 2)."""
     import shutil
@@ -351,6 +370,14 @@ def run_assess(scenario: str | Path, regime_files: Sequence[str | Path], *, year
     if compare not in (None, "published"):
         raise InputError(f"expected 'published', got {compare!r}", key="--compare")
     scn = scenario_mod.load(scenario_mod.find(scenario)).with_overrides(days=days)
+    staff = scn["force"]["staff"]
+    scale = 1.0
+    if sample_staff is not None:
+        if not 1 <= sample_staff <= staff:
+            raise InputError(f"expected a sample from 1 to the force's {staff:,} staff, got {sample_staff}",
+                             key="--sample-staff")
+        scale = staff / sample_staff
+        scn = scenario_mod.Scenario(scn.path, {**scn.data, "force": {**scn["force"], "staff": sample_staff}})
     regimes = [load(find(r)) for r in regime_files]
     if not regimes:
         raise InputError("expected at least one --regime", key="--regime")
@@ -369,7 +396,8 @@ def run_assess(scenario: str | Path, regime_files: Sequence[str | Path], *, year
         try:
             t0 = time.perf_counter()
             if progress:
-                progress(f"seed {seed}: simulating {scn.days} days of {scn['force']['staff']:,} staff",
+                progress(f"seed {seed}: simulating {scn.days} days of {scn['force']['staff']:,} staff"
+                         + (f" (a sample of {staff:,})" if scale != 1.0 else ""),
                          2 * i, total)
             simulate(scn, tmp / "world", seed=seed, workers=workers)
             t1 = time.perf_counter()
@@ -379,7 +407,7 @@ def run_assess(scenario: str | Path, regime_files: Sequence[str | Path], *, year
                     progress(f"seed {seed}: {what}", 2 * i + 1, total)
 
             for run in assess_dataset(tmp / "world", regimes, seed, timeout=timeout, jobs=jobs,
-                                      on_step=step):
+                                      scale=scale, on_step=step):
                 runs[run.regime].append(run)
             timings.append({"seed": seed, "simulate_s": t1 - t0,
                             "assess_s": time.perf_counter() - t1})
@@ -389,7 +417,8 @@ def run_assess(scenario: str | Path, regime_files: Sequence[str | Path], *, year
         progress("done", total, total)
     summaries = [summarise(runs[r.name]) for r in regimes]
     result: dict[str, Any] = {
-        "format": FORMAT, "snoopbench": __version__, "scenario": scn.name, "staff": scn["force"]["staff"],
+        "format": FORMAT, "snoopbench": __version__, "scenario": scn.name, "staff": staff,
+        "simulated_staff": scn["force"]["staff"],
         "days": scn.days, "warmup_days": scn["warmup_days"], "seeds": seed_list,
         "regimes": [{**s, "definition": r.to_json()} for s, r in zip(summaries, regimes)],
         "runs": [run.to_json() for r in regimes for run in runs[r.name]],

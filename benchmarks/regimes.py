@@ -123,12 +123,12 @@ class Regime:
     def detectors(self) -> list[str]:
         return self.data["proactive"]["detectors"]
 
-    def capacity(self, n_staff: int) -> int:
-        """Alerts reviewed a day for a force of ``n_staff``."""
+    def capacity(self, n_staff: float) -> float:
+        """Alerts reviewed a day for a force of ``n_staff`` (a fraction: spread over the days)."""
         p = self.data["proactive"]
         if not p["detectors"]:
-            return 0
-        return int(round(p["review_per_day"] + p["review_per_1000_staff"] * n_staff / 1000.0))
+            return 0.0
+        return p["review_per_day"] + p["review_per_1000_staff"] * n_staff / 1000.0
 
     def route(self, kind: str, route: str) -> dict[str, Any]:
         """A reactive route for a kind (the defaults for a kind the file does not name)."""

@@ -127,6 +127,9 @@ def test_review_takes_each_days_best_alerts_up_to_capacity():
     got = A._review(reg, 2, [(k1, np.array([0.9, 0.5, 0.1, 0.3])), (k2, np.array([0.8, 0.7]))])
     # day 10: each detector's best first (user 1, then user 4); day 11: user 1
     assert sorted(got.tolist()) == sorted(user_day_keys(np.array([1, 4, 1]), np.array([10, 10, 11])).tolist())
+    # half an alert a day: every other day reviews one
+    half = A._review(reg, 0.5, [(user_day_keys(np.ones(4, int), np.arange(10, 14)), np.ones(4))])
+    assert len(half) == 2
 
 
 def test_published_counts_load_and_compare():
@@ -163,3 +166,33 @@ def test_repeat_offenders_offend_again_after_their_first_episode(tmp_path):
     # the other kinds ask for no repeats: one episode per actor and kind
     others = [(e["kind"], e["actor_id"]) for e in t if e["kind"] != "curiosity"]
     assert len(others) == len(set(others))
+
+
+KINDS = ("family", "partner", "colleague", "neighbour", "personal_dispute", "pursuit", "curiosity",
+         "leak_criminal", "leak_press", "media_exfiltration")
+
+
+@pytest.mark.slow
+def test_a_sample_of_the_force_scaled_up_falls_within_the_whole_forces_interval(tmp_path):
+    """The --sample-staff method: 300 staff simulated and scaled by 2 against 600 simulated, five
+    seeds each: the scaled means fall within the whole force's seed-to-seed 95% intervals."""
+    scn = tmp_path / "rated.toml"
+    scn.write_text('format = "snoopbench/scenario/v1"\nextends = "tiny"\nname = "rated"\n'
+                   "[force]\nstaff = 600\n"
+                   + "".join(f"[misuse.kinds.{k}]\nepisodes = 0\nstaff_share_per_year = 0.06\n" for k in KINDS))
+    reg = tmp_path / "busy.toml"
+    reg.write_text('format = "snoopbench/regime/v1"\nname = "busy"\n'
+                   '[proactive]\ndetectors = ["relationship"]\nreview_per_1000_staff = 4.0\n'
+                   '[audits]\nshare = 0.1\nwindow_days = 30\n'
+                   + "".join(f"[reactive.{k}.colleague]\nprobability = 0.3\ndelay_mean_days = 5.0\n" for k in KINDS))
+    full = A.run_assess(scn, [reg], days=60, seeds=5)
+    part = A.run_assess(scn, [reg], days=60, seeds=5, sample_staff=300)
+    assert part["staff"] == full["staff"] == 600 and part["simulated_staff"] == 300
+    f, s = full["regimes"][0]["figures"], part["regimes"][0]["figures"]
+    for name in ("active", "found", "never_found", "found_alert", "found_audit", "found_colleague"):
+        print(name, f[name], s[name])
+    for name in ("active", "found", "never_found"):
+        assert f[name]["low"] <= s[name]["mean"] <= f[name]["high"], (name, f[name], s[name])
+    # the review capacity is the whole force's: 4 alerts a day per 1,000 staff
+    assert f["reviewed_per_day"]["mean"] > 1
+    assert s["reviewed_per_day"]["mean"] == pytest.approx(f["reviewed_per_day"]["mean"], rel=0.2)

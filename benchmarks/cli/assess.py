@@ -27,8 +27,10 @@ def iv(x: dict[str, Any] | None, fmt: str = ".1f") -> str:
 
 
 def regime_table(result: dict[str, Any]) -> Table:
+    sample = (f", simulated as a sample of {result.get('simulated_staff'):,} scaled up"
+              if result.get("simulated_staff", result["staff"]) != result["staff"] else "")
     t = Table(title=f"{result['scenario']}: misusers found, per regime ({result['days']} days, "
-                    f"{result['staff']:,} staff, {len(result['seeds'])} seeds)",
+                    f"{result['staff']:,} staff{sample}, {len(result['seeds'])} seeds)",
               caption="means over seeds [95% interval]; dark = never found", caption_justify="left",
               **_COMPACT)
     for h in ("regime", "active", "found", *FOUND_BY, "dark", "disciplined", "dismissed", "days to find",
@@ -102,6 +104,8 @@ def assess(
     timeout: Annotated[Optional[float], typer.Option(help="Seconds per detector per world.")] = None,
     jobs: Annotated[int, typer.Option(help="Detectors run at once.")] = 1,
     workers: Annotated[int, typer.Option(help="Worker processes per simulation.")] = 1,
+    sample_staff: Annotated[Optional[int], typer.Option(
+        help="Simulate this many staff and scale the counts to the force's size (a large force).")] = None,
 ) -> None:
     """Run monitoring regimes over simulated force-years: who is found, by which route, and who never is."""
     check_json_target(json_path)
@@ -111,7 +115,7 @@ def assess(
         check_report_dir(report)
     bar, update = _progress()
     kwargs = dict(years=years, days=days, seeds=seeds, timeout=timeout, jobs=jobs, workers=workers,
-                  compare=compare, progress=update)
+                  compare=compare, sample_staff=sample_staff, progress=update)
     if bar is not None:
         with bar:
             result = run_assess(scenario, regime, **kwargs)
