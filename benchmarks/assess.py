@@ -490,7 +490,9 @@ def compare_published(summaries: list[dict[str, Any]], counts: list[dict[str, An
             rate = need = None
             if q is not None and q["mean"] > 0:
                 pub = c["count"] / scale * 1000
-                hi_q, lo_q = q["high"] or q["mean"], q["low"] or q["mean"]
+                # a share cannot be below 0 or above 1, whatever the t-interval says
+                hi_q = min(1.0, q["mean"] if q["high"] is None else q["high"])
+                lo_q = max(0.0, q["mean"] if q["low"] is None else q["low"])
                 rate = {"mean": pub / q["mean"], "low": pub_lo / scale * 1000 / hi_q,
                         "high": (pub_hi / scale * 1000 / lo_q) if lo_q > 0 else None}
             if active is not None and active["mean"] > 0:
