@@ -135,6 +135,51 @@ def check_isolation(mem_limit_mb: int | None, require_sandbox: bool) -> sandbox.
     return iso
 
 
+def detector_alerts(
+    period: ScoringPeriod,
+    specs: Sequence[str],
+    per_day: int,
+    timeout: float | None = None,
+    *,
+    truth_dir: str | Path | None = None,
+    mem_limit_mb: int | None = None,
+    require_sandbox: bool = False,
+    batch_size: int = 65536,
+    jobs: int = 1,
+) -> list[tuple[DetectorResult, np.ndarray, np.ndarray]]:
+    """Run each detector of ``specs`` (no baselines added) as :func:`score_dataset` does, in its
+    sandbox, and give back, per detector, its row (status and cost; no metrics) and its alerted
+    user-days at ``per_day`` alerts a day with their scores (empty unless the detector worked).
+    The alerts are those :func:`score_dataset` scores: the same fold, the same rules.
+    ``truth_dir``: where the truth is kept, so that no sandbox is ever given a view of it."""
+    try:
+        parsed = [parse_spec(t) for t in dict.fromkeys(specs)]
+        for spec in parsed:
+            if not spec.is_exec:
+                target_of(spec.id)
+    except SpecError as exc:
+        raise InputError(str(exc), key="--detector") from exc
+    iso = check_isolation(mem_limit_mb, require_sandbox)
+    dataset = period.dataset
+    truth = Path(truth_dir) if truth_dir is not None else dataset.root / "truth"
+    secret = [dataset.root.resolve(), truth.resolve()]
+    alerts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def finish(job: Job, box: sandbox.Sandbox) -> DetectorResult:
+        result = _collect(job, box)
+        if result.status == "ok":
+            fold = fold_scores(period, box.job_dir / "output" / SCORES_FILE, per_day, batch_size)
+            alerts[job.name] = fold.ranked_alerts(per_day)
+        return result
+
+    with sandbox.exits_on_signals(), sandbox.Scratch(dataset.parts, dataset.context_dir,
+                                                     dataset.info.to_dict()) as scratch:
+        launches = [_launch(s, period, scratch, iso, secret, batch_size) for s in parsed]
+        results = _run_all(launches, scratch, iso, timeout, mem_limit_mb, max(1, jobs), finish)
+    empty = (np.empty(0, np.int64), np.empty(0))
+    return [(r, *alerts.get(r.name, empty)) for r in results]
+
+
 def fold_scores(period: ScoringPeriod, path: Path, most_per_day: int,
                 batch_size: int = 65536) -> ScoreFold:
     """A scores file (one float64 per period event) folded with the period's users and days.
@@ -297,5 +342,5 @@ def _rate(n: int, seconds: float | None) -> float | None:
     return n / max(seconds, 1e-9)
 
 
-__all__ = ["BASELINES", "DetectorResult", "ScoreResult", "check_isolation", "resolve_specs",
+__all__ = ["BASELINES", "DetectorResult", "ScoreResult", "check_isolation", "detector_alerts", "resolve_specs",
            "score_alerts", "score_dataset"]

@@ -120,6 +120,15 @@ class ScoreFold:
         keys, best = self._candidates()
         return keys[select_alerts(keys, best, per_day, floor=self._floor)]
 
+    def ranked_alerts(self, per_day: int) -> tuple[np.ndarray, np.ndarray]:
+        """The alerted user-days at ``per_day`` alerts a day (keys, sorted) and their scores: what
+        a force's reviewers would see, each day's best first by score."""
+        if per_day > self._max_per_day:
+            raise ValueError(f"the fold keeps {self._max_per_day} alerts a day, not {per_day}")
+        keys, best = self._candidates()
+        chosen = select_alerts(keys, best, per_day, floor=self._floor)
+        return keys[chosen], best[chosen]
+
     def average_precision(self) -> float | None:
         """Event-level average precision, as :func:`benchmarks.metrics.average_precision`."""
         if not len(self._levels):

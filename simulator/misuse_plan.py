@@ -179,10 +179,36 @@ def plan_misuse(scn: dict, pop: Population, force: Force, midnights: np.ndarray)
             kind.choose_targets(pl, ep)
             episodes.append(ep)
             placed += 1
+        if k["repeat_share"] > 0:  # drawn only when asked for: scenarios without repeats are unchanged
+            _plan_repeats(rng, pl, kind, k, episodes, placed, midnights[days] - 1)
         if placed < k["episodes"]:
             eligible = _eligible(force, kind, pl, k["episodes"])
             shortfalls.append(Shortfall(name, k["episodes"], placed, eligible))
     return MisusePlan(episodes, notables, networks, reserved, shortfalls)
+
+
+def _plan_repeats(rng, pl: Planning, kind: MisuseKind, k: dict, episodes: list[PlannedEpisode],
+                  placed: int, last_ms: int) -> None:
+    """Some misusers offend again: with ``repeat_share``, an episode of the kind is followed, after
+    an exponential gap (mean ``repeat_gap_days_mean``) from its end, by another by the same actor,
+    with the same skill and what it was about, and targets chosen afresh. A repeat may itself be
+    repeated; one that would start after the period is not placed."""
+    queue = list(episodes[len(episodes) - placed:])
+    while queue:
+        first = queue.pop(0)
+        if rng.random() >= k["repeat_share"]:
+            continue
+        start = int(first.end_ms + rng.exponential(k["repeat_gap_days_mean"]) * DAY)
+        if start >= last_ms:
+            continue
+        ep = PlannedEpisode(len(episodes), first.kind, first.skill, first.actor, first.area, start, 0,
+                            int(rng.integers(k["lookups_min"], k["lookups_max"] + 1)),
+                            notable=first.notable, network=first.network)
+        span = rng.exponential(k["duration_days_mean"]) + 0.5
+        ep.end_ms = int(min(ep.start_ms + span * DAY, last_ms))
+        kind.choose_targets(pl, ep)
+        episodes.append(ep)
+        queue.append(ep)
 
 
 def _relations_by_staff(force: Force, kinds: dict[str, MisuseKind]) -> list[dict[str, list[int]]]:

@@ -142,6 +142,10 @@ MISUSE_KIND = Section({
     "lookups_min": Field("int", min=1, max=10_000),
     "lookups_max": Field("int", min=1, max=10_000),
     "duration_days_mean": Field("float", min=0.01, max=3650),
+    "repeat_share": Field("float", min=0, max=1, default=0.0,
+                          doc="share of episodes whose actor offends again (a further episode of the kind)"),
+    "repeat_gap_days_mean": Field("float", min=0.01, max=3650, default=90.0,
+                                  doc="mean days from an episode's end to the same actor's next one"),
 })
 
 MISUSE = Section({

@@ -60,7 +60,8 @@ class MisuseKind:
     def defaults(cls) -> dict[str, Any]:
         return {"staff_share_per_year": 0.0, "episodes": 0, "skill_mix": {s: 1.0 for s in cls.skills},
                 "lookups_min": cls.lookups[0], "lookups_max": cls.lookups[1],
-                "duration_days_mean": cls.duration_days_mean}
+                "duration_days_mean": cls.duration_days_mean, "repeat_share": 0.0,
+                "repeat_gap_days_mean": 90.0}
 
     # -- planning (whole force, before any shard runs) ------------------------------------------
     def unmet(self, cfg: dict) -> str:
