@@ -17,7 +17,6 @@ is found, so every probability here is a parameter to state and vary, never a kn
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 from snoopbench.contract.errors import InputError, ScenarioError
 from snoopbench.contract.schema import SKILLS
 from snoopbench.simulator import misuse_kinds
-from snoopbench.simulator.spec import Field, MapOf, Section, deep_merge, resolve
+from snoopbench.simulator.spec import Field, MapOf, Section, load_extending, resolve, shipped_file
 
 FORMAT = "snoopbench/regime/v1"
 REGIME_DIR = Path(__file__).resolve().parent.parent / "regimes"
@@ -149,53 +148,10 @@ class Regime:
         return {k: v for k, v in self.data.items() if k != "extends"}
 
 
-def _read(path: Path, referenced_from: tuple[Path, str] | None) -> dict[str, Any]:
-    if not path.is_file():
-        if referenced_from:
-            raise RegimeError(f"file {str(path)!r} not found", file=str(referenced_from[0]),
-                              key=referenced_from[1])
-        raise RegimeError("file not found", file=str(path))
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise RegimeError(f"not valid TOML ({exc})", file=str(path)) from None
-    except UnicodeDecodeError:
-        raise RegimeError("not a UTF-8 text file", file=str(path)) from None
-
-
-def _load_raw(path: Path, chain: tuple[Path, ...], referenced_from=None) -> dict[str, Any]:
-    path = path.resolve()
-    if path in chain:
-        raise RegimeError("extends itself through " + " -> ".join(p.name for p in chain + (path,)),
-                          file=str(chain[-1]), key="extends")
-    raw = _read(path, referenced_from)
-    parent = raw.get("extends")
-    if parent is None:
-        return raw
-    if not isinstance(parent, str) or not parent:
-        raise RegimeError(f"expected a shipped regime's name or a path to another regime file, got {parent!r}",
-                          file=str(path), key="extends")
-    local = path.parent / parent
-    target = local if local.is_file() else _shipped(parent)
-    if target is None:
-        raise RegimeError(f"{parent!r} not found: neither a file next to this one nor a shipped regime "
-                          f"({', '.join(names())})", file=str(path), key="extends")
-    base = _load_raw(target, chain + (path,), referenced_from=(path, "extends"))
-    return deep_merge(base, raw)
-
-
-def _shipped(name: str) -> Path | None:
-    p = Path(name)
-    if p.parent != Path("."):
-        return None
-    cand = REGIME_DIR / (p.name if p.suffix == ".toml" else f"{p.name}.toml")
-    return cand if cand in shipped() else None
-
-
 def load(path: str | Path) -> Regime:
     """Read, merge and validate a regime file; raise :class:`RegimeError` on any problem."""
     path = Path(path)
-    raw = _load_raw(path, ())
+    raw = load_extending(path, RegimeError, REGIME_DIR, "regime")
     file = str(path)
     try:
         data = resolve(REGIME, raw, file, "")
@@ -244,8 +200,8 @@ def find(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
     if p.is_file():
         return p
-    shipped_file = _shipped(str(name_or_path))
-    if shipped_file is not None:
-        return shipped_file
+    found = shipped_file(REGIME_DIR, str(name_or_path))
+    if found is not None and found in shipped():
+        return found
     raise RegimeError(f"no such file, and no shipped regime of that name ({', '.join(names())})",
                       file=str(p), key="--regime")

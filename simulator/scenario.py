@@ -8,7 +8,6 @@ few rules that span keys. Every problem is one :class:`ScenarioError` naming the
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from snoopbench.contract.errors import IntegrityError, ScenarioError
 from snoopbench.contract.schema import ROLES
 from snoopbench.simulator import misuse_kinds
 from snoopbench.simulator.scenario_format import SCENARIO
-from snoopbench.simulator.spec import deep_merge, resolve
+from snoopbench.simulator.spec import load_extending, read_toml, resolve
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 #: What a sealed dataset's scenario.toml says in place of its seed, which only the truth keeps.
@@ -130,54 +129,18 @@ class Scenario:
 
 
 def _read_toml(path: Path, referenced_from: tuple[Path, str] | None) -> dict[str, Any]:
-    if not path.is_file():
-        if referenced_from:
-            src, key = referenced_from
-            raise ScenarioError(f"file {str(path)!r} not found", file=str(src), key=key)
-        raise ScenarioError("file not found", file=str(path))
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"not valid TOML ({exc})", file=str(path)) from None
-    except UnicodeDecodeError:
-        raise ScenarioError("not a UTF-8 text file", file=str(path)) from None
+    return read_toml(path, ScenarioError, referenced_from)
 
 
-def _load_raw(path: Path, chain: tuple[Path, ...], referenced_from=None) -> dict[str, Any]:
-    path = path.resolve()
-    if path in chain:
-        raise ScenarioError("extends itself through " + " -> ".join(p.name for p in chain + (path,)),
-                            file=str(chain[-1]), key="extends")
-    raw = _read_toml(path, referenced_from)
-    parent = raw.get("extends")
-    if parent is None:
-        return raw
-    if not isinstance(parent, str) or not parent:
-        raise ScenarioError(f"expected a shipped scenario's name or a path to another scenario file, got {parent!r}",
-                            file=str(path), key="extends")
-    target = _resolve_extends(path, parent)
-    base = _load_raw(target, chain + (path,), referenced_from=(path, "extends"))
-    return deep_merge(base, raw)
-
-
-def _resolve_extends(path: Path, parent: str) -> Path:
+def _load_raw(path: Path) -> dict[str, Any]:
     """``extends``: a file relative to the extending one, else a shipped scenario of that name."""
-    local = path.parent / parent
-    if local.is_file():
-        return local
-    p = Path(parent)
-    if p.parent == Path("."):
-        shipped_file = SCENARIO_DIR / (p.name if p.suffix == ".toml" else f"{p.name}.toml")
-        if shipped_file.is_file():
-            return shipped_file
-    raise ScenarioError(f"{parent!r} not found: neither a file next to this one nor a shipped scenario "
-                        f"({', '.join(names())})", file=str(path), key="extends")
+    return load_extending(path, ScenarioError, SCENARIO_DIR, "scenario")
 
 
 def load(path: str | Path) -> Scenario:
     """Read, merge and validate a scenario file; raise :class:`ScenarioError` on any problem."""
     path = Path(path)
-    raw = _load_raw(path, ())
+    raw = _load_raw(path)
     if raw.get("seed") == SEALED_SEED:
         raise ScenarioError("the seed is sealed: this is a sealed dataset's scenario, whose seed only the "
                             "holder of its truth knows; expected a whole-number seed (or --seed)",

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from snoopbench.contract.errors import ScenarioError
+from snoopbench.contract.errors import InputError, ScenarioError
 
 _MISSING = object()
 
@@ -182,3 +184,57 @@ def deep_merge(base: dict, over: dict) -> dict:
         else:
             out[k] = v
     return out
+
+
+# -- TOML files that extend each other (scenarios, regimes) ---------------------------------------
+
+def read_toml(path: Path, error: type[InputError], referenced_from: tuple[Path, str] | None = None
+              ) -> dict[str, Any]:
+    """One TOML file as a dict; ``error`` (naming the file, or the file and key that referenced
+    it) if it is missing, not UTF-8 or not TOML."""
+    if not path.is_file():
+        if referenced_from:
+            src, key = referenced_from
+            raise error(f"file {str(path)!r} not found", file=str(src), key=key)
+        raise error("file not found", file=str(path))
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"not valid TOML ({exc})", file=str(path)) from None
+    except UnicodeDecodeError:
+        raise error("not a UTF-8 text file", file=str(path)) from None
+
+
+def shipped_file(folder: Path, name: str) -> Path | None:
+    """The shipped file of that bare name (``tiny`` or ``tiny.toml``) in ``folder``, if any."""
+    p = Path(name)
+    if p.parent != Path("."):
+        return None
+    cand = folder / (p.name if p.suffix == ".toml" else f"{p.name}.toml")
+    return cand if cand.is_file() else None
+
+
+def load_extending(path: Path, error: type[InputError], shipped: Path, what: str,
+                   _chain: tuple[Path, ...] = (), _from: tuple[Path, str] | None = None) -> dict[str, Any]:
+    """Read a TOML file and deep-merge it over the file its ``extends`` names: a file next to it,
+    else a shipped one of that name in ``shipped`` (so a file in any folder can extend a shipped
+    ``what`` by name). Cycles and missing targets are ``error``, naming the file and key."""
+    path = path.resolve()
+    if path in _chain:
+        raise error("extends itself through " + " -> ".join(p.name for p in _chain + (path,)),
+                    file=str(_chain[-1]), key="extends")
+    raw = read_toml(path, error, _from)
+    parent = raw.get("extends")
+    if parent is None:
+        return raw
+    if not isinstance(parent, str) or not parent:
+        raise error(f"expected a shipped {what}'s name or a path to another {what} file, got {parent!r}",
+                    file=str(path), key="extends")
+    local = path.parent / parent
+    target = local if local.is_file() else shipped_file(shipped, parent)
+    if target is None:
+        names = ", ".join(sorted(p.stem for p in shipped.glob("*.toml")))
+        raise error(f"{parent!r} not found: neither a file next to this one nor a shipped {what} ({names})",
+                    file=str(path), key="extends")
+    base = load_extending(target, error, shipped, what, _chain + (path,), (path, "extends"))
+    return deep_merge(base, raw)

@@ -25,8 +25,8 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ("base", "england-wales", "large-force", "misuse-zoo", "small-force", "tiny")
-REPO_FOLDERS = ("simulator", "detectors", "benchmarks", "scenarios")
+SHIPPED = ("base", "england-wales", "large-force", "met-year", "misuse-zoo", "small-force", "surrey-year", "tiny")
+REPO_FOLDERS = ("simulator", "detectors", "benchmarks", "scenarios", "regimes")
 LICENCE_WARNING = re.compile(r"(?i)(warn|deprecat)[^\n]*licen[cs]e|licen[cs]e[^\n]*(warn|deprecat)")
 
 
@@ -106,6 +106,8 @@ def test_the_wheel_holds_one_package_and_every_scenario(installed: Installed) ->
         assert f"snoopbench/scenarios/{scenario}.toml" in names
     shipped = sorted(p.stem for p in (ROOT / "scenarios").glob("*.toml"))
     assert shipped == sorted(SHIPPED)  # a new scenario belongs in this test too
+    for regime in ("none", "monitoring-team", "published"):
+        assert f"snoopbench/regimes/{regime}.toml" in names
     for package in ("contract", "simulator", "detectors", "benchmarks", "benchmarks/cli"):
         assert f"snoopbench/{package}/__init__.py" in names
     print(f"\nwheel {installed.wheel.name}: {len(names)} files; top level: {top}")
