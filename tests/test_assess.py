@@ -172,7 +172,7 @@ KINDS = ("family", "partner", "colleague", "neighbour", "personal_dispute", "pur
          "leak_criminal", "leak_press", "media_exfiltration")
 
 
-@pytest.mark.slow
+@pytest.mark.long  # about 2.5 minutes: `pytest -m long`
 def test_a_sample_of_the_force_scaled_up_falls_within_the_whole_forces_interval(tmp_path):
     """The --sample-staff method: 300 staff simulated and scaled by 2 against 600 simulated, five
     seeds each: the scaled means fall within the whole force's seed-to-seed 95% intervals."""
