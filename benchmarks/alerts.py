@@ -14,7 +14,6 @@ with a note, so both commands score the same period.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,9 +31,9 @@ from snoopbench.benchmarks.metrics import (
 from snoopbench.benchmarks.streaming import group_max
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_result
 from snoopbench.contract.errors import InputError
+from snoopbench.contract.info import EPOCH as _EPOCH
 from snoopbench.contract.schema import STAFF
 
-_EPOCH = dt.date(1970, 1, 1)
 
 
 def read_alerts_file(path: str | Path) -> pa.Table:

@@ -36,15 +36,11 @@ from typing import Iterable
 
 import numpy as np
 
+from snoopbench.contract.info import user_day_keys  # the one definition of a user-day key
 from snoopbench.detectors.base import hash64
 
 _TIE_KEY = 0x5EED_B3AC  # fixed: tie-breaking must not change between runs
 _NO_DAY = np.iinfo(np.int32).max
-
-
-def user_day_keys(user: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """One int64 per (user, day): the day in the high 32 bits, so keys sort by day first."""
-    return (np.asarray(day, np.int64) << 32) | (np.asarray(user, np.int64) & 0xFFFFFFFF)
 
 
 def key_days(keys: np.ndarray) -> np.ndarray:

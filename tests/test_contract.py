@@ -235,7 +235,7 @@ def test_no_detector_module_names_a_time_zone() -> None:
                                  st.floats(allow_nan=True), st.lists(st.integers(), max_size=2),
                                  st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)),
                        min_size=1, max_size=4))
-def test_any_mutated_manifest_is_refused_cleanly(synthetic_dataset: Path, tmp_path_factory, edits) -> None:
+def test_any_mutated_manifest_verifies_or_is_refused_cleanly(synthetic_dataset: Path, tmp_path_factory, edits) -> None:
     root = tmp_path_factory.mktemp("m")
     shutil.copytree(synthetic_dataset, root / "d")
     _edit_manifest(root / "d", lambda m: m.update(edits))

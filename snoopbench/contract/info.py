@@ -22,9 +22,6 @@ import pyarrow.compute as pc
 from snoopbench.contract.errors import DatasetError
 
 EPOCH = dt.date(1970, 1, 1)
-DAY_MS = 86_400_000
-#: Bits of a user-day key below the user id: local days since 1970 fit in 20 bits until 4840.
-USER_DAY_BITS = 20
 
 
 @dataclass(frozen=True)
@@ -92,28 +89,9 @@ class DatasetInfo:
         """UTC milliseconds of the local midnight that starts ``day``."""
         return local_midnight_ms(day, self.timezone)
 
-    @property
-    def first_day(self) -> int:
-        """The start date as days since 1970."""
-        return (self.start_date - EPOCH).days
-
-    @property
-    def scoring_start(self) -> dt.date:
-        """The first scored day: the warm-up's days come before it."""
-        return self.start_date + dt.timedelta(days=self.warmup_days)
-
-    @property
-    def scoring_start_ms(self) -> int:
-        return self.local_midnight_ms(self.scoring_start)
-
-    @property
-    def end_ms(self) -> int:
-        """UTC milliseconds of the local midnight that ends the simulated period."""
-        return self.local_midnight_ms(self.start_date + dt.timedelta(days=self.days))
-
     def user_days(self, user_id: np.ndarray, ts_ms: np.ndarray) -> np.ndarray:
         """One int64 key per (user, local day): the unit of an alert."""
-        return user_day_key(user_id, self.local_days(ts_ms))
+        return user_day_keys(user_id, self.local_days(ts_ms))
 
 
 def local_days(ts_ms: np.ndarray, tz: str) -> np.ndarray:
@@ -133,6 +111,7 @@ def day_to_date(day: int) -> dt.date:
     return EPOCH + dt.timedelta(days=int(day))
 
 
-def user_day_key(user_id: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Pack (user id, local day since 1970) into one sortable int64."""
-    return (np.asarray(user_id, np.int64) << USER_DAY_BITS) | np.asarray(day, np.int64)
+def user_day_keys(user: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """One int64 per (user, local day since 1970), the unit of an alert: the day in the high 32
+    bits, so keys sort by day first."""
+    return (np.asarray(day, np.int64) << 32) | (np.asarray(user, np.int64) & 0xFFFFFFFF)
