@@ -44,6 +44,7 @@ from snoopbench.benchmarks.metrics import Interval, key_days, mean_interval, use
 from snoopbench.benchmarks.regimes import OUTCOMES, PERIOD_DAYS, ROUTES, Regime
 from snoopbench.contract.info import local_days
 from snoopbench.contract.schema import SKILLS
+from snoopbench.detectors.registry import parse_spec
 
 FORMAT = "snoopbench/assessment/v1"
 FOUND_BY = ("alert",) + ("audit",) + ROUTES
@@ -252,8 +253,8 @@ def run_regime(regime: Regime, truth: _Truth, seed: int,
     capacity = regime.capacity(t.n_staff * scale) / scale
     usable = []
     for spec in regime.detectors:
-        row, keys, best = alerts[spec]
-        run.detectors.append({"name": spec, "status": row.status, "error": row.error})
+        row, keys, best = alerts[parse_spec(spec).name]  # rows are named as the SPEC names them
+        run.detectors.append({"name": row.name, "status": row.status, "error": row.error})
         if row.status == "ok":
             usable.append((keys, best))
     reviewed = _review(regime, capacity, usable)

@@ -42,23 +42,26 @@ from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_res
 from snoopbench.benchmarks.streaming import ScoreFold
 from snoopbench.benchmarks.worker import (EXEC_LOG, JOB_FILE, SCORE_DTYPE, SCORES_FILE,
                                           STATUS_FILE, Job)
-from snoopbench.detectors.registry import DetectorSpec, SpecError, check_spec, parse_spec, target_of
+from snoopbench.detectors.registry import (DetectorSpec, SpecError, check_names, check_spec, expand,
+                                          parse_spec, target_of)
 from snoopbench.contract.errors import InputError
 
 BASELINES = ("null", "random")
 
 
 def resolve_specs(specs: Sequence[str]) -> list[DetectorSpec]:
-    """Parse SPECs, drop exact duplicates and add the baselines the list lacks."""
+    """Parse SPECs (the sets ``builtin`` and ``all`` expanded), drop exact duplicates and add
+    the baselines the list lacks; :class:`InputError` if two would share a name."""
     parsed: list[DetectorSpec] = []
     try:
-        for text in dict.fromkeys(specs):
+        for text in expand(specs):
             # unknown ids and bad parameters are bad input, found before anything runs
             parsed.append(check_spec(parse_spec(text)))
+        ids = {s.id for s in parsed}
+        parsed += [parse_spec(b) for b in BASELINES if b not in ids]
+        check_names(parsed)
     except SpecError as exc:
         raise InputError(str(exc), key="--detector") from exc
-    ids = {s.id for s in parsed}
-    parsed += [parse_spec(b) for b in BASELINES if b not in ids]
     return parsed
 
 
@@ -153,10 +156,11 @@ def detector_alerts(
     The alerts are those :func:`score_dataset` scores: the same fold, the same rules.
     ``truth_dir``: where the truth is kept, so that no sandbox is ever given a view of it."""
     try:
-        parsed = [parse_spec(t) for t in dict.fromkeys(specs)]
+        parsed = [parse_spec(t) for t in expand(specs)]
         for spec in parsed:
             if not spec.is_exec:
                 target_of(spec.id)
+        check_names(parsed)
     except SpecError as exc:
         raise InputError(str(exc), key="--detector") from exc
     iso = check_isolation(mem_limit_mb, require_sandbox)
@@ -227,7 +231,7 @@ def _launch(spec: DetectorSpec, period: ScoringPeriod, scratch: sandbox.Scratch,
     modules = [_WORKER, *_SNOOPBENCH_PARTS, *([target.partition(":")[0]] if target else [])]
     code = [p for p in sandbox.code_paths(modules) if not sandbox.refuse(Path(p), secret)]
     job = Job(
-        name=spec.text, out_dir=where["out"],
+        name=spec.name, out_dir=where["out"],
         parts=tuple(f"{where['events']}/{p.name}" for p in period.dataset.parts),
         context_dir=where["context"], info=where["info"], n_warmup=period.n_warmup,
         n_total=period.n_total, target=target, params=dict(spec.params), command=spec.command,

@@ -130,6 +130,12 @@ class ExplanationDetector(RuleDetector):
     looked up under a held reference counts as only weakly explained until another user has
     touched it under the same case. Creating and updating records is work, not snooping: writes
     score 0.
+
+    Parameters
+    ----------
+    popular : float
+        Scale of a subject's warm-up touches by which an unexplained access to it scores less:
+        ``1 / sqrt(1 + n / popular)`` for a subject touched n times (0: no such discount).
     """
 
     name = "explanation"

@@ -38,6 +38,11 @@ class IsolationForestDetector(RuleDetector):
     user-days would, and scores every event with its user-day's anomaly score (each user-day is
     judged on its own features; the period is only cut into user-days). Needs the ``learn``
     extra (scikit-learn); without it, ``fit`` raises ImportError saying so.
+
+    Parameters
+    ----------
+    n_estimators : int
+        Trees in the forest: more give steadier scores, at more time.
     """
 
     name = "isolation_forest"

@@ -159,6 +159,11 @@ class WatchlistDetector(RuleDetector):
     hits score the rarity of such a day for the user: ``-log10`` of the share of their warm-up
     days with one, shrunk towards their role's (analysts search networks every week), raised a
     little with each further hit that day.
+
+    Parameters
+    ----------
+    prior : float
+        Days' worth of the role's rate the user's own warm-up rate is shrunk towards.
     """
 
     name = "watchlist"

@@ -33,6 +33,16 @@ class RelationshipDetector(RuleDetector):
     incident), one under a held reference never linked to it ``weak_weight`` times. Roles that
     look up people close to them as a matter of course (vetting, professional standards) are
     scaled down by how often their role fired on the warm-up.
+
+    Parameters
+    ----------
+    repeat_weight : float
+        How much each further look-up of the same person or place by the user adds: the n-th
+        counts ``1 + repeat_weight * log2(n)`` times the first.
+    popular : float
+        Scale of a subject's warm-up look-ups by which its weight falls: a subject seen n times
+        in the warm-up counts ``1 / sqrt(1 + n / popular)`` (repeat victims and offenders are
+        everyone's work).
     """
 
     name = "relationship"

@@ -91,6 +91,11 @@ class OffShiftDetector(RuleDetector):
     What most monitoring products flag first ("out-of-hours use"): naive misuse happens at home
     or after duty. Overruns are not in the roster, hence the grace; look-ups of people, vehicles
     and addresses count in full, other work (CAD updates, record housekeeping) by ``other_weight``.
+
+    Parameters
+    ----------
+    grace_minutes : float
+        Minutes before and after a rostered shift that count as on duty (overruns, early starts).
     """
 
     name = "off_shift"

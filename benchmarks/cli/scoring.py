@@ -5,9 +5,7 @@ Thin: each command calls a plain function returning a :class:`ScoreResult` and p
 
 from __future__ import annotations
 
-import inspect
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -23,7 +21,8 @@ from snoopbench.contract.errors import InputError
 
 # Fits ten columns in an 80-column terminal: no vertical rules, one space between columns.
 _COMPACT = dict(box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False)
-SPEC_HELP = "SPEC: id, id:key=value,..., or exec:COMMAND. Repeatable."
+SPEC_HELP = ("SPEC: id, id:key=value,..., exec:COMMAND, or a set: builtin, all (with plug-ins). "
+             "Name one with id[name=NAME]:... or exec[name=NAME]:COMMAND. Repeatable.")
 JSON_HELP = "Write results JSON here."
 TRUTH_HELP = "Truth folder of a sealed dataset."
 MEM_HELP = "MiB a detector's whole process tree may use (> 0; else its row says oom)."
@@ -191,61 +190,76 @@ def score_alerts_command(
 
 @detectors_app.command("list")
 def detectors_list() -> None:
-    """Built-in and installed detectors, by id."""
-    from snoopbench.detectors.registry import available, import_target, source_of
+    """Built-in and installed detectors, by id, with their hyperparameters."""
+    from snoopbench.detectors import docs
+    from snoopbench.detectors.registry import SETS, available, import_target, source_of
 
     table = Table(title="detectors")
-    for col in ("id", "source", "class", "about"):
-        table.add_column(col)
+    for col in ("id", "source", "hyperparameters", "about"):
+        table.add_column(col, overflow="fold")
     for ident, target in sorted(available().items()):
         try:
-            doc = (import_target(target).__doc__ or "").strip().splitlines()
-            about = strip_rst(doc[0]) if doc else ""
+            cls = import_target(target)
+            params = ", ".join(_hyperparameters(cls))
+            about = escape(docs.summary(cls))
         except Exception as exc:  # noqa: BLE001 - a broken plug-in is listed, not fatal
-            about = f"[red]cannot import: {escape(f'{type(exc).__name__}: {exc}')}[/]"
-        else:
-            about = escape(about)
-        table.add_row(escape(ident), source_of(ident), escape(target), about)
+            params = "?"
+            about = f"[red]cannot import {escape(target)}: {escape(f'{type(exc).__name__}: {exc}')}[/]"
+        table.add_row(escape(ident), source_of(ident), escape(params), about)
     console.print(table)
-    console.print("[dim]also: exec:COMMAND runs an outside program ({events}, {context}, {out})[/]")
+    sets = "; ".join(f"{k}: {v}" for k, v in SETS.items())
+    console.print(f"[dim]sets for -d: {escape(sets)}. exec:COMMAND (or exec\\[name=NAME]:COMMAND) runs "
+                  "an outside program ({events}, {context}, {out}). "
+                  "More: snoopbench detectors show ID[/]")
 
 
-_RST_ROLE = re.compile(r":[a-z:]+:`(?:([^`<]*?)\s*<[^`>]*>|~?(?:[\w.]*\.)?([^`]*))`")
+def _hyperparameters(cls: type) -> dict:
+    from snoopbench.detectors.params import signature_params
+
+    hp = getattr(cls, "hyperparameters", None)
+    return hp() if callable(hp) else signature_params(cls)
 
 
 def strip_rst(text: str) -> str:
-    """Docstring text without its reStructuredText markup: ``code``, :role:`~a.b.Name`, *em*."""
-    text = _RST_ROLE.sub(lambda m: m.group(1) or m.group(2), text)
-    text = re.sub(r"``([^`]+)``", r"\1", text)
-    text = re.sub(r"(?<![\w`])`([^`]+)`(?!\w)", r"\1", text)
-    text = re.sub(r"\*\*([^*]+)\*\*", r"\1", text)
-    return re.sub(r"(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])", r"\1", text)
+    """Docstring text without its reStructuredText markup (see :mod:`detectors.docs`)."""
+    from snoopbench.detectors.docs import strip_rst as strip
+
+    return strip(text)
 
 
 @detectors_app.command("show")
 def detectors_show(
     ident: Annotated[str, typer.Argument(metavar="ID", help="A detector id (see: detectors list).")],
 ) -> None:
-    """A detector's hyperparameters (types, defaults) and its documentation."""
-    from snoopbench.detectors.registry import load, source_of, target_of
+    """A detector's hyperparameters (types, defaults, meaning) and its documentation."""
+    from snoopbench.detectors import docs
+    from snoopbench.detectors.registry import SpecError, import_target, source_of, target_of
 
-    cls = load(ident.strip())
-    console.print(f"[bold]{escape(ident)}[/] ({source_of(ident)}: {escape(target_of(ident))})",
+    ident = ident.strip()
+    target = target_of(ident)
+    try:
+        cls = import_target(target)
+    except Exception as exc:  # noqa: BLE001 - a broken plug-in is bad input, said in one line
+        raise SpecError(f"detector {ident!r} ({target}) cannot be imported: "
+                        f"{type(exc).__name__}: {exc}") from None
+    console.print(f"[bold]{escape(ident)}[/] ({source_of(ident)}: {escape(target)})",
                   highlight=False)
-    for paragraph in _paragraphs(strip_rst(inspect.cleandoc(cls.__doc__ or ""))):
+    for paragraph in docs.paragraphs(docs.text(cls)):
         console.print(paragraph, markup=False, highlight=False)
         console.print()
-    params = cls.hyperparameters() if hasattr(cls, "hyperparameters") else {}
+    params = _hyperparameters(cls)
     if not params:
         console.print("no hyperparameters")
     else:
+        meaning = docs.param_docs(cls, list(params))
         table = Table(title="hyperparameters", title_justify="left", **_COMPACT)
-        for col in ("name", "type", "default"):
-            table.add_column(col)
+        for col in ("name", "type", "default", "meaning"):
+            table.add_column(col, overflow="fold")
         for p in params.values():
             default = "(required)" if p.required else repr(p.default)
-            table.add_row(escape(p.name), escape(p.type_text()), escape(default))
-        table.columns[-1].overflow = "fold"
+            table.add_row(escape(p.name), escape(p.type_text()), escape(default),
+                          escape(meaning[p.name] or "–"))
+        table.columns[0].no_wrap = True
         console.print(table)
         example = ",".join(f"{p.name}={_spec_text(p.default)}" for p in params.values()
                            if not p.required)
@@ -254,21 +268,6 @@ def detectors_show(
         else "streaming (batches in time order)"
     invariant = "yes" if getattr(cls, "batch_invariant", True) else "no"
     console.print(f"scoring: {mode}; batch-size invariant: {invariant}", highlight=False)
-
-
-def _paragraphs(doc: str) -> list[str]:
-    """A docstring's paragraphs, each on one line for the terminal to wrap; a line starting a
-    list item (``-``) or indented starts a new line."""
-    out = []
-    for block in re.split(r"\n\s*\n", doc.strip()):
-        lines: list[str] = []
-        for line in block.splitlines():
-            if lines and not re.match(r"\s|[-*] ", line):
-                lines[-1] += " " + line.strip()
-            else:
-                lines.append(line.rstrip())
-        out.append("\n".join(lines))
-    return [p for p in out if p]
 
 
 def _spec_text(value: object) -> str:
