@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from snoopbench.benchmarks.harness import check_isolation, resolve_specs, score_dataset
+from snoopbench.benchmarks.harness import (DetectorProgress, check_isolation, resolve_specs,
+                                          score_dataset)
 from snoopbench.benchmarks.metrics import Interval, mean_interval
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult
 from snoopbench.simulator import __version__
@@ -196,6 +197,7 @@ def run_bench(
     require_sandbox: bool = False,
     sweep: Sequence[float] = SWEEP_BUDGETS,
     sealed: bool = False,
+    detector_progress: DetectorProgress | None = None,
 ) -> BenchResult:
     """Benchmark ``specs`` (default: every built-in detector) on ``scenarios`` (default: the
     :data:`SUITE`) at ``seeds`` seeds each. Bad input raises :class:`InputError` before anything
@@ -205,6 +207,9 @@ def run_bench(
     (not ``seed``, ``seed + 1``, ...), so no detector can know a world by re-simulating it; the truth
     of each is written apart from its dataset, and the seeds appear in the results only after
     every detector has been scored, so the run stays reproducible afterwards.
+
+    ``progress`` is told of each run as it starts; ``detector_progress`` how each detector of
+    the run is getting on, in events (see :data:`benchmarks.harness.DetectorProgress`).
     """
     started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     t0 = time.perf_counter()
@@ -215,7 +220,8 @@ def run_bench(
     if workers < 1:
         raise InputError(f"expected at least 1 worker, got {workers}", key="--workers")
     check_isolation(mem_limit_mb, require_sandbox)
-    limits = dict(timeout=timeout, mem_limit_mb=mem_limit_mb, require_sandbox=require_sandbox)
+    limits = dict(timeout=timeout, mem_limit_mb=mem_limit_mb, require_sandbox=require_sandbox,
+                  progress=detector_progress)
     budgets = sorted({float(b) for b in (*sweep, budget)})
     total = sum(len(s.seeds) for s, _ in plan)
     runs: list[Run] = []

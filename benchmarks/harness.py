@@ -40,13 +40,19 @@ from snoopbench.benchmarks.dataset import ScoringPeriod, open_dataset, scoring_p
 from snoopbench.benchmarks.metrics import alerts_per_day
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_result
 from snoopbench.benchmarks.streaming import ScoreFold
-from snoopbench.benchmarks.worker import (EXEC_LOG, JOB_FILE, SCORE_DTYPE, SCORES_FILE,
-                                          STATUS_FILE, Job)
+from snoopbench.benchmarks.worker import (EXEC_LOG, JOB_FILE, PROGRESS_FILE, SCORE_DTYPE,
+                                          SCORES_FILE, STATUS_FILE, Job, read_progress)
 from snoopbench.detectors.registry import (DetectorSpec, SpecError, check_names, check_spec, expand,
                                           parse_spec, target_of)
 from snoopbench.contract.errors import InputError
 
 BASELINES = ("null", "random")
+
+#: Told how each detector is getting on: (its name, phase, events scored, events to score). The
+#: phase is ``start`` as its sandbox starts, then what its worker last said (``fit``, ``score``;
+#: ``exec`` while an outside program runs, ``read`` while its output is read), and at the end its
+#: status (``ok``, ``error``, ``timeout``, ``oom``). Called from the harness's own thread.
+DetectorProgress = Callable[[str, str, int, int], None]
 
 
 def resolve_specs(specs: Sequence[str]) -> list[DetectorSpec]:
@@ -78,6 +84,7 @@ def score_dataset(
     jobs: int = 1,
     budgets: Sequence[float] = (),
     verify: bool = True,
+    progress: DetectorProgress | None = None,
 ) -> ScoreResult:
     """Run each detector of ``specs`` (plus the baselines) in its own sandbox and score it.
 
@@ -88,7 +95,8 @@ def score_dataset(
     ``budget_sweep``), without running it again. ``require_sandbox``: refuse to run detectors
     without the bubblewrap sandbox. ``verify``: re-hash the dataset against its manifest first
     (the results record whether it was), so the fingerprint in the results is that of the data
-    scored. Bad input raises :class:`InputError` before anything runs.
+    scored. ``progress``: told how each detector gets on (:data:`DetectorProgress`). Bad input
+    raises :class:`InputError` before anything runs.
     """
     if not 0 <= budget < float("inf"):
         raise InputError(f"expected a finite number >= 0, got {budget}", key="--budget")
@@ -118,7 +126,8 @@ def score_dataset(
     with sandbox.exits_on_signals(), sandbox.Scratch(dataset.parts, dataset.context_dir,
                                                      dataset.info.to_dict()) as scratch:
         launches = [_launch(s, period, scratch, iso, secret, batch_size) for s in parsed]
-        results = _run_all(launches, scratch, iso, timeout, mem_limit_mb, max(1, jobs), finish)
+        results = _run_all(launches, scratch, iso, timeout, mem_limit_mb, max(1, jobs), finish,
+                           progress)
     result = build_result(period, budget, per_day, results)
     result.isolation = iso.level
     if iso.level != "strong":
@@ -149,6 +158,7 @@ def detector_alerts(
     require_sandbox: bool = False,
     batch_size: int = 65536,
     jobs: int = 1,
+    progress: DetectorProgress | None = None,
 ) -> list[tuple[DetectorResult, np.ndarray, np.ndarray]]:
     """Run each detector of ``specs`` (no baselines added) as :func:`score_dataset` does, in its
     sandbox, and give back, per detector, its row (status and cost; no metrics) and its alerted
@@ -179,7 +189,8 @@ def detector_alerts(
     with sandbox.exits_on_signals(), sandbox.Scratch(dataset.parts, dataset.context_dir,
                                                      dataset.info.to_dict()) as scratch:
         launches = [_launch(s, period, scratch, iso, secret, batch_size) for s in parsed]
-        results = _run_all(launches, scratch, iso, timeout, mem_limit_mb, max(1, jobs), finish)
+        results = _run_all(launches, scratch, iso, timeout, mem_limit_mb, max(1, jobs), finish,
+                           progress)
     empty = (np.empty(0, np.int64), np.empty(0))
     return [(r, *alerts.get(r.name, empty)) for r in results]
 
@@ -253,23 +264,38 @@ def _run_all(
     launches: list[tuple[Job, sandbox.Launch]], scratch: sandbox.Scratch, iso: sandbox.Isolation,
     timeout: float | None, mem_limit_mb: int | None, parallel: int,
     finish: Callable[[Job, sandbox.Sandbox], DetectorResult],
+    progress: DetectorProgress | None = None,
 ) -> list[DetectorResult]:
     """Run the sandboxes, at most ``parallel`` at once; kill those past ``timeout`` or over the
-    memory limit; whatever happens, kill every one still running before returning."""
+    memory limit; whatever happens, kill every one still running before returning.
+    ``progress``: told what each worker last wrote to its progress file, as it changes."""
     limit = timeout if timeout else float("inf")
     outcomes: list[DetectorResult | None] = [None] * len(launches)
     pending = list(range(len(launches)))
     running: dict[int, tuple[sandbox.Sandbox, float]] = {}
+    said: dict[int, tuple[str, int]] = {}
+
+    def tell(i: int, phase: str, done: int) -> None:
+        job = launches[i][0]
+        if progress is not None and said.get(i) != (phase, done):
+            said[i] = (phase, done)
+            progress(job.name, phase, done, job.n_total - job.n_warmup)
+
     try:
         while pending or running:
             while pending and len(running) < parallel:
                 i = pending.pop(0)
                 box = sandbox.Sandbox(launches[i][1], scratch, iso, mem_limit_mb)
                 running[i] = (box, time.monotonic() + limit)
+                tell(i, "start", 0)
             time.sleep(sandbox.POLL_S)
             for i, (box, deadline) in list(running.items()):
                 job, launch = launches[i]
                 code = box.poll()
+                if progress is not None:
+                    now = read_progress(launch.job_dir / "output" / PROGRESS_FILE)
+                    if now is not None:
+                        tell(i, *now)
                 if code is None and time.monotonic() < deadline:
                     continue
                 del running[i]
@@ -286,6 +312,9 @@ def _run_all(
                     else:
                         outcomes[i] = finish(job, box)
                     outcomes[i].log = _log(launch.job_dir) or None
+                    done = job.n_total - job.n_warmup if outcomes[i].status == "ok" \
+                        else said.get(i, ("", 0))[1]
+                    tell(i, outcomes[i].status, done)
                 finally:
                     box.close()
                     shutil.rmtree(launch.job_dir, ignore_errors=True)
@@ -346,5 +375,5 @@ def _rate(n: int, seconds: float | None) -> float | None:
     return n / max(seconds, 1e-9)
 
 
-__all__ = ["BASELINES", "DetectorResult", "ScoreResult", "check_isolation", "detector_alerts", "resolve_specs",
+__all__ = ["BASELINES", "DetectorProgress", "DetectorResult", "ScoreResult", "check_isolation", "detector_alerts", "resolve_specs",
            "score_alerts", "score_dataset"]

@@ -13,6 +13,7 @@ and its ``{out}`` file is turned into ``scores.f64`` here, under the same memory
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shlex
 import subprocess
@@ -41,6 +42,11 @@ JOB_FILE = "job.json"
 STATUS_FILE = "status.json"
 #: Where an outside program's stderr goes, in the output folder.
 EXEC_LOG = "stderr.txt"
+#: What the detector is doing, for the harness to show: ``PHASE COUNT`` (see :class:`Progress`).
+PROGRESS_FILE = "progress.txt"
+#: The phases written to :data:`PROGRESS_FILE`: fitting, scoring COUNT events so far, an outside
+#: program running (no count: it reads the events itself), its output being read.
+PHASES = ("fit", "score", "exec", "read")
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,34 @@ class Job:
                       "sys_path": tuple(data.get("sys_path", ()))})
 
 
+class Progress:
+    """What the worker is doing, overwritten in place in :data:`PROGRESS_FILE`: one fixed-width
+    line ``PHASE COUNT`` the harness polls. A write per batch: cheap, and never read back here."""
+
+    WIDTH = 32
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self._fd = os.open(Path(out_dir) / PROGRESS_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+
+    def __call__(self, phase: str, count: int = 0) -> None:
+        os.pwrite(self._fd, f"{phase} {count}".ljust(self.WIDTH).encode(), 0)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def read_progress(path: Path) -> tuple[str, int] | None:
+    """The phase and count a worker last wrote (None if not yet, or not readable as such)."""
+    try:
+        with open(path, "rb") as fh:
+            words = fh.read(Progress.WIDTH).decode("ascii").split()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if len(words) != 2 or words[0] not in PHASES or not words[1].isdigit():
+        return None
+    return words[0], int(words[1])
+
+
 class DetectorFault(Exception):
     """A detector broke the contract (bad scores, bad output file, non-zero exit)."""
 
@@ -82,7 +116,9 @@ def run_job(job: Job) -> None:
     """Run one detector and record the outcome in ``job.out_dir``."""
     status: dict[str, Any] = {"status": "ok", "error": None}
     try:
-        status.update(_run_exec(job) if job.command is not None else _run_python(job))
+        progress = Progress(job.out_dir)
+        status.update(_run_exec(job, progress) if job.command is not None
+                      else _run_python(job, progress))
     except MemoryError:
         status = {"status": "oom", "error": "MemoryError: the detector ran out of memory"}
     except OutOfMemory as exc:
@@ -170,7 +206,8 @@ def check_scores(scores: Any, batch: pa.RecordBatch) -> np.ndarray:
     return arr
 
 
-def _run_python(job: Job) -> dict[str, Any]:
+def _run_python(job: Job, progress: Progress) -> dict[str, Any]:
+    progress("fit")
     cls = import_target(job.target)
     detector = cls(**job.params)
     context = load_context(job.context_dir)
@@ -186,16 +223,21 @@ def _run_python(job: Job) -> dict[str, Any]:
             [pa.array([], f.type) for f in whole.schema], schema=whole.schema)]
         stream = iter(batches[:1])
     score_s = 0.0
+    done = 0
+    progress("score", done)
     with open(Path(job.out_dir) / SCORES_FILE, "wb") as out:
         for batch in stream:
             t0 = time.perf_counter()
             scores = detector.score(batch)
             score_s += time.perf_counter() - t0
             _write_scores(out, check_scores(scores, batch))
+            done += batch.num_rows
+            progress("score", done)
     return {"fit_seconds": fit_s, "score_seconds": score_s, "n_fit": job.n_warmup}
 
 
-def _run_exec(job: Job) -> dict[str, Any]:
+def _run_exec(job: Job, progress: Progress) -> dict[str, Any]:
+    progress("exec")
     out = Path(job.out_dir) / "out.parquet"
     command = job.command
     for key, value in (("{events}", Path(job.parts[0]).parent if job.parts else ""),
@@ -215,6 +257,7 @@ def _run_exec(job: Job) -> dict[str, Any]:
         raise DetectorFault(f"outside program {why}")
     if not out.is_file():
         raise DetectorFault("outside program exited 0 but did not write {out}")
+    progress("read")
     with open(Path(job.out_dir) / SCORES_FILE, "wb") as fh:
         _write_exec_scores(out, job, fh)
     return {"fit_seconds": None, "score_seconds": wall, "n_fit": 0}

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from snoopbench.benchmarks.bench import SUITE, BenchResult, ScenarioRun, run_bench
 from snoopbench.benchmarks.cli import app, console
+from snoopbench.benchmarks.cli.progress import PROGRESS_HELP, ProgressView
 from snoopbench.benchmarks.cli.scoring import (_COMPACT, JSON_HELP, MEM_HELP, SANDBOX_HELP,
                                               SPEC_HELP, check_json_target, write_results)
 from snoopbench.benchmarks.metrics import Interval
@@ -55,21 +54,6 @@ def bench_table(result: BenchResult, info: ScenarioRun) -> Table:
     return table
 
 
-def _progress_bar():
-    """A rich progress bar over runs on a terminal; nothing in a pipe."""
-    if not sys.stderr.isatty():
-        return None, None
-    bar = Progress(TextColumn("[bold]bench"), BarColumn(), TextColumn("{task.description}"),
-                   TimeElapsedColumn(), console=console, transient=True)
-    task = bar.add_task("", total=1)
-
-    def update(what: str, done: int, total: int) -> None:
-        bar.update(task, description=f"run {min(done + 1, total)}/{total}: {what}",
-                   completed=done, total=total)
-
-    return bar, update
-
-
 @app.command("bench")
 def bench(
     scenarios: Annotated[Optional[list[str]], typer.Argument(
@@ -94,6 +78,7 @@ def bench(
     mem_limit_mb: Annotated[Optional[int], typer.Option("--mem-limit-mb", help=MEM_HELP)] = None,
     require_sandbox: Annotated[bool, typer.Option(
         "--require-sandbox", help=SANDBOX_HELP)] = False,
+    progress: Annotated[bool, typer.Option("--progress", help=PROGRESS_HELP)] = False,
 ) -> None:
     """Simulate each scenario at several seeds and score detectors on each: the leaderboard.
 
@@ -103,17 +88,16 @@ def bench(
         from snoopbench.benchmarks.bench_report import check_report_dir
 
         check_report_dir(report)  # no matplotlib, or no folder: say so before a long run
-    bar, update = _progress_bar()
     check_json_target(json_path, keep)
-    kwargs = dict(scenarios=scenarios or (), seeds=seeds, specs=detector, budget=budget,
-                  days=days, workers=workers, keep=keep, timeout=timeout,
-                  mem_limit_mb=mem_limit_mb, require_sandbox=require_sandbox,
-                  sealed=report is not None if sealed is None else sealed)
-    if bar is not None:
-        with bar:
-            result = run_bench(**kwargs, progress=update)
-    else:
-        result = run_bench(**kwargs)
+    view = ProgressView.choose(progress)
+    on = view.mode != "off"
+    with view.shown():
+        result = run_bench(scenarios=scenarios or (), seeds=seeds, specs=detector, budget=budget,
+                           days=days, workers=workers, keep=keep, timeout=timeout,
+                           mem_limit_mb=mem_limit_mb, require_sandbox=require_sandbox,
+                           sealed=report is not None if sealed is None else sealed,
+                           progress=view.run if on else None,
+                           detector_progress=view.detector if on else None)
     for info in result.scenarios:
         console.print(bench_table(result, info))
     for note in dict.fromkeys(n for r in result.runs for n in r.result.notes):

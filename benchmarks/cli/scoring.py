@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from snoopbench.benchmarks.cli import app, console, detectors_app
+from snoopbench.benchmarks.cli.progress import PROGRESS_HELP, ProgressView
 from snoopbench.benchmarks.harness import score_alerts, score_dataset
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult
 from snoopbench.contract.errors import InputError
@@ -155,13 +156,17 @@ def score(
         "--require-sandbox", help=SANDBOX_HELP)] = False,
     jobs: Annotated[int, typer.Option(help="Detectors run at once (1 = honest timings).")] = 1,
     no_verify: Annotated[bool, typer.Option("--no-verify", help=VERIFY_HELP)] = False,
+    progress: Annotated[bool, typer.Option("--progress", help=PROGRESS_HELP)] = False,
 ) -> None:
     """Score detectors on a dataset, each in a sandbox. The null and random baselines are
     always included."""
     check_json_target(json_path, dataset, truth)
-    result = score_dataset(dataset, detector or [], budget=budget, truth_dir=truth,
-                           timeout=timeout, mem_limit_mb=mem_limit_mb,
-                           require_sandbox=require_sandbox, jobs=jobs, verify=not no_verify)
+    view = ProgressView.choose(progress)
+    with view.shown():
+        result = score_dataset(dataset, detector or [], budget=budget, truth_dir=truth,
+                               timeout=timeout, mem_limit_mb=mem_limit_mb,
+                               require_sandbox=require_sandbox, jobs=jobs, verify=not no_verify,
+                               progress=view.detector if view.mode != "off" else None)
     console.print(leaderboard_table(result))
     console.print(kinds_table(result))
     _finish(result, json_path)
