@@ -65,6 +65,10 @@ class Job:
     command: str | None = None
     batch_size: int = 65536
     sys_path: tuple[str, ...] = ()
+    #: ``score``: score the period; ``check``: run the conformance checks instead
+    #: (:mod:`benchmarks.conformance`) on at most ``check_events`` events of the period.
+    mode: str = "score"
+    check_events: int = 20000
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)))
@@ -117,8 +121,13 @@ def run_job(job: Job) -> None:
     status: dict[str, Any] = {"status": "ok", "error": None}
     try:
         progress = Progress(job.out_dir)
-        status.update(_run_exec(job, progress) if job.command is not None
-                      else _run_python(job, progress))
+        if job.mode == "check":
+            from snoopbench.benchmarks.conformance import run_checks
+
+            status.update(run_checks(job))
+        else:
+            status.update(_run_exec(job, progress) if job.command is not None
+                          else _run_python(job, progress))
     except MemoryError:
         status = {"status": "oom", "error": "MemoryError: the detector ran out of memory"}
     except OutOfMemory as exc:
@@ -239,15 +248,9 @@ def _run_python(job: Job, progress: Progress) -> dict[str, Any]:
 def _run_exec(job: Job, progress: Progress) -> dict[str, Any]:
     progress("exec")
     out = Path(job.out_dir) / "out.parquet"
-    command = job.command
-    for key, value in (("{events}", Path(job.parts[0]).parent if job.parts else ""),
-                       ("{context}", job.context_dir), ("{info}", job.info), ("{out}", out)):
-        command = command.replace(key, shlex.quote(str(value)))
     log = Path(job.out_dir) / EXEC_LOG
     t0 = time.perf_counter()
-    with open(log, "wb") as err:
-        proc = subprocess.run(command, shell=True, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=err)
+    proc = run_program(job, out, log)
     wall = time.perf_counter() - t0
     tail = log.read_text(errors="replace").strip().splitlines()[-3:]
     if proc.returncode != 0:
@@ -261,6 +264,18 @@ def _run_exec(job: Job, progress: Progress) -> dict[str, Any]:
     with open(Path(job.out_dir) / SCORES_FILE, "wb") as fh:
         _write_exec_scores(out, job, fh)
     return {"fit_seconds": None, "score_seconds": wall, "n_fit": 0}
+
+
+def run_program(job: Job, out: Path, log: Path) -> subprocess.CompletedProcess:
+    """Run the job's outside program with its placeholders filled (``{out}`` as ``out``), its
+    stderr to ``log``; its exit code is the caller's to judge."""
+    command = job.command or ""
+    for key, value in (("{events}", Path(job.parts[0]).parent if job.parts else ""),
+                       ("{context}", job.context_dir), ("{info}", job.info), ("{out}", out)):
+        command = command.replace(key, shlex.quote(str(value)))
+    with open(log, "wb") as err:
+        return subprocess.run(command, shell=True, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=err)
 
 
 def _write_exec_scores(path: Path, job: Job, out: BinaryIO) -> None:

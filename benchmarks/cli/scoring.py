@@ -275,6 +275,50 @@ def detectors_show(
     console.print(f"scoring: {mode}; batch-size invariant: {invariant}", highlight=False)
 
 
+@detectors_app.command("check")
+def detectors_check(
+    spec: Annotated[str, typer.Argument(metavar="SPEC", help="A detector SPEC: id, id:key=value,..., "
+                                        "or exec:COMMAND.")],
+    dataset: Annotated[Optional[Path], typer.Option(
+        help="Check on this dataset (default: a small synthetic one, made and removed).")] = None,
+    truth: Annotated[Optional[Path], typer.Option(help=TRUTH_HELP)] = None,
+    events: Annotated[int, typer.Option(
+        "--events", help="At most this many scoring-period events for a Python detector's checks.")] = 20000,
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds for all the checks.")] = None,
+    mem_limit_mb: Annotated[Optional[int], typer.Option("--mem-limit-mb", help=MEM_HELP)] = None,
+    require_sandbox: Annotated[bool, typer.Option(
+        "--require-sandbox", help=SANDBOX_HELP)] = False,
+) -> None:
+    """Run the conformance checks on one detector, in its sandbox, and say which pass.
+
+    Exit 0 if all pass, 1 naming the checks that failed, 2 for a bad SPEC.
+    """
+    from snoopbench.benchmarks.cli import error
+    from snoopbench.benchmarks.conformance import check_spec
+
+    result = check_spec(spec, dataset, truth_dir=truth, timeout=timeout, mem_limit_mb=mem_limit_mb,
+                        require_sandbox=require_sandbox, max_events=events)
+    console.print(f"[bold]{escape(result.name)}[/] ({'outside program' if result.kind == 'exec' else 'Python detector'}) "
+                  f"on {escape(result.dataset)}", highlight=False)
+    for c in result.checks:
+        mark = {True: "[green]PASS[/]", False: "[red]FAIL[/]", None: "[dim]SKIP[/]"}[c.ok]
+        line = f"{mark} {escape(c.check)}"
+        if c.ok is not True and c.reason:
+            line += f": {escape(c.reason)}"
+        elif c.about:
+            line += f" [dim]({escape(c.about)})[/]"
+        console.print(line, highlight=False)
+    if result.error:
+        error(f"{result.name}: the checks did not finish ({result.error})")
+        if result.log:
+            console.print(f"[dim]{escape(result.log)}[/]", highlight=False)
+        raise typer.Exit(1)
+    if result.failed:
+        error(f"{result.name} failed {len(result.failed)} check(s): {', '.join(result.failed)}")
+        raise typer.Exit(1)
+    console.print(f"all {len(result.checks)} checks passed", highlight=False)
+
+
 def _spec_text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) or value is None else str(value)
 
