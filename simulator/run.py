@@ -139,7 +139,8 @@ def simulate(scenario: str | Path | Scenario, out: str | Path, *, seed: int | No
         events=result["events"], episodes=result["episodes"], labelled_events=result["labelled"],
         staff=scn["force"]["staff"], fingerprint=fingerprint(result["files"] + result["truth"]),
         seconds=time.perf_counter() - t0, files={e.path: e.rows for e in result["files"]},
-        warnings=tuple(warnings + acted_shortfalls(scn["misuse"]["kinds"], result["acted"], scn.days)))
+        warnings=tuple(warnings + acted_shortfalls(scn["misuse"]["kinds"], result["acted"], scn.days,
+                                                   result["silent"])))
 
 
 def _move_into(src: Path, dst: Path) -> None:
@@ -186,7 +187,10 @@ def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | Non
     ep_table = _episodes_table(episodes, labels)
     truth.append(write_table(root, EPISODES.path, ep_table, EPISODES))
     shutil.rmtree(work)
+    silent = [{k: e[k] for k in ("episode_id", "kind", "skill", "_silent")}
+              for e in episodes if e.get("_silent")]
     return {"files": files, "truth": truth, "events": int(per_day.sum()), "episodes": ep_table.num_rows,
+            "silent": sorted(silent, key=lambda e: e["episode_id"]),
             "labelled": label_table.num_rows,
             "acted": Counter(ep_table["kind"].to_pylist()) if ep_table.num_rows else Counter(),
             "world_warnings": world_warnings}
@@ -239,6 +243,7 @@ def _episodes_table(episodes: list[dict], labels: pa.Table | None) -> pa.Table:
         i = e["episode_id"]
         if counts[i] == 0:
             continue
+        e = {k: v for k, v in e.items() if not k.startswith("_")}  # the run's notes, not truth
         rows.append({**e, "start": int(first[i]), "end": int(last[i]), "n_events": int(counts[i]),
                      "detectable_from": int(first[i])})
     t = pa.Table.from_pylist(rows)
