@@ -116,6 +116,8 @@ def simulate(scenario: str | Path | Scenario, out: str | Path, *, seed: int | No
         if not (workers == 1 and scheduler is None):
             warnings += result["world_warnings"]
         truth_src = tmp / "truth"
+        warnings += acted_shortfalls(scn["misuse"]["kinds"], result["acted"], scn.days, result["silent"])
+        write_misuse_notes(truth_src, warnings)
         if tmp_truth is not None:
             for f in truth_src.iterdir():
                 shutil.move(str(f), tmp_truth / f.name)
@@ -139,8 +141,17 @@ def simulate(scenario: str | Path | Scenario, out: str | Path, *, seed: int | No
         events=result["events"], episodes=result["episodes"], labelled_events=result["labelled"],
         staff=scn["force"]["staff"], fingerprint=fingerprint(result["files"] + result["truth"]),
         seconds=time.perf_counter() - t0, files={e.path: e.rows for e in result["files"]},
-        warnings=tuple(warnings + acted_shortfalls(scn["misuse"]["kinds"], result["acted"], scn.days,
-                                                   result["silent"])))
+        warnings=tuple(warnings))
+
+
+def write_misuse_notes(truth: Path, warnings: list[str]) -> None:
+    """Keep the misuse warnings (``misuse.*`` keys) of a run beside its truth: outside the manifest
+    and the fingerprint (a note of the run, not data), and with the truth because it tells how
+    many episodes there are (:data:`contract.manifest.MISUSE_NOTES`)."""
+    from snoopbench.contract.manifest import MISUSE_NOTES
+
+    notes = [w for w in warnings if w.startswith("misuse.")]
+    (truth / MISUSE_NOTES).write_text(json.dumps({"warnings": notes}, indent=2) + "\n")
 
 
 def _move_into(src: Path, dst: Path) -> None:
