@@ -128,11 +128,20 @@ def score_dataset(
         launches = [_launch(s, period, scratch, iso, secret, batch_size) for s in parsed]
         results = _run_all(launches, scratch, iso, timeout, mem_limit_mb, max(1, jobs), finish,
                            progress)
+    _name_specs(results, parsed)
     result = build_result(period, budget, per_day, results)
     result.isolation = iso.level
     if iso.level != "strong":
         result.notes.insert(0, sandbox.weak_warning(iso))
     return result
+
+
+def _name_specs(results: list[DetectorResult], specs: list[DetectorSpec]) -> None:
+    """Give each row whose name is not its SPEC the SPEC it ran (what a short name stands for)."""
+    texts = {s.name: s.text for s in specs}
+    for row in results:
+        if texts.get(row.name, row.name) != row.name:
+            row.spec = texts[row.name]
 
 
 def check_isolation(mem_limit_mb: int | None, require_sandbox: bool) -> sandbox.Isolation:
@@ -191,6 +200,7 @@ def detector_alerts(
         launches = [_launch(s, period, scratch, iso, secret, batch_size) for s in parsed]
         results = _run_all(launches, scratch, iso, timeout, mem_limit_mb, max(1, jobs), finish,
                            progress)
+    _name_specs(results, parsed)
     empty = (np.empty(0, np.int64), np.empty(0))
     return [(r, *alerts.get(r.name, empty)) for r in results]
 

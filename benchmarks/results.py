@@ -39,6 +39,8 @@ class DetectorResult:
     budget_sweep: dict[float, Metrics] = field(default_factory=dict)
     #: The end of what the detector wrote to stderr (None if nothing).
     log: str | None = None
+    #: The SPEC that was run, when ``name`` is not it (a named or an outside detector).
+    spec: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The row in results format ``snoopbench/results/v1`` (null for missing metrics)."""
@@ -56,6 +58,7 @@ class DetectorResult:
             row[key] = m.get(key)
         row["ttd_days"] = list(m["ttd_days"]) if m else None
         row["log"] = self.log
+        row["spec"] = self.spec
         row["budget_sweep"] = [
             {"budget": b, **{k: getattr(bm, k) for k in _SWEEP_KEYS}}
             for b, bm in sorted(self.budget_sweep.items())

@@ -126,9 +126,11 @@ def test_score_names_an_exec_detector_and_shows_progress_off_stdout(
              "{events} {out} ok", "-d", f"exec:python3 {program} {{events}} {{out}} ok2",
              "--progress", "--json", str(out)], tmp_path)
     assert r.returncode == 0, r.stderr
-    names = {d["name"] for d in json.loads(out.read_text())["detectors"]}
+    rows = {d["name"]: d for d in json.loads(out.read_text())["detectors"]}
     derived = exec_name(f"python3 {program} {{events}} {{out}} ok2")
-    assert names == {"kinwatch", derived, "null", "random"}
+    assert set(rows) == {"kinwatch", derived, "null", "random"}
+    assert rows["kinwatch"]["spec"] == f"exec[name=kinwatch]:python3 {program} {{events}} {{out}} ok"
+    assert rows[derived]["spec"].endswith(" ok2") and rows["null"]["spec"] is None
     assert "kinwatch" in r.stdout and str(program) not in r.stdout  # a short name, not the command
     assert "progress:" not in r.stdout
     lines = [x for x in r.stderr.splitlines() if x.startswith("progress: ")]
