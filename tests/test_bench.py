@@ -59,9 +59,14 @@ def _non_decreasing(values: list[float]) -> bool:
 def test_bench_prints_the_leaderboard_and_writes_the_report(tmp_path, capsys):
     report = tmp_path / "report"
     code = main(["bench", *TINY, "-d", "fake_volume", "-d", "fake_raise", "-d", HOSTILE,
-                 "--report", str(report)])
-    text = capsys.readouterr().out
+                 "--report", str(report), "--progress"])
+    captured = capsys.readouterr()
+    text = captured.out
     assert code == 0
+    # progress per run and per detector, in events, on stderr only
+    assert "progress: run 1/2" in captured.err and "progress: run 2/2" in captured.err
+    assert re.search(r"progress: fake_volume: done [\d,]+/[\d,]+ events \(100%\)", captured.err)
+    assert "progress:" not in text
     assert "tiny: leaderboard" in text
     for name in ("fake_volume", "fake_raise", "null", "random", "error 2/2", "boom in score"):
         assert name in text, name
