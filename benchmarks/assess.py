@@ -413,7 +413,7 @@ def _times(x: dict[str, Any] | None, factor: float) -> dict[str, Any] | None:
 def run_assess(scenario: str | Path, regime_files: Sequence[str | Path], *, years: float = 1.0,
                days: int | None = None, seeds: int = 3, timeout: float | None = None,
                jobs: int = 1, workers: int = 1, compare: str | None = None,
-               sample_staff: int | None = None,
+               sample_staff: int | None = None, overlap: bool = True,
                progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Simulate ``scenario`` for ``years`` (or ``days``) at ``seeds`` seeds (its seed, seed+1, ...)
     and run every regime on each world; the assessment as ``snoopbench/assessment/v1``.
@@ -422,17 +422,16 @@ def run_assess(scenario: str | Path, regime_files: Sequence[str | Path], *, year
     the force's size (review capacity shared out per member of staff; misuse, audits and reactive
     routes are all per member of staff). Validated against whole-force runs in the tests.
 
+    ``overlap``: simulate the next world in a second process while this one is assessed (both
+    cores busy; two worlds on disk at once).
+
     Everything is validated before anything runs (bad input: :class:`InputError`, exit 2)."""
-    import shutil
-    import tempfile
     import time
 
     from snoopbench import __version__
     from snoopbench.benchmarks.regimes import find, load
     from snoopbench.contract.errors import InputError
     from snoopbench.simulator import scenario as scenario_mod
-    from snoopbench.simulator.run import simulate
-
     if seeds < 1:
         raise InputError(f"expected at least 1 seed, got {seeds}", key="--seeds")
     if days is None:
@@ -470,31 +469,28 @@ def run_assess(scenario: str | Path, regime_files: Sequence[str | Path], *, year
     variant_runs: dict[Any, list[RegimeRun]] = {key: [] for key, _, _ in variants}
     timings = []
     total = 2 * seeds
-    for i, seed in enumerate(seed_list):
-        tmp = Path(tempfile.mkdtemp(prefix="snoopbench-assess-"))
-        try:
-            t0 = time.perf_counter()
+    with _Worlds(scn, seed_list, workers, ahead=overlap) as worlds:
+        for i, seed in enumerate(seed_list):
             if progress:
                 progress(f"seed {seed}: simulating {scn.days} days of {scn['force']['staff']:,} staff"
                          + (f" (a sample of {staff:,})" if scale != 1.0 else ""),
                          2 * i, total)
-            simulate(scn, tmp / "world", seed=seed, workers=workers)
+            world, simulate_s = worlds.get(i)
             t1 = time.perf_counter()
 
             def step(what: str) -> None:
                 if progress:
                     progress(f"seed {seed}: {what}", 2 * i + 1, total)
 
-            got = assess_dataset(tmp / "world", regimes, seed, timeout=timeout, jobs=jobs,
+            got = assess_dataset(world, regimes, seed, timeout=timeout, jobs=jobs,
                                  scale=scale, on_step=step, variants=variants)
             for run in got[:len(regimes)]:
                 runs[run.regime].append(run)
             for (key, _, _), run in zip(variants, got[len(regimes):]):
                 variant_runs[key].append(run)
-            timings.append({"seed": seed, "simulate_s": t1 - t0,
+            timings.append({"seed": seed, "simulate_s": simulate_s,
                             "assess_s": time.perf_counter() - t1})
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            worlds.done(i)
     if progress:
         progress("done", total, total)
     summaries = [summarise(runs[r.name]) for r in regimes]
@@ -514,6 +510,74 @@ def run_assess(scenario: str | Path, regime_files: Sequence[str | Path], *, year
         by_force = {key: summarise(rs) for key, rs in variant_runs.items()}
         result["published"] = compare_published(regimes, counts, by_force)
     return result
+
+
+def _simulate_world(scn: Any, out: str, seed: int, workers: int) -> float:
+    import time
+
+    from snoopbench.simulator.run import simulate
+
+    t0 = time.perf_counter()
+    simulate(scn, out, seed=seed, workers=workers)
+    return time.perf_counter() - t0
+
+
+class _Worlds:
+    """The worlds of an assessment, one per seed, in a temporary folder; with ``ahead``, the next
+    world is simulated in a second process while the current one is assessed. Leaving the block
+    (normally, on an error or on Ctrl-C) stops that process and removes every world."""
+
+    def __init__(self, scn: Any, seeds: Sequence[int], workers: int, ahead: bool) -> None:
+        self.scn, self.seeds, self.workers, self.ahead = scn, list(seeds), workers, ahead
+        self.pending: dict[int, Any] = {}
+        self.pool: Any = None
+
+    def __enter__(self) -> "_Worlds":
+        import tempfile
+
+        self.tmp = Path(tempfile.mkdtemp(prefix="snoopbench-assess-"))
+        if self.ahead and len(self.seeds) > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        return self
+
+    def path(self, i: int) -> Path:
+        return self.tmp / f"world-{i}"
+
+    def _submit(self, i: int) -> None:
+        if self.pool is not None and i < len(self.seeds) and i not in self.pending:
+            self.pending[i] = self.pool.submit(_simulate_world, self.scn, str(self.path(i)), self.seeds[i],
+                                               self.workers)
+
+    def get(self, i: int) -> tuple[Path, float]:
+        """World ``i`` (waiting for it if it is being simulated) and the seconds it took; the next
+        one starts simulating in the background."""
+        self._submit(i + 1)  # first, so that the first two worlds are simulated at once
+        if i in self.pending:
+            seconds = self.pending.pop(i).result()
+        else:
+            seconds = _simulate_world(self.scn, str(self.path(i)), self.seeds[i], self.workers)
+        return self.path(i), seconds
+
+    def done(self, i: int) -> None:
+        import shutil
+
+        shutil.rmtree(self.path(i), ignore_errors=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        import shutil
+
+        if self.pool is not None:
+            for f in self.pending.values():
+                f.cancel()
+            procs = list(getattr(self.pool, "_processes", {}).values())
+            if exc[0] is not None:  # stop a simulation still running, rather than wait for it
+                for p in procs:
+                    p.terminate()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 # --- published counts -------------------------------------------------------------------------

@@ -238,3 +238,10 @@ def test_a_sample_of_the_force_scaled_up_falls_within_the_whole_forces_interval(
     # the review capacity is the whole force's: 4 alerts a day per 1,000 staff
     assert f["reviewed_per_day"]["mean"] > 1
     assert s["reviewed_per_day"]["mean"] == pytest.approx(f["reviewed_per_day"]["mean"], rel=0.2)
+
+
+def test_simulating_the_next_world_alongside_gives_the_same_assessment():
+    regs = [R.find("none"), R.find("rules-light")]
+    a = A.run_assess("tiny", regs, days=35, seeds=2, overlap=True)
+    b = A.run_assess("tiny", regs, days=35, seeds=2, overlap=False)
+    assert a["runs"] == b["runs"] and a["regimes"] == b["regimes"]

@@ -108,6 +108,8 @@ def assess(
     workers: Annotated[int, typer.Option(help="Worker processes per simulation.")] = 1,
     sample_staff: Annotated[Optional[int], typer.Option(
         help="Simulate this many staff and scale the counts to the force's size (a large force).")] = None,
+    overlap: Annotated[bool, typer.Option(
+        help="Simulate the next world in a second process while this one is assessed.")] = True,
 ) -> None:
     """Run monitoring regimes over simulated force-years: who is found, by which route, and who never is."""
     check_json_target(json_path)
@@ -117,7 +119,7 @@ def assess(
         check_report_dir(report)
     bar, update = _progress()
     kwargs = dict(years=years, days=days, seeds=seeds, timeout=timeout, jobs=jobs, workers=workers,
-                  compare=compare, sample_staff=sample_staff, progress=update)
+                  compare=compare, sample_staff=sample_staff, overlap=overlap, progress=update)
     if bar is not None:
         with bar:
             result = run_assess(scenario, regime, **kwargs)
