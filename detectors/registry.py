@@ -62,7 +62,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+@~-]{0,39}$")
 EXEC_NAME_MAX = 24
 #: SPECs that stand for sets of detectors.
 SETS = {"builtin": "every built-in detector",
-        "all": "every built-in detector and every installed plug-in"}
+        "all": "every built-in detector and every installed plug-in (and run-time registration)"}
 #: Interpreters whose script names an outside program better than they do.
 _INTERPRETERS = re.compile(r"^(python[0-9.]*|pypy[0-9.]*|sh|bash|dash|zsh|node|deno|bun|ruby|perl|"
                            r"Rscript|julia|java|uv|uvx|env|exec|nice|timeout|duckdb|sqlite3)$")

@@ -102,6 +102,7 @@ def test_malformed_names_are_refused(bad: str) -> None:
 def test_sets_expand_in_place_and_combine_without_repeats(monkeypatch) -> None:
     eps = [EntryPoint("fancy", "fake_detectors:Volume", registry.ENTRY_POINT_GROUP)]
     monkeypatch.setattr(registry, "entry_points", lambda group: eps)
+    monkeypatch.setattr(registry, "_EXTRA", {})  # no run-time registrations from other tests
     assert expand(["builtin"]) == sorted(BUILTIN)
     assert expand(["volume", "builtin"]) == ["volume"] + sorted(set(BUILTIN) - {"volume"})
     both = expand(["all", "builtin", "exec:x {out}"])
