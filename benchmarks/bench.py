@@ -272,6 +272,7 @@ def compare_rows(rows: Sequence[Row], runs: Sequence[Run]) -> list[Paired]:
     for i, row in enumerate(rows):
         if i:
             row.vs_best = by_pair.get((rows[0].detector, row.detector))
+        if i > 1:  # just below the best, the one above is the best
             row.vs_above = by_pair.get((rows[i - 1].detector, row.detector))
     return pairs
 

@@ -316,6 +316,9 @@ _T975 = (
 )
 
 
+_Z975 = 1.959964
+
+
 @dataclass(frozen=True)
 class Interval:
     """A mean over seeds with its 95% t-interval (``low``/``high`` None with fewer than 2)."""
@@ -332,7 +335,7 @@ def t_quantile_975(df: int) -> float:
         raise ValueError("need at least one degree of freedom")
     if df <= len(_T975):
         return _T975[df - 1]
-    z = 1.959964
+    z = _Z975
     return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
 
@@ -357,7 +360,9 @@ def share_interval(values: Iterable[float | None], trials: int | None = None) ->
     ``trials`` (the pooled count of what the shares are shares of, e.g. episodes: the
     interval is never narrower than pure binomial sampling allows). The quantile is Student's
     t with n - 1 degrees of freedom, as for :func:`mean_interval`, since the spread is
-    estimated from few seeds. Unlike a t-interval, the bounds stay in [0, 1] and always hold
+    estimated from few seeds; where the seeds agree more closely than binomial sampling of
+    ``trials`` would let them, it is the plain Wilson interval of the pooled count (normal
+    quantile). Unlike a t-interval, the bounds stay in [0, 1] and always hold
     the mean. ``trials`` unknown and every seed equal: the interval is the mean itself.
     """
     v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
@@ -370,11 +375,12 @@ def share_interval(values: Iterable[float | None], trials: int | None = None) ->
         return Interval(mean, None, None, 1)
     var_of_mean = float(v.var(ddof=1)) / v.size
     n_eff = math.inf if var_of_mean == 0 else mean * (1 - mean) / var_of_mean
-    if trials is not None and trials > 0:
-        n_eff = min(n_eff, float(trials))
+    z = t_quantile_975(v.size - 1)
+    if trials is not None and trials > 0 and n_eff >= trials:
+        n_eff, z = float(trials), _Z975  # seeds agree within binomial noise: the pooled count
     if not math.isfinite(n_eff) or n_eff <= 0:
         return Interval(mean, mean, mean, int(v.size))
-    low, high = wilson(mean, n_eff, t_quantile_975(v.size - 1))
+    low, high = wilson(mean, n_eff, z)
     return Interval(mean, min(low, mean), max(high, mean), int(v.size))
 
 

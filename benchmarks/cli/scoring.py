@@ -165,6 +165,9 @@ def score(
                            require_sandbox=require_sandbox, jobs=jobs, verify=not no_verify)
     console.print(leaderboard_table(result))
     console.print(kinds_table(result))
+    from snoopbench.benchmarks.cli.compare import cr_table
+
+    console.print(cr_table(result))
     _finish(result, json_path)
 
 
