@@ -68,7 +68,7 @@ class EpisodeRanks:
         """Per episode, the share of the budgets step, 2 step, ..., k that catch it: its part in
         nCR-k (the mean of these over episodes is nCR-k)."""
         budgets = np.arange(step, k + 1, step)
-        if not len(budgets) or k > self.cap:
+        if not len(budgets) or k % step or k > self.cap:
             raise ValueError(f"expected k a multiple of {step} in [{step}, {self.cap}], got {k}")
         # caught at b iff rank < b: the count of such b is the count of budgets above the rank
         n_caught = len(budgets) - np.searchsorted(budgets, self.rank, side="right")
