@@ -198,8 +198,10 @@ def _two_stage(diffs: list[np.ndarray], resamples: int, seed: int) -> np.ndarray
     d = np.concatenate(diffs)
     sizes = tuple(len(x) for x in diffs)
     if resamples * len(d) <= _KEEP_WEIGHTS:
-        return _weights(sizes, resamples, seed) @ d
-    return np.concatenate([w @ d for w in _weight_chunks(sizes, resamples, seed)])
+        means = _weights(sizes, resamples, seed) @ d
+    else:
+        means = np.concatenate([w @ d for w in _weight_chunks(sizes, resamples, seed)])
+    return np.clip(means, d.min(), d.max())  # a weighted mean, less the rounding of the sum
 
 
 _KEEP_WEIGHTS = 8_000_000  # float64 entries of a kept weight matrix (64 MB)
