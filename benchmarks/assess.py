@@ -40,17 +40,13 @@ import pyarrow.parquet as pq
 
 from snoopbench.benchmarks.dataset import open_dataset, scoring_period, truth_dir_of
 from snoopbench.benchmarks.harness import detector_alerts
-from snoopbench.benchmarks.metrics import (Interval, key_days, mean_interval, share_interval,
-                                          user_day_keys)
+from snoopbench.benchmarks.metrics import Interval, key_days, mean_interval, user_day_keys
 from snoopbench.benchmarks.regimes import OUTCOMES, PERIOD_DAYS, ROUTES, Regime
 from snoopbench.contract.info import local_days
 from snoopbench.contract.schema import SKILLS
 
 FORMAT = "snoopbench/assessment/v1"
 FOUND_BY = ("alert",) + ("audit",) + ROUTES
-#: The figures that are shares (in [0, 1]): their intervals over seeds are Wilson intervals.
-SHARES = ("dark_share", "review_precision", "found_share", "disciplined_share",
-          "dismissed_or_resigned_share")
 SCALED = ("active", "found", "never_found", "disciplined", "dismissed_or_resigned", "reviewed_per_day", "audits")
 _NEVER = np.iinfo(np.int64).max
 
@@ -315,18 +311,14 @@ def assess_dataset(dataset_dir: str | Path, regimes: Sequence[Regime], seed: int
 
 def summarise(runs: Sequence[RegimeRun]) -> dict[str, Any]:
     """One regime's runs over seeds: each figure's mean and 95% interval, by kind and by skill."""
-    def iv(values, share: bool = False) -> dict[str, float | None] | None:
-        # shares: a Wilson interval within [0, 1]; counts and days: a t-interval cut at 0
-        i: Interval | None = share_interval(values) if share else mean_interval(values)
-        if i is None:
-            return None
-        low = i.low if share or i.low is None else max(i.low, 0.0)
-        return {"mean": i.mean, "low": low, "high": i.high, "n": i.n}
+    def iv(values) -> dict[str, float | None] | None:
+        i: Interval | None = mean_interval(values)
+        return None if i is None else {"mean": i.mean, "low": i.low, "high": i.high, "n": i.n}
 
     names = list(runs[0].figures())
     figs = [r.figures() for r in runs]
     out: dict[str, Any] = {"regime": runs[0].regime, "seeds": [r.seed for r in runs],
-                           "figures": {n: iv((f[n] for f in figs), n in SHARES) for n in names}}
+                           "figures": {n: iv(f[n] for f in figs) for n in names}}
     per_year = 365.0 / runs[0].n_days
     counts = ("active", "found", "disciplined", "dismissed_or_resigned")
     out["per_year"] = {n: iv((f[n] or 0) * per_year for f in figs) for n in counts}
