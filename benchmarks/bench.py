@@ -8,7 +8,7 @@ deleted unless kept. The seeds of a scenario are its own ``seed``, then ``seed +
 
 Over seeds, each metric is the mean and 95% interval of the per-seed values: for shares
 (recall, precision, average precision, nCR-K) a Wilson interval matched to the spread between
-seeds (:func:`benchmarks.metrics.share_interval`), always within [0, 1]; for the others a
+seeds (:func:`benchmarks.metrics.mean_share_interval`), always within [0, 1]; for the others a
 t-interval (:func:`benchmarks.metrics.mean_interval`) clipped at 0. Each detector is compared,
 paired over the same episodes and seeds, with the best and with the one ranked just above it
 (:mod:`benchmarks.compare`). A seed on which a detector failed counts in that
@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 
 from snoopbench.benchmarks.harness import check_isolation, resolve_specs, score_dataset
 from snoopbench.benchmarks.compare import CR_REPORTED, CR_STEP, METHOD, Paired, leaderboard_pairs
-from snoopbench.benchmarks.metrics import Interval, mean_interval, share_interval
+from snoopbench.benchmarks.metrics import Interval, mean_interval, mean_share_interval
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult
 from snoopbench.simulator import __version__
 from snoopbench.simulator import scenario as scenario_mod
@@ -378,24 +378,24 @@ def _row(scenario: str, name: str, seen: list[tuple[int, DetectorResult]],
               errors=[d.error for _, d in seen])
     trials = {"recall": sum(d.metrics.n_episodes for d in ok),
               "precision": sum(d.metrics.n_alerts for d in ok)}
-    row.metrics = {k: share_interval((getattr(d.metrics, k) for d in ok), trials.get(k))
+    row.metrics = {k: mean_share_interval((getattr(d.metrics, k) for d in ok), trials.get(k))
                    if k in _SHARES else clipped(mean_interval(getattr(d.metrics, k) for d in ok))
                    for k in SUMMARY_METRICS}
     kinds = sorted({k for d in ok for k in d.metrics.episodes_by_kind})
     for kind in kinds:
-        row.recall_by_kind[kind] = share_interval(
+        row.recall_by_kind[kind] = mean_share_interval(
             (d.metrics.recall_by_kind.get(kind) for d in ok),
             sum(d.metrics.episodes_by_kind.get(kind, 0) for d in ok))
         row.caught_by_kind[kind] = sum(d.metrics.caught_by_kind.get(kind, 0) for d in ok)
         row.episodes_by_kind[kind] = sum(d.metrics.episodes_by_kind.get(kind, 0) for d in ok)
     for b in budgets:
-        row.recall_by_budget[b] = share_interval(
+        row.recall_by_budget[b] = mean_share_interval(
             (d.budget_sweep[b].recall for d in ok if b in d.budget_sweep), trials["recall"])
     row.ttd_days = sorted(t for d in ok for t in d.metrics.ttd_days)
     ranked = [d.ranks for d in ok if d.ranks is not None]
     for k in CR_REPORTED:
         crs = [r.cumulative_recall(k) for r in ranked]
-        ncr = share_interval((c[1] for c in crs if c is not None), trials["recall"])
+        ncr = mean_share_interval((c[1] for c in crs if c is not None), trials["recall"])
         row.cumulative_recall[f"ncr_{k}"] = ncr
         row.cumulative_recall[f"cr_{k}"] = None if ncr is None else Interval(  # CR = nCR x K/25
             *(None if v is None else v * k / CR_STEP for v in (ncr.mean, ncr.low, ncr.high)), ncr.n)

@@ -36,6 +36,7 @@ from typing import Iterable
 
 import numpy as np
 
+from snoopbench.benchmarks.intervals import Z95, wilson
 from snoopbench.contract.info import user_day_keys  # the one definition of a user-day key
 from snoopbench.detectors.base import hash64
 
@@ -316,9 +317,6 @@ _T975 = (
 )
 
 
-_Z975 = 1.959964
-
-
 @dataclass(frozen=True)
 class Interval:
     """A mean over seeds with its 95% t-interval (``low``/``high`` None with fewer than 2)."""
@@ -335,7 +333,7 @@ def t_quantile_975(df: int) -> float:
         raise ValueError("need at least one degree of freedom")
     if df <= len(_T975):
         return _T975[df - 1]
-    z = _Z975
+    z = Z95
     return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
 
@@ -351,8 +349,9 @@ def mean_interval(values: Iterable[float | None]) -> Interval | None:
     return Interval(mean, mean - half, mean + half, int(v.size))
 
 
-def share_interval(values: Iterable[float | None], trials: int | None = None) -> Interval | None:
-    """Mean and 95% interval over seeds of a share (a proportion in [0, 1]), never leaving [0, 1].
+def mean_share_interval(values: Iterable[float | None], trials: int | None = None
+                        ) -> Interval | None:
+    """Mean over seeds of a share (a proportion in [0, 1]) and its 95% interval, within [0, 1].
 
     A Wilson score interval around the mean of the per-seed shares, with an effective sample
     size matched to the spread between seeds (a design-effect adjustment, as for clustered
@@ -364,6 +363,7 @@ def share_interval(values: Iterable[float | None], trials: int | None = None) ->
     ``trials`` would let them, it is the plain Wilson interval of the pooled count (normal
     quantile). Unlike a t-interval, the bounds stay in [0, 1] and always hold
     the mean. ``trials`` unknown and every seed equal: the interval is the mean itself.
+    (:func:`benchmarks.intervals.share_interval` is the pooled form, for counted numerators.)
     """
     v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
     if not v.size:
@@ -373,21 +373,13 @@ def share_interval(values: Iterable[float | None], trials: int | None = None) ->
     mean = float(v.mean())
     if v.size < 2:
         return Interval(mean, None, None, 1)
-    var_of_mean = float(v.var(ddof=1)) / v.size
+    var_of_mean = float(v.var(ddof=1)) / v.size if np.ptp(v) > 0 else 0.0  # no rounding noise
     n_eff = math.inf if var_of_mean == 0 else mean * (1 - mean) / var_of_mean
     z = t_quantile_975(v.size - 1)
     if trials is not None and trials > 0 and n_eff >= trials:
-        n_eff, z = float(trials), _Z975  # seeds agree within binomial noise: the pooled count
+        n_eff, z = float(trials), Z95  # seeds agree within binomial noise: the pooled count
     if not math.isfinite(n_eff) or n_eff <= 0:
         return Interval(mean, mean, mean, int(v.size))
-    low, high = wilson(mean, n_eff, z)
+    low, high = wilson(mean * n_eff, n_eff, z)
     return Interval(mean, min(low, mean), max(high, mean), int(v.size))
 
-
-def wilson(p: float, n: float, z: float) -> tuple[float, float]:
-    """The Wilson score interval of a proportion ``p`` observed in ``n`` (may be fractional)
-    trials, at quantile ``z``: always within [0, 1]."""
-    z2n = z * z / n
-    centre = (p + z2n / 2) / (1 + z2n)
-    half = z * math.sqrt(max(p * (1 - p) / n + z2n / (4 * n), 0.0)) / (1 + z2n)
-    return max(0.0, centre - half), min(1.0, centre + half)

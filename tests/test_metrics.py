@@ -10,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from snoopbench.benchmarks.dataset import local_days, local_midnight_ms
+from snoopbench.benchmarks.intervals import wilson
 from snoopbench.benchmarks.metrics import (
     Period, alerts_per_day, average_precision, evaluate_alerts, evaluate_scores, key_days,
-    mean_interval, select_alerts, share_interval, wilson, Interval, user_day_keys, user_day_max,
+    Interval, mean_interval, mean_share_interval, select_alerts, user_day_keys, user_day_max,
 )
 
 from strategies import grid_scores, periods
@@ -196,7 +197,7 @@ def test_mean_interval_fixed_cases() -> None:
 @given(st.lists(st.one_of(st.floats(0, 1), st.sampled_from([0.0, 1.0])), min_size=1, max_size=12),
        st.one_of(st.none(), st.integers(1, 500)))
 def test_share_intervals_stay_within_0_and_1_and_hold_the_mean(values, trials) -> None:
-    iv = share_interval(values, trials)
+    iv = mean_share_interval(values, trials)
     assert iv.mean == pytest.approx(float(np.mean(values))) and iv.n == len(values)
     if len(values) < 2:
         assert iv.low is None and iv.high is None
@@ -208,18 +209,18 @@ def test_share_intervals_stay_within_0_and_1_and_hold_the_mean(values, trials) -
 
 @given(st.lists(st.floats(0, 1), min_size=2, max_size=8), st.integers(1, 400))
 def test_a_share_interval_is_never_narrower_than_binomial_sampling(values, trials) -> None:
-    iv = share_interval(values, trials)
-    low, high = wilson(iv.mean, trials, 1.959964)
+    iv = mean_share_interval(values, trials)
+    low, high = wilson(iv.mean * trials, trials)
     assert iv.low <= low + 1e-9 and iv.high >= high - 1e-9
 
 
 def test_share_interval_fixed_cases() -> None:
     # recall 0 on every seed of 26 episodes: not [0, 0], but the Wilson bound of 0/26
-    iv = share_interval([0.0, 0.0], trials=26)
+    iv = mean_share_interval([0.0, 0.0], trials=26)
     assert iv.low == 0.0 and iv.high == pytest.approx(3.8415 / (26 + 3.8415), abs=1e-4)
     # the t-interval of [0.1, 0.2, 0.0] runs below 0; this one does not
-    assert mean_interval([0.1, 0.2, 0.0]).low < 0 <= share_interval([0.1, 0.2, 0.0]).low
-    assert share_interval([0.3, 0.3]) == Interval(0.3, 0.3, 0.3, 2)  # no spread, no count
-    assert share_interval([None, 0.5]).low is None and share_interval([]) is None
+    assert mean_interval([0.1, 0.2, 0.0]).low < 0 <= mean_share_interval([0.1, 0.2, 0.0]).low
+    assert mean_share_interval([0.3, 0.3]) == Interval(0.3, 0.3, 0.3, 2)  # no spread, no count
+    assert mean_share_interval([None, 0.5]).low is None and mean_share_interval([]) is None
     with pytest.raises(ValueError):
-        share_interval([0.5, 1.5])
+        mean_share_interval([0.5, 1.5])
