@@ -6,8 +6,12 @@ folder (or under ``keep``), the harness scores every detector on it (each also a
 deleted unless kept. The seeds of a scenario are its own ``seed``, then ``seed + 1``,
 ``seed + 2``, ...: the first run is the dataset ``snoopbench simulate`` makes by default.
 
-Over seeds, each metric is the mean and 95% t-interval of the per-seed values
-(:func:`benchmarks.metrics.mean_interval`). A seed on which a detector failed counts in that
+Over seeds, each metric is the mean and 95% interval of the per-seed values: for shares
+(recall, precision, average precision, nCR-K) a Wilson interval matched to the spread between
+seeds (:func:`benchmarks.metrics.mean_share_interval`), always within [0, 1]; for the others a
+t-interval (:func:`benchmarks.metrics.mean_interval`) clipped at 0. Each detector is compared,
+paired over the same episodes and seeds, with the best and with the one ranked just above it
+(:mod:`benchmarks.compare`). A seed on which a detector failed counts in that
 detector's status and errors, never in its metrics; the other detectors and seeds carry on.
 """
 
@@ -25,7 +29,8 @@ from typing import Any, Callable, Sequence
 
 from snoopbench.benchmarks.harness import (DetectorProgress, check_isolation, resolve_specs,
                                           score_dataset)
-from snoopbench.benchmarks.metrics import Interval, mean_interval
+from snoopbench.benchmarks.compare import CR_REPORTED, CR_STEP, METHOD, Paired, leaderboard_pairs
+from snoopbench.benchmarks.metrics import Interval, mean_interval, mean_share_interval
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult
 from snoopbench.simulator import __version__
 from snoopbench.simulator import scenario as scenario_mod
@@ -109,6 +114,11 @@ class Row:
     episodes_by_kind: dict[str, int] = field(default_factory=dict)
     recall_by_budget: dict[float, Interval | None] = field(default_factory=dict)
     ttd_days: list[float] = field(default_factory=list)
+    #: CR-K and nCR-K (daily budgets of user-days, as in the CERT literature) over seeds.
+    cumulative_recall: dict[str, Interval | None] = field(default_factory=dict)
+    #: The paired comparisons with the best detector and with the one ranked just above.
+    vs_best: Paired | None = None
+    vs_above: Paired | None = None
 
     @property
     def n_ok(self) -> int:
@@ -143,6 +153,9 @@ class Row:
             "recall_by_budget": [{"budget": b, "recall": interval_json(v)}
                                  for b, v in sorted(self.recall_by_budget.items())],
             "ttd_days": self.ttd_days,
+            "cumulative_recall": {k: interval_json(v) for k, v in self.cumulative_recall.items()},
+            "vs_best": None if self.vs_best is None else self.vs_best.to_json(),
+            "vs_above": None if self.vs_above is None else self.vs_above.to_json(),
         }
 
 
@@ -161,6 +174,8 @@ class BenchResult:
     leaderboard: list[Row]
     #: True if the worlds were sealed with secret seeds (revealed here only after scoring).
     sealed: bool = False
+    #: Per scenario, the leaderboard's paired comparisons (Holm-corrected together).
+    comparisons: dict[str, list[Paired]] = field(default_factory=dict)
 
     def rows(self, scenario: str) -> list[Row]:
         """The leaderboard rows of one scenario, best first."""
@@ -174,6 +189,9 @@ class BenchResult:
             "sealed": self.sealed,
             "detectors": self.detectors, "scenarios": [asdict(s) for s in self.scenarios],
             "leaderboard": [r.to_json() for r in self.leaderboard],
+            "comparisons": {"method": METHOD, "metric": "recall",
+                            "pairs": {s.name: [p.to_json() for p in self.comparisons.get(s.name, [])]
+                                      for s in self.scenarios}},
             "runs": [r.to_json() for r in self.runs],
         }
 
@@ -232,13 +250,37 @@ def run_bench(
                                  say, sealed))
     if progress is not None:
         progress("done", total, total)
-    leaderboard = [row for info, _ in plan
-                   for row in summarise([r for r in runs if r.scenario == info.name], budgets)]
+    leaderboard: list[Row] = []
+    comparisons: dict[str, list[Paired]] = {}
+    for info, _ in plan:
+        of_scenario = [r for r in runs if r.scenario == info.name]
+        rows = summarise(of_scenario, budgets)
+        comparisons[info.name] = compare_rows(rows, of_scenario)
+        leaderboard += rows
     return BenchResult(
         scenarios=[info for info, _ in plan], detectors=names, budget=budget,
         sweep_budgets=budgets, version=__version__, started=started,
         seconds=round(time.perf_counter() - t0, 3), runs=runs, leaderboard=leaderboard, sealed=sealed,
+        comparisons=comparisons,
     )
+
+
+def compare_rows(rows: Sequence[Row], runs: Sequence[Run]) -> list[Paired]:
+    """Pair each row's detector with the best and with the one just above it, on recall at
+    the headline budget over the same episodes and seeds; set ``vs_best``/``vs_above``."""
+    caught: dict[str, dict[int, Any]] = {}
+    for run in runs:
+        for d in run.result.detectors:
+            if d.ranks is not None and run.result.alerts_per_day is not None:
+                caught.setdefault(d.name, {})[run.seed] = d.ranks.caught(run.result.alerts_per_day)
+    pairs = leaderboard_pairs([r.detector for r in rows], caught) if caught else []
+    by_pair = {(p.a, p.b): p for p in pairs}
+    for i, row in enumerate(rows):
+        if i:
+            row.vs_best = by_pair.get((rows[0].detector, row.detector))
+        if i > 1:  # just below the best, the one above is the best
+            row.vs_above = by_pair.get((rows[i - 1].detector, row.detector))
+    return pairs
 
 
 def _default_specs() -> list[str]:
@@ -340,18 +382,29 @@ def _row(scenario: str, name: str, seen: list[tuple[int, DetectorResult]],
     row = Row(scenario=scenario, detector=name, seeds=[s for s, _ in seen],
               statuses=[d.status for _, d in seen],
               errors=[d.error for _, d in seen])
-    row.metrics = {k: clipped(mean_interval(getattr(d.metrics, k) for d in ok),
-                              1.0 if k in _SHARES else None) for k in SUMMARY_METRICS}
+    trials = {"recall": sum(d.metrics.n_episodes for d in ok),
+              "precision": sum(d.metrics.n_alerts for d in ok)}
+    row.metrics = {k: mean_share_interval((getattr(d.metrics, k) for d in ok), trials.get(k))
+                   if k in _SHARES else clipped(mean_interval(getattr(d.metrics, k) for d in ok))
+                   for k in SUMMARY_METRICS}
     kinds = sorted({k for d in ok for k in d.metrics.episodes_by_kind})
     for kind in kinds:
-        row.recall_by_kind[kind] = clipped(
-            mean_interval(d.metrics.recall_by_kind.get(kind) for d in ok), 1.0)
+        row.recall_by_kind[kind] = mean_share_interval(
+            (d.metrics.recall_by_kind.get(kind) for d in ok),
+            sum(d.metrics.episodes_by_kind.get(kind, 0) for d in ok))
         row.caught_by_kind[kind] = sum(d.metrics.caught_by_kind.get(kind, 0) for d in ok)
         row.episodes_by_kind[kind] = sum(d.metrics.episodes_by_kind.get(kind, 0) for d in ok)
     for b in budgets:
-        row.recall_by_budget[b] = clipped(
-            mean_interval(d.budget_sweep[b].recall for d in ok if b in d.budget_sweep), 1.0)
+        row.recall_by_budget[b] = mean_share_interval(
+            (d.budget_sweep[b].recall for d in ok if b in d.budget_sweep), trials["recall"])
     row.ttd_days = sorted(t for d in ok for t in d.metrics.ttd_days)
+    ranked = [d.ranks for d in ok if d.ranks is not None]
+    for k in CR_REPORTED:
+        crs = [r.cumulative_recall(k) for r in ranked]
+        ncr = mean_share_interval((c[1] for c in crs if c is not None), trials["recall"])
+        row.cumulative_recall[f"ncr_{k}"] = ncr
+        row.cumulative_recall[f"cr_{k}"] = None if ncr is None else Interval(  # CR = nCR x K/25
+            *(None if v is None else v * k / CR_STEP for v in (ncr.mean, ncr.low, ncr.high)), ncr.n)
     return row
 
 

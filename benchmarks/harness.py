@@ -36,6 +36,7 @@ import numpy as np
 
 from snoopbench.benchmarks import sandbox
 from snoopbench.benchmarks.alerts import score_alerts
+from snoopbench.benchmarks.compare import RANK_CAP, episode_ids_of, episode_ranks
 from snoopbench.benchmarks.dataset import ScoringPeriod, open_dataset, scoring_period, truth_dir_of
 from snoopbench.benchmarks.metrics import alerts_per_day
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_result
@@ -114,13 +115,17 @@ def score_dataset(
     most_per_day = max([per_day, *(alerts_per_day(b, period.n_staff) for b in budgets)])
     secret = [dataset.root.resolve(), truth.resolve()]
 
+    episode_ids = episode_ids_of(truth)
+    cap = max(most_per_day, RANK_CAP)  # also every daily budget of CR-K
+
     def finish(job: Job, box: sandbox.Sandbox) -> DetectorResult:
         result = _collect(job, box)
         if result.status == "ok":
-            fold = fold_scores(period, box.job_dir / "output" / SCORES_FILE, most_per_day,
-                               batch_size)
+            fold = fold_scores(period, box.job_dir / "output" / SCORES_FILE, cap, batch_size)
             result.metrics = fold.metrics(budget)
             result.budget_sweep = fold.sweep(budgets)
+            result.ranks = episode_ranks(period.labelled, episode_ids, *fold.ranked_alerts(cap),
+                                         cap=cap)
         return result
 
     with sandbox.exits_on_signals(), sandbox.Scratch(dataset.parts, dataset.context_dir,

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from snoopbench.benchmarks.compare import EpisodeRanks, paired_json
 from snoopbench.benchmarks.dataset import ScoringPeriod
 from snoopbench.benchmarks.metrics import Metrics
 from snoopbench.contract.schema import RESULTS_FORMAT
@@ -41,6 +42,8 @@ class DetectorResult:
     log: str | None = None
     #: The SPEC that was run, when ``name`` is not it (a named or an outside detector).
     spec: str | None = None
+    #: Per episode, its best daily queue place: recall at any budget, CR-K, paired comparisons.
+    ranks: EpisodeRanks | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The row in results format ``snoopbench/results/v1`` (null for missing metrics)."""
@@ -63,6 +66,8 @@ class DetectorResult:
             {"budget": b, **{k: getattr(bm, k) for k in _SWEEP_KEYS}}
             for b, bm in sorted(self.budget_sweep.items())
         ]
+        if self.ranks is not None:
+            row["cumulative_recall"] = self.ranks.to_json()
         return row
 
 
@@ -92,8 +97,12 @@ class ScoreResult:
     def to_json(self) -> dict[str, Any]:
         """The whole result in results format ``snoopbench/results/v1``."""
         head = {k: v for k, v in asdict(self).items() if k != "detectors"}
-        return {"format": RESULTS_FORMAT, **head,
-                "detectors": [d.to_json() for d in self.detectors]}
+        out = {"format": RESULTS_FORMAT, **head,
+               "detectors": [d.to_json() for d in self.detectors]}
+        paired = paired_json(self.detectors)
+        if paired is not None:
+            out["paired"] = paired
+        return out
 
     def write_json(self, path: str | Path) -> None:
         """Write :meth:`to_json` to ``path`` (strict JSON: no NaN)."""

@@ -95,6 +95,13 @@ def test_bench_prints_the_leaderboard_and_writes_the_report(tmp_path, capsys):
     assert rows["fake_raise"]["statuses"] == ["error", "error"]
     assert rows["fake_raise"]["recall"] is None
     assert rows["fake_volume"]["status"] == "ok" and rows["fake_volume"]["recall"]["n"] == 2
+    # CR-K over seeds, and the paired comparisons the leaderboard marks (method stated)
+    ncr = rows["fake_volume"]["cumulative_recall"]["ncr_400"]
+    assert ncr["n"] == 2 and 0 <= ncr["low"] <= ncr["mean"] <= ncr["high"] <= 1
+    assert "bootstrap" in data["comparisons"]["method"] and "Holm" in data["comparisons"]["method"]
+    pairs = data["comparisons"]["pairs"]["tiny"]
+    assert pairs and all(-1 <= c["low"] <= c["high"] <= 1 and c["p_holm"] >= c["p"] for c in pairs)
+    assert "Holm-corrected" in text and "nCR-400" in text and "nCR-400" in page
 
 
 def test_open_seeds_follow_the_scenario_and_sealed_runs_reproduce_from_the_revealed_seed(tmp_path):

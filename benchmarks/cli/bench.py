@@ -12,6 +12,7 @@ from rich.table import Table
 from snoopbench.benchmarks.bench import SUITE, BenchResult, ScenarioRun, run_bench
 from snoopbench.benchmarks.cli import app, console
 from snoopbench.benchmarks.cli.progress import PROGRESS_HELP, ProgressView
+from snoopbench.benchmarks.cli.compare import COMPARE_CAPTION, cr_bench_table, mark
 from snoopbench.benchmarks.cli.scoring import (_COMPACT, JSON_HELP, MEM_HELP, SANDBOX_HELP,
                                               SPEC_HELP, check_json_target, write_results)
 from snoopbench.benchmarks.metrics import Interval
@@ -43,14 +44,17 @@ def bench_table(result: BenchResult, info: ScenarioRun) -> Table:
                   **_COMPACT)
     table.add_column("detector", min_width=12, overflow="fold")
     table.add_column("status", no_wrap=True)
-    for header in ("recall [95% interval]", "prec.", "FA/day", "TTD d\nmedian", "event\nAP"):
+    for header in ("recall [95%]", "Δ best\n·above", "prec.", "FA/day", "TTD d\nmedian",
+                   "event\nAP"):
         table.add_column(header, justify="right", no_wrap=True)
     for row in rows:
         style = "green" if row.status == "ok" else "red"
+        delta = " ".join(x for x in (mark(row.vs_best), mark(row.vs_above)) if x)
         table.add_row(escape(row.detector), f"[{style}]{row.status}[/]", _iv(row.get("recall")),
-                      _mean(row.get("precision")), _mean(row.get("false_alerts_per_day")),
+                      delta, _mean(row.get("precision")), _mean(row.get("false_alerts_per_day")),
                       _mean(row.get("ttd_median_days"), ".1f"),
                       _mean(row.get("average_precision"), ".3f"))
+    table.caption += "\n" + COMPARE_CAPTION
     return table
 
 
@@ -100,6 +104,7 @@ def bench(
                            detector_progress=view.detector if on else None)
     for info in result.scenarios:
         console.print(bench_table(result, info))
+        console.print(cr_bench_table(result.rows(info.name), info.name))
     for note in dict.fromkeys(n for r in result.runs for n in r.result.notes):
         if note.startswith("WARNING"):
             console.print(f"[bold yellow]{note}[/]")

@@ -169,6 +169,9 @@ def score(
                                progress=view.detector if view.mode != "off" else None)
     console.print(leaderboard_table(result))
     console.print(kinds_table(result))
+    from snoopbench.benchmarks.cli.compare import cr_table
+
+    console.print(cr_table(result))
     _finish(result, json_path)
 
 
