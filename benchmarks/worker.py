@@ -170,11 +170,26 @@ def check_scores(scores: Any, batch: pa.RecordBatch) -> np.ndarray:
     return arr
 
 
+def learns_nothing_stream(parts: tuple[str, ...], batch_size: int, n_warmup: int,
+                          columns: tuple[str, ...] | None) -> tuple[pa.Table, Iterator[pa.RecordBatch]]:
+    """For a detector whose ``fit`` reads neither context nor warm-up: a warm-up of no rows, and
+    the scoring period's batches of ``columns`` only (the warm-up's row groups left unread)."""
+    schema = pq.read_schema(parts[0])
+    names = schema.names if columns is None else [n for n in schema.names if n in columns]
+    history = schema.empty_table().select(names)
+    return history, (b for _, b in iter_event_batches(parts, names, batch_size, n_warmup))
+
+
 def _run_python(job: Job) -> dict[str, Any]:
     cls = import_target(job.target)
     detector = cls(**job.params)
-    context = load_context(job.context_dir)
-    history, stream = split_stream(job.parts, job.batch_size, job.n_warmup)
+    if getattr(cls, "learns", True) or getattr(cls, "retrospective", False):
+        context = load_context(job.context_dir)
+        history, stream = split_stream(job.parts, job.batch_size, job.n_warmup)
+    else:
+        context = {}
+        history, stream = learns_nothing_stream(job.parts, job.batch_size, job.n_warmup,
+                                                getattr(cls, "reads", None))
     t0 = time.perf_counter()
     call_fit(detector, context, history, DatasetInfo.from_dict(json.loads(Path(job.info).read_text())))
     fit_s = time.perf_counter() - t0

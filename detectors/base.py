@@ -40,6 +40,12 @@ class Detector:
     #: True if a row's score does not depend on how the stream is cut into batches. The
     #: conformance suite checks it; a detector that normalises per batch must say False.
     batch_invariant: ClassVar[bool] = True
+    #: False if ``fit`` looks at neither the context tables nor the warm-up events: the harness
+    #: then reads neither and hands ``fit`` an empty mapping and a warm-up of no rows.
+    learns: ClassVar[bool] = True
+    #: The event columns ``score`` reads, or None for all of them: the harness may then hand
+    #: it batches of these columns only (the contract's order). Only with ``learns = False``.
+    reads: ClassVar[tuple[str, ...] | None] = None
 
     def fit(self, context: Mapping[str, pa.Table], history: pa.Table,
             info: DatasetInfo | None = None) -> None:
