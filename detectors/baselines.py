@@ -15,7 +15,7 @@ class NullDetector(Detector):
     """Scores every event 0: never raises an alert. The floor of every table."""
 
     name = "null"
-    learns = False
+    uses_context = uses_warmup = False
     reads = ()  # nothing but the number of rows: a null run costs the reading of row counts
 
     def __init__(self) -> None:
@@ -34,7 +34,7 @@ class RandomDetector(Detector):
     """
 
     name = "random"
-    learns = False
+    uses_context = uses_warmup = False
     reads = ("event_id",)
 
     def __init__(self, *, seed: int = 0) -> None:

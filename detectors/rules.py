@@ -26,7 +26,8 @@ class RuleDetector(Detector):
     def fit(self, context: Mapping[str, pa.Table], history: pa.Table,
             info: DatasetInfo | None = None) -> None:
         index = ForceIndex(context, zone_of(self, info))
-        self.fit_frame(index, index.decode(history))
+        # a rule that carries nothing from batch to batch need not score the warm-up
+        self.fit_frame(index, index.decode(history if self.uses_warmup else history.slice(0, 0)))
 
     def fit_frame(self, index: ForceIndex, history: Frame) -> np.ndarray:
         """Learn from the warm-up, then score it (bringing streaming state up to date).
@@ -61,6 +62,8 @@ class CanaryDetector(RuleDetector):
     """
 
     name = "canary"
+    uses_warmup = False  # the planted records are in the context; nothing runs on
+    reads = ("entity_type", "entity_id")
 
     def __init__(self) -> None:
         pass
@@ -94,6 +97,8 @@ class OffShiftDetector(RuleDetector):
     """
 
     name = "off_shift"
+    uses_warmup = False  # the roster is in the context; nothing runs on
+    reads = ("ts", "user_id", "entity_type")
 
     def __init__(self, *, grace_minutes: float = 60.0, other_weight: float = 0.5) -> None:
         self.grace_minutes = grace_minutes
@@ -115,6 +120,8 @@ class RandomAuditDetector(RuleDetector):
     """
 
     name = "random_audit"
+    uses_warmup = False  # a keyed hash of the user-day
+    reads = ("ts", "user_id")
 
     def __init__(self, *, share: float = 0.05, seed: int = 0,
                  timezone: str | None = None) -> None:
