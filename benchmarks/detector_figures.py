@@ -23,6 +23,7 @@ import platform
 import sys
 from pathlib import Path
 
+from snoopbench.benchmarks.harness import BASELINES
 from snoopbench.benchmarks.ratios import LIMIT, MIB, NOT_RULES, Figure, rule_ids
 
 RULE_SCORE = 5e6
@@ -64,7 +65,8 @@ def detector_figures(dataset: Path) -> list[Figure]:
 def _rows(r, n: int, where: str) -> list[Figure]:
     """A detector's figures: score, fit, end to end, peak memory."""
     name = f"detector {r.name}"
-    kind = "ensemble" if r.name == "ensemble" else "rule" if r.name not in NOT_RULES else None
+    kind = "ensemble" if r.name == "ensemble" else None if r.name in NOT_RULES or r.name in BASELINES \
+        else "rule"
     rows = []
     if r.name == "null":
         rate = n / r.wall_seconds if r.wall_seconds else None
