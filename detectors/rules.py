@@ -75,12 +75,12 @@ class CanaryDetector(RuleDetector):
             return
         self.keys_ = np.unique(entity_key(codes(t["entity_type"], VOCAB["entity_type"]),
                                           ints(t, "entity_id")))
+        self.ids_ = np.unique(self.keys_ & ((1 << 56) - 1))
 
     def score_frame(self, f: Frame) -> np.ndarray:
         if not len(self.keys_):
             return np.zeros(len(f))
-        ids = np.unique(self.keys_ & ((1 << 56) - 1))
-        maybe = np.flatnonzero(np.isin(f.entity, ids))
+        maybe = np.flatnonzero(np.isin(f.entity, self.ids_))
         out = np.zeros(len(f))
         if len(maybe):
             hit = np.isin(entity_key(f.etype[maybe], f.entity[maybe]), self.keys_)
@@ -103,6 +103,9 @@ class OffShiftDetector(RuleDetector):
     def __init__(self, *, grace_minutes: float = 60.0, other_weight: float = 0.5) -> None:
         self.grace_minutes = grace_minutes
         self.other_weight = other_weight
+
+    def learn(self, history: Frame) -> None:
+        self.index_.roster  # built here, in fit, not on the first batch scored
 
     def score_frame(self, f: Frame) -> np.ndarray:
         hours = self.index_.off_shift_ms(f) / 3_600_000.0 - self.grace_minutes / 60.0
