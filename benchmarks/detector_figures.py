@@ -40,11 +40,13 @@ def _mega(x: float) -> str:
     return f">= {x / 1e6:g}M/s"
 
 
-def detector_figures(dataset: Path) -> list[Figure]:
-    """The detector rows, measured on ``dataset`` (its scoring period after its warm-up)."""
+def detector_figures(dataset: Path, ids: list[str] | None = None) -> list[Figure]:
+    """The detector rows, measured on ``dataset`` (its scoring period after its warm-up), of
+    ``ids`` (default: every built-in rule, the ensemble and the learned model) and the
+    baselines."""
     from snoopbench.benchmarks.harness import score_dataset
 
-    ids = rule_ids()
+    ids = rule_ids() if ids is None else ids
     if not ids:
         return [Figure("rule detectors", None, "events/s", _mega(RULE_SCORE), None,
                        "no built-in rules importable")]
@@ -117,9 +119,11 @@ def main(argv: list[str] | None = None) -> int:
                                  description=main.__doc__.split("\n")[0])
     ap.add_argument("dataset", type=Path)
     ap.add_argument("--json", type=Path, help="write the figures to this JSON file too")
+    ap.add_argument("-d", "--detector", action="append",
+                    help="only this built-in (repeatable; the baselines always run)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    figures = detector_figures(args.dataset)
+    figures = detector_figures(args.dataset, args.detector)
     report = {"format": "snoopbench/ratios/v1", "code": _code_version(),
               "options": {"scenario": args.dataset.name, "days": "-", "long_days": "-",
                           "repeat": 1},
