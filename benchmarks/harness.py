@@ -367,7 +367,8 @@ def _collect(job: Job, box: sandbox.Sandbox) -> DetectorResult:
         last = sandbox.tail(box.job_dir / "sandbox-stderr.txt", lines=1)
         return DetectorResult(job.name, "error", why + (f": {last}" if last else ""))
     peak = max(status.get("peak_mem_mb") or 0.0, box.peak_bytes / 2**20) or None
-    result = DetectorResult(job.name, status["status"], status.get("error"), peak_mem_mb=peak)
+    result = DetectorResult(job.name, status["status"], status.get("error"), peak_mem_mb=peak,
+                            wall_seconds=status.get("wall_seconds"))
     if result.status != "ok":
         return result
     scores = out / SCORES_FILE

@@ -36,6 +36,8 @@ class DetectorResult:
     fit_events_per_s: float | None = None
     events_per_s: float | None = None
     peak_mem_mb: float | None = None
+    #: The detector process's own run, end to end: reading, fit, scoring, writing its scores.
+    wall_seconds: float | None = None
     #: Alert metrics of the same scores at other budgets (``score_dataset(budgets=...)``).
     budget_sweep: dict[float, Metrics] = field(default_factory=dict)
     #: The end of what the detector wrote to stderr (None if nothing).

@@ -22,7 +22,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator, Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -119,6 +119,7 @@ class OutOfMemory(Exception):
 def run_job(job: Job) -> None:
     """Run one detector and record the outcome in ``job.out_dir``."""
     status: dict[str, Any] = {"status": "ok", "error": None}
+    t0 = time.perf_counter()
     try:
         progress = Progress(job.out_dir)
         if job.mode == "check":
@@ -141,6 +142,7 @@ def run_job(job: Job) -> None:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     status["peak_mem_mb"] = max(own, kids) / 1024.0  # ru_maxrss is in KiB on Linux
+    status["wall_seconds"] = time.perf_counter() - t0  # reading, fit, scoring and writing
     tmp = Path(job.out_dir) / (STATUS_FILE + ".tmp")
     tmp.write_text(json.dumps(status))
     tmp.replace(Path(job.out_dir) / STATUS_FILE)
@@ -154,9 +156,30 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def load_context(context_dir: str | Path) -> dict[str, pa.Table]:
-    """Every context table, by name (file stem)."""
-    return {p.stem: pq.read_table(p) for p in sorted(Path(context_dir).glob("*.parquet"))}
+class Context(Mapping[str, pa.Table]):
+    """The context tables by name (file stem), each read from its file when first asked for:
+    a detector holds in memory only the tables it uses (``null`` none, ``off_shift`` the
+    shifts and staff), not a large force's whole context."""
+
+    def __init__(self, context_dir: str | Path) -> None:
+        self._files = {p.stem: p for p in sorted(Path(context_dir).glob("*.parquet"))}
+        self._read: dict[str, pa.Table] = {}
+
+    def __getitem__(self, name: str) -> pa.Table:
+        if name not in self._read:
+            self._read[name] = pq.read_table(self._files[name])  # KeyError if there is none
+        return self._read[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+
+def load_context(context_dir: str | Path) -> Context:
+    """Every context table, by name (file stem), read on first use."""
+    return Context(context_dir)
 
 
 def iter_batches(parts: tuple[str, ...], batch_size: int) -> Iterator[pa.RecordBatch]:
@@ -215,15 +238,30 @@ def check_scores(scores: Any, batch: pa.RecordBatch) -> np.ndarray:
     return arr
 
 
+def scoring_stream(parts: tuple[str, ...], batch_size: int, n_warmup: int,
+                   columns: tuple[str, ...] | None) -> tuple[pa.Table, Iterator[pa.RecordBatch]]:
+    """For a detector whose ``fit`` ignores the warm-up: a warm-up of no rows, and the scoring
+    period's batches of ``columns`` only (None: all), the warm-up's row groups left unread."""
+    schema = pq.read_schema(parts[0])
+    names = schema.names if columns is None else [n for n in schema.names if n in columns]
+    history = schema.empty_table().select(names)
+    return history, (b for _, b in iter_event_batches(parts, names, batch_size, n_warmup))
+
+
 def _run_python(job: Job, progress: Progress) -> dict[str, Any]:
     progress("fit")
     cls = import_target(job.target)
     detector = cls(**job.params)
-    context = load_context(job.context_dir)
-    history, stream = split_stream(job.parts, job.batch_size, job.n_warmup)
+    context = load_context(job.context_dir) if getattr(cls, "uses_context", True) else {}
+    if getattr(cls, "uses_warmup", True) or getattr(cls, "retrospective", False):
+        history, stream = split_stream(job.parts, job.batch_size, job.n_warmup)
+    else:
+        history, stream = scoring_stream(job.parts, job.batch_size, job.n_warmup,
+                                         getattr(cls, "reads", None))
     t0 = time.perf_counter()
     call_fit(detector, context, history, DatasetInfo.from_dict(json.loads(Path(job.info).read_text())))
     fit_s = time.perf_counter() - t0
+    n_fit = history.num_rows
     del history
 
     if getattr(detector, "retrospective", False):
@@ -242,7 +280,7 @@ def _run_python(job: Job, progress: Progress) -> dict[str, Any]:
             _write_scores(out, check_scores(scores, batch))
             done += batch.num_rows
             progress("score", done)
-    return {"fit_seconds": fit_s, "score_seconds": score_s, "n_fit": job.n_warmup}
+    return {"fit_seconds": fit_s, "score_seconds": score_s, "n_fit": n_fit}
 
 
 def _run_exec(job: Job, progress: Progress) -> dict[str, Any]:

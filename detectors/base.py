@@ -40,6 +40,15 @@ class Detector:
     #: True if a row's score does not depend on how the stream is cut into batches. The
     #: conformance suite checks it; a detector that normalises per batch must say False.
     batch_invariant: ClassVar[bool] = True
+    #: False if ``fit`` never looks at the context tables: the harness then hands it none.
+    uses_context: ClassVar[bool] = True
+    #: False if ``fit`` never looks at the warm-up events (and ``score`` carries nothing from
+    #: batch to batch that they would have set): the harness then neither reads nor holds them,
+    #: and hands ``fit`` a warm-up of no rows.
+    uses_warmup: ClassVar[bool] = True
+    #: The event columns ``score`` reads, or None for all of them. With ``uses_warmup = False``
+    #: the harness hands it batches of these columns only (in the contract's order).
+    reads: ClassVar[tuple[str, ...] | None] = None
 
     def fit(self, context: Mapping[str, pa.Table], history: pa.Table,
             info: DatasetInfo | None = None) -> None:

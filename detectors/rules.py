@@ -26,7 +26,8 @@ class RuleDetector(Detector):
     def fit(self, context: Mapping[str, pa.Table], history: pa.Table,
             info: DatasetInfo | None = None) -> None:
         index = ForceIndex(context, zone_of(self, info))
-        self.fit_frame(index, index.decode(history))
+        # a rule that carries nothing from batch to batch need not score the warm-up
+        self.fit_frame(index, index.decode(history if self.uses_warmup else history.slice(0, 0)))
 
     def fit_frame(self, index: ForceIndex, history: Frame) -> np.ndarray:
         """Learn from the warm-up, then score it (bringing streaming state up to date).
@@ -61,6 +62,8 @@ class CanaryDetector(RuleDetector):
     """
 
     name = "canary"
+    uses_warmup = False  # the planted records are in the context; nothing runs on
+    reads = ("entity_type", "entity_id")
 
     def __init__(self) -> None:
         pass
@@ -72,12 +75,12 @@ class CanaryDetector(RuleDetector):
             return
         self.keys_ = np.unique(entity_key(codes(t["entity_type"], VOCAB["entity_type"]),
                                           ints(t, "entity_id")))
+        self.ids_ = np.unique(self.keys_ & ((1 << 56) - 1))
 
     def score_frame(self, f: Frame) -> np.ndarray:
         if not len(self.keys_):
             return np.zeros(len(f))
-        ids = np.unique(self.keys_ & ((1 << 56) - 1))
-        maybe = np.flatnonzero(np.isin(f.entity, ids))
+        maybe = np.flatnonzero(np.isin(f.entity, self.ids_))
         out = np.zeros(len(f))
         if len(maybe):
             hit = np.isin(entity_key(f.etype[maybe], f.entity[maybe]), self.keys_)
@@ -99,10 +102,15 @@ class OffShiftDetector(RuleDetector):
     """
 
     name = "off_shift"
+    uses_warmup = False  # the roster is in the context; nothing runs on
+    reads = ("ts", "user_id", "entity_type")
 
     def __init__(self, *, grace_minutes: float = 60.0, other_weight: float = 0.5) -> None:
         self.grace_minutes = grace_minutes
         self.other_weight = other_weight
+
+    def learn(self, history: Frame) -> None:
+        self.index_.roster  # built here, in fit, not on the first batch scored
 
     def score_frame(self, f: Frame) -> np.ndarray:
         hours = self.index_.off_shift_ms(f) / 3_600_000.0 - self.grace_minutes / 60.0
@@ -120,6 +128,8 @@ class RandomAuditDetector(RuleDetector):
     """
 
     name = "random_audit"
+    uses_warmup = False  # a keyed hash of the user-day
+    reads = ("ts", "user_id")
 
     def __init__(self, *, share: float = 0.05, seed: int = 0,
                  timezone: str | None = None) -> None:
