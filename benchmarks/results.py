@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from snoopbench.benchmarks.dataset import ScoringPeriod
+from snoopbench.benchmarks.episodes import EpisodeRow, summary_json
 from snoopbench.benchmarks.metrics import Metrics
 from snoopbench.contract.schema import RESULTS_FORMAT
 
@@ -39,6 +40,8 @@ class DetectorResult:
     budget_sweep: dict[float, Metrics] = field(default_factory=dict)
     #: The end of what the detector wrote to stderr (None if nothing).
     log: str | None = None
+    #: One row per episode of the period (empty unless ok): :mod:`benchmarks.episodes`.
+    episodes: list[EpisodeRow] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The row in results format ``snoopbench/results/v1`` (null for missing metrics)."""
@@ -60,6 +63,7 @@ class DetectorResult:
             {"budget": b, **{k: getattr(bm, k) for k in _SWEEP_KEYS}}
             for b, bm in sorted(self.budget_sweep.items())
         ]
+        row.update(summary_json(self.episodes))
         return row
 
 
