@@ -105,11 +105,15 @@ def kinds_table(result: ScoreResult) -> Table:
 
 def write_results(result, json_path: Path) -> None:
     """Write a result's JSON, turning a filesystem error into bad input naming the file."""
+    from snoopbench.benchmarks.episodes import write_episodes
+
     try:
         result.write_json(json_path)
+        episodes = write_episodes(result, json_path)  # one row per detector and episode
     except OSError as exc:
         raise InputError(f"cannot write ({exc.strerror})", file=str(json_path)) from exc
-    console.print(f"results written to {escape(str(json_path))}", highlight=False)
+    console.print(f"results written to {escape(str(json_path))} (episodes: "
+                  f"{escape(episodes.name)})", highlight=False)
 
 
 def check_json_target(json_path: Path | None, *inside_none_of: Path | None) -> None:
@@ -163,8 +167,11 @@ def score(
     result = score_dataset(dataset, detector or [], budget=budget, truth_dir=truth,
                            timeout=timeout, mem_limit_mb=mem_limit_mb,
                            require_sandbox=require_sandbox, jobs=jobs, verify=not no_verify)
+    from snoopbench.benchmarks.cli.episodes import print_episode_tables
+
     console.print(leaderboard_table(result))
     console.print(kinds_table(result))
+    print_episode_tables(result)
     _finish(result, json_path)
 
 
