@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from snoopbench.benchmarks.episodes import EpisodeRow, ExplanationScore, recall_by
 from snoopbench.benchmarks.harness import check_isolation, resolve_specs, score_dataset
 from snoopbench.benchmarks.metrics import Interval, mean_interval
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult
@@ -108,6 +109,12 @@ class Row:
     episodes_by_kind: dict[str, int] = field(default_factory=dict)
     recall_by_budget: dict[float, Interval | None] = field(default_factory=dict)
     ttd_days: list[float] = field(default_factory=list)
+    #: Per skill, recall over seeds; per "kind/skill", episodes caught and present, pooled.
+    recall_by_skill: dict[str, Interval | None] = field(default_factory=dict)
+    caught_by_kind_skill: dict[str, int] = field(default_factory=dict)
+    episodes_by_kind_skill: dict[str, int] = field(default_factory=dict)
+    #: Caught episodes and those whose alert's explanation named a target, pooled over seeds.
+    explained: ExplanationScore | None = None
 
     @property
     def n_ok(self) -> int:
@@ -142,6 +149,13 @@ class Row:
             "recall_by_budget": [{"budget": b, "recall": interval_json(v)}
                                  for b, v in sorted(self.recall_by_budget.items())],
             "ttd_days": self.ttd_days,
+            "recall_by_skill": {k: interval_json(v) for k, v in self.recall_by_skill.items()},
+            "caught_by_kind_skill": self.caught_by_kind_skill,
+            "episodes_by_kind_skill": self.episodes_by_kind_skill,
+            "explanation_accuracy": None if self.explained is None else self.explained.accuracy,
+            "n_caught_explained": None if self.explained is None else self.explained.n_explained,
+            "n_caught_named_target": None if self.explained is None
+            else self.explained.n_named_target,
         }
 
 
@@ -346,7 +360,25 @@ def _row(scenario: str, name: str, seen: list[tuple[int, DetectorResult]],
         row.recall_by_budget[b] = clipped(
             mean_interval(d.budget_sweep[b].recall for d in ok if b in d.budget_sweep), 1.0)
     row.ttd_days = sorted(t for d in ok for t in d.metrics.ttd_days)
+    summarise_episodes(row, [d.episodes for d in ok])
     return row
+
+
+def summarise_episodes(row: Row, per_seed: Sequence[Sequence[EpisodeRow]]) -> None:
+    """Fill a leaderboard row's per-skill and kind x skill recall and its explanation accuracy
+    from the per-episode rows of each seed it worked on."""
+    per_seed = [rows for rows in per_seed if rows]
+    skills = sorted({r.skill for rows in per_seed for r in rows})
+    for skill in skills:
+        row.recall_by_skill[skill] = clipped(
+            mean_interval(recall_by(rows, "skill").get(skill) for rows in per_seed), 1.0)
+    for rows in per_seed:
+        for r in rows:
+            g = f"{r.kind}/{r.skill}"
+            row.episodes_by_kind_skill[g] = row.episodes_by_kind_skill.get(g, 0) + 1
+            row.caught_by_kind_skill[g] = row.caught_by_kind_skill.get(g, 0) + int(r.caught)
+    if per_seed:
+        row.explained = ExplanationScore.of([r for rows in per_seed for r in rows])
 
 
 def _rank(row: Row) -> tuple:
