@@ -38,8 +38,10 @@ from snoopbench.contract.schema import ENTITY_TYPES
 TARGET_TYPE: dict[str, str] = {"media_exfiltration": "media"}
 #: An entity named in an explanation: ``TYPE:ID``.
 TOKEN = re.compile(r"\b(" + "|".join(ENTITY_TYPES) + r"):(\d+)\b")
-#: Alerts this many days either side of an episode are "around it" (``snoopbench explain``).
+#: Alerts this many days either side of an episode are "around it" (``snoopbench explain``);
+#: at most :data:`MOST_NEAR` of them are kept per episode, the earliest.
 NEAR_DAYS = 7
+MOST_NEAR = 30
 
 
 def named_entities(text: str | None) -> set[tuple[str, int]]:
@@ -171,7 +173,7 @@ def episode_rows(truth: EpisodeTruth, period: ScoringPeriod, alert_keys: np.ndar
             users.add(int(truth.proxy_id[e]))
         near = np.flatnonzero(np.isin(alert_users, list(users))
                               & (alert_days >= first_day - NEAR_DAYS)
-                              & (alert_days <= last_day + NEAR_DAYS))
+                              & (alert_days <= last_day + NEAR_DAYS))[:MOST_NEAR]
         own = set(ev_keys[mine].tolist())
         row.alerts = [{"date": iso_day(int(alert_days[i])), "user_id": int(alert_users[i]),
                        "explanation": explanations.get(int(alert_keys[i])),

@@ -148,7 +148,7 @@ class EnsembleDetector(RuleDetector):
         cuts = np.flatnonzero(np.diff(day)) + 1
         top = np.zeros(len(f), np.int64)  # per event, the rule carrying most of its score
         top_value = np.full(len(f), -np.inf)
-        self._top = (f, top)
+        self.top_ = (f, top)
         for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(f)]):
             if self.day_ is None or day[lo] > self.day_:
                 self.day_ = int(day[lo])
@@ -172,7 +172,7 @@ class EnsembleDetector(RuleDetector):
 
     def explain_frame(self, f: Frame, rows: np.ndarray) -> list[str | None]:
         """The explanation of the rule that carries most of the event's score."""
-        kept = getattr(self, "_top", None)
+        kept = getattr(self, "top_", None)
         if kept is None or kept[0] is not f:
             return [None] * len(rows)
         out: list[str | None] = []

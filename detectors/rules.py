@@ -48,7 +48,7 @@ class RuleDetector(Detector):
     def score(self, batch: pa.RecordBatch) -> np.ndarray:
         self.check_fitted("index_")
         frame = self.index_.decode(batch)
-        self._scored = (batch, frame)  # explain() reads the same decoded frame
+        self.scored_ = (batch, frame)  # explain() reads the same decoded frame
         return self.score_frame(frame)
 
     def score_frame(self, f: Frame) -> np.ndarray:
@@ -59,7 +59,7 @@ class RuleDetector(Detector):
         """Why the events ``rows`` of the batch just scored scored as they did (see
         :class:`~detectors.base.Detector`): :meth:`explain_frame` on its decoded frame."""
         self.check_fitted("index_")
-        scored = getattr(self, "_scored", None)
+        scored = getattr(self, "scored_", None)
         frame = scored[1] if scored is not None and scored[0] is batch else self.index_.decode(batch)
         return self.explain_frame(frame, np.asarray(rows, np.int64))
 

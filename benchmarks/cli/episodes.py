@@ -33,17 +33,17 @@ def skills_table(result: ScoreResult) -> Table:
     """Recall per skill, and how caught episodes were explained, one column per detector."""
     rows = _working(result)
     table = Table(title="recall by skill; explanations", **_COMPACT)
-    table.add_column("skill")
-    table.add_column("episodes", justify="right")
+    table.add_column("skill", no_wrap=True)
+    table.add_column("n", justify="right", no_wrap=True)
     for d in rows:
-        table.add_column(escape(d.name), justify="right", overflow="fold", min_width=6)
+        table.add_column(escape(d.name), justify="right", overflow="fold", min_width=4)
     counts = _counts(rows, "skill")
     by = [recall_by(d.episodes, "skill") for d in rows]
     for skill in sorted(counts, key=lambda s: SKILLS.index(s) if s in SKILLS else len(SKILLS)):
         table.add_row(skill, str(counts[skill]), *[_num(b.get(skill)) for b in by])
     scores = [ExplanationScore.of(d.episodes) for d in rows]
-    table.add_row("[dim]caught, explained[/]", "",
-                  *[f"{s.n_caught}, {s.n_explained}" for s in scores], end_section=False)
+    table.add_row("[dim]caught[/]", "", *[str(s.n_caught) for s in scores])
+    table.add_row("[dim]explained[/]", "", *[str(s.n_explained) for s in scores])
     table.add_row("[bold]names target[/]", "", *[_num(s.accuracy) for s in scores])
     return table
 
@@ -51,15 +51,16 @@ def skills_table(result: ScoreResult) -> Table:
 def kind_skill_table(result: ScoreResult) -> Table:
     """Recall per misuse kind and skill, one column per detector."""
     rows = _working(result)
-    table = Table(title="recall by misuse kind x skill", **_COMPACT)
-    table.add_column("kind / skill", overflow="fold")
-    table.add_column("episodes", justify="right")
+    table = Table(title="recall (%) by misuse kind x skill", **_COMPACT)
+    table.add_column("kind / skill", no_wrap=True)
+    table.add_column("n", justify="right", no_wrap=True)
     for d in rows:
-        table.add_column(escape(d.name), justify="right", overflow="fold", min_width=6)
+        table.add_column(escape(d.name), justify="right", overflow="fold", min_width=4)
     counts = _counts(rows, "kind", "skill")
     by = [recall_by(d.episodes, "kind", "skill") for d in rows]
     for group in sorted(counts):
-        table.add_row(escape(group), str(counts[group]), *[_num(b.get(group)) for b in by])
+        table.add_row(escape(group), str(counts[group]),
+                      *["–" if b.get(group) is None else f"{100 * b[group]:.0f}" for b in by])
     return table
 
 
