@@ -232,3 +232,30 @@ def test_score_writes_episode_rows_and_explain_shows_an_episode(synthetic_datase
     refused = _cli("explain", str(out2), str(ep))
     assert refused.returncode == 2 and "--truth" in refused.stderr
     assert _cli("explain", str(out2), str(ep), "--truth", str(kept)).returncode == 0
+
+
+def test_truth_targets_have_the_types_the_accuracy_check_reads(tmp_path):
+    """The simulator's targets are media ids for media_exfiltration (each one a clip its events
+    touched) and person ids for every other kind: what TARGET_TYPE says."""
+    from snoopbench import simulate
+    from snoopbench.benchmarks.episodes import TARGET_TYPE
+
+    root = tmp_path / "tiny"
+    simulate("tiny", root, days=5)
+    episodes = pq.read_table(root / "truth/episodes.parquet").to_pylist()
+    labels = pq.read_table(root / "truth/labels.parquet")
+    events = pa.concat_tables(pq.read_table(p, columns=["event_id", "entity_type", "entity_id"])
+                              for p in sorted((root / "events").glob("*.parquet")))
+    people = set(pq.read_table(root / "context/people.parquet")["person_id"].to_pylist())
+    by_event = dict(zip(events["event_id"].to_pylist(),
+                        zip(events["entity_type"].to_pylist(), events["entity_id"].to_pylist())))
+    kinds = {e["kind"] for e in episodes}
+    assert "media_exfiltration" in kinds and len(kinds) > 3
+    for ep in episodes:
+        mine = labels.filter(pa.compute.equal(labels["episode_id"], ep["episode_id"]))
+        touched = {by_event[i] for i in mine["event_id"].to_pylist()}
+        kind = TARGET_TYPE.get(ep["kind"], "person")
+        if kind == "media":
+            assert {("media", t) for t in ep["targets"]} <= touched, ep
+        else:
+            assert set(ep["targets"]) <= people, ep
