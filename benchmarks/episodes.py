@@ -83,15 +83,13 @@ class EpisodeTruth:
         etype, eid = entities_at(period, period.labelled_pos, batch_size)
         for e, ty, i in zip(lab.episode.tolist(), etype, eid.tolist()):
             targets[e].add((ty, i))
-        start = t["start"].cast(pa.int64()).to_numpy(zero_copy_only=False) \
-            if not pa.types.is_timestamp(t["start"].type) else \
-            t["start"].cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        start = t["start"].cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64())
         return cls(
             episode_id=t["episode_id"].to_numpy(), kind=kind,
             skill=np.asarray(t["skill"].to_pylist(), dtype=object),
             actor_id=t["actor_id"].cast(pa.int64()).to_numpy(zero_copy_only=False),
             proxy_id=np.array([-1 if p is None else int(p) for p in proxy], np.int64),
-            start_ms=start, targets=[frozenset(s) for s in targets])
+            start_ms=start.to_numpy(zero_copy_only=False), targets=[frozenset(s) for s in targets])
 
 
 def entities_at(period: ScoringPeriod, positions: np.ndarray, batch_size: int = 1 << 16

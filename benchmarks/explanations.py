@@ -141,8 +141,7 @@ def read_explanations(path: Path, users_at, days_at) -> dict[int, str]:
         text = table["text"].cast(pa.string()).to_pylist()
     except (pa.ArrowException, KeyError, OSError):
         return {}
-    n_pos = len(pos)
-    if not n_pos:
+    if not len(pos):
         return {}
     valid = np.flatnonzero(pos >= 0)
     positions = pos[valid]
