@@ -7,10 +7,12 @@ it has just scored, or an ``exec:`` program through the ``explanation`` column o
 
 Asking for every event's explanation would cost as much as scoring again and fill the disk, so
 the worker asks only for events that may become alerts: an event that sets its user-day's
-highest score so far while that score is among the ``per_day`` highest of its day so far
-(ties included). Every final alert's top event passes that test when it is scored (thresholds
-only rise as a day goes by), so the kept explanations are a superset of the alerts' ones, and
-about ``per_day * log(users per day)`` a day, whatever the dataset's size.
+highest score so far while that user-day is among the ``per_day`` first of its day so far, in
+the order alerts are chosen (score, then the fixed hash that breaks ties). Every final alert's
+top event passes that test when it is scored (a user-day's place can only fall as the day goes
+by), so the kept explanations are a superset of the alerts' ones, and about
+``per_day * log(users per day)`` a day, whatever the dataset's size: ties (a day of zeros) do
+not multiply them.
 
 The worker writes them to ``explanations.parquet`` (``position``: the event's place in the
 scoring period; ``text``) as it goes. The harness reads the file back with its own users and
@@ -26,7 +28,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from snoopbench.benchmarks.metrics import _TIE_KEY
 from snoopbench.contract.info import user_day_keys
+from snoopbench.detectors.base import hash64
 
 EXPLANATIONS_FILE = "explanations.parquet"
 #: At most this many characters of an explanation are kept.
@@ -69,15 +73,20 @@ class CandidateFilter:
             values = np.r_[self._best, bbest[~known]]
             o = np.argsort(merged, kind="stable")
             self._keys, self._best = merged[o], values[o]
-        bdays = (bkeys >> 32)
+        bdays = bkeys >> 32
         take = raised & np.isfinite(bbest)
         open_days = self._keys >> 32
+        bhash = hash64(bkeys, _TIE_KEY)
         for d in np.unique(bdays[take]):
-            best = self._best[open_days == d]
-            kth = np.partition(best, len(best) - self.per_day)[len(best) - self.per_day] \
-                if len(best) > self.per_day else -np.inf
+            on_day = open_days == d
+            if on_day.sum() <= self.per_day:
+                continue
+            # the day's k-th user-day so far, in the order alerts are chosen: score, then hash
+            best, h = self._best[on_day], hash64(self._keys[on_day], _TIE_KEY)
+            kth = np.lexsort((h, -best))[self.per_day - 1]
             mine = bdays == d
-            take[mine] &= bbest[mine] >= kth
+            take[mine] &= (bbest[mine] > best[kth]) | ((bbest[mine] == best[kth])
+                                                        & (bhash[mine] <= h[kth]))
         # days before the batch's last are over: events come in time order
         keep = open_days >= int(day[-1])
         self._keys, self._best = self._keys[keep], self._best[keep]
