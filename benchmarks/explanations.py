@@ -56,11 +56,7 @@ class CandidateFilter:
         s = np.asarray(scores, np.float64)
         if not len(s):
             return np.empty(0, np.int64)
-        keys = user_day_keys(user, day)
-        # per user-day of the batch: its best score and the first row reaching it
-        order = np.lexsort((np.arange(len(s)), -s, keys))
-        first = np.r_[True, keys[order][1:] != keys[order][:-1]]
-        rows, bkeys, bbest = order[first], keys[order][first], s[order][first]
+        rows, bkeys, bbest = _user_day_tops(np.asarray(user, np.int64), np.asarray(day, np.int64), s)
         at = np.searchsorted(self._keys, bkeys)
         known = at < len(self._keys)
         known[known] = self._keys[at[known]] == bkeys[known]
@@ -91,6 +87,33 @@ class CandidateFilter:
         keep = open_days >= int(day[-1])
         self._keys, self._best = self._keys[keep], self._best[keep]
         return np.sort(rows[take])
+
+
+def _user_day_tops(user: np.ndarray, day: np.ndarray, s: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per user-day of a batch: the first row reaching its highest score, its key (sorted) and
+    that score. Dense arrays over the batch's users and days where they are few (no sort)."""
+    u0, d0 = int(user.min()), int(day.min())
+    width = int(user.max()) - u0 + 1
+    size = width * (int(day.max()) - d0 + 1)
+    if size > 4 * len(s) + 100_000:  # ids too spread out for dense arrays: sort
+        keys = user_day_keys(user, day)
+        order = np.argsort(keys, kind="stable")
+        sorted_keys, sorted_s = keys[order], s[order]
+        starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+        best = np.maximum.reduceat(sorted_s, starts)
+        counts = np.diff(np.r_[starts, len(s)])
+        at_best = np.flatnonzero(sorted_s == np.repeat(best, counts))  # -inf == -inf too
+        return order[at_best[np.searchsorted(at_best, starts)]], sorted_keys[starts], best
+    slot = (day - d0) * width + (user - u0)
+    best = np.full(size, -np.inf)
+    np.maximum.at(best, slot, s)
+    first = np.full(size, len(s), np.int64)
+    hit = np.flatnonzero(s == best[slot])  # rows at their user-day's best, rising
+    np.minimum.at(first, slot[hit], hit)
+    used = np.flatnonzero(first < len(s))  # slots in key order: day first, then user
+    rows = first[used]
+    return rows, user_day_keys(user[rows], day[rows]), best[used]
 
 
 class ExplanationWriter:

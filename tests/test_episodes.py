@@ -108,12 +108,13 @@ def test_accuracy_counts_an_explanation_naming_a_target():
 @settings(max_examples=150)
 @given(st.integers(1, 3), st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3),
                                              st.integers(0, 5)), min_size=1, max_size=80),
-       st.integers(1, 30))
-def test_the_explanation_filter_keeps_every_alert_top_event(per_day, events, batch):
-    """Whatever the batches, the top event (first of the highest) of every user-day that can
-    be an alert is among the events the worker asks to explain."""
+       st.integers(1, 30), st.sampled_from([1, 10_000_000]))
+def test_the_explanation_filter_keeps_every_alert_top_event(per_day, events, batch, spread):
+    """Whatever the batches (and however spread out the user ids), the top event (first of the
+    highest) of every user-day that can be an alert is among the events the worker asks to
+    explain."""
     events = sorted(events, key=lambda e: e[1])  # time order: days rise
-    user = np.array([e[0] for e in events], np.int64)
+    user = np.array([e[0] for e in events], np.int64) * spread
     day = np.array([e[1] for e in events], np.int64)
     score = np.array([e[2] for e in events], np.float64)
     f = CandidateFilter(per_day)
