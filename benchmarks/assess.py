@@ -44,7 +44,6 @@ from snoopbench.benchmarks.intervals import clipped_mean_interval, count_interva
 from snoopbench.benchmarks.metrics import key_days, user_day_keys
 from snoopbench.benchmarks.regimes import OUTCOMES, PERIOD_DAYS, ROUTES, Regime
 from snoopbench.contract.info import local_days
-from snoopbench.contract.schema import SKILLS
 from snoopbench.detectors.registry import parse_spec
 
 FORMAT = "snoopbench/assessment/v1"

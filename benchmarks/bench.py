@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from snoopbench.benchmarks.episodes import EpisodeRow, ExplanationScore, recall_by
 from snoopbench.benchmarks.harness import (DetectorProgress, check_isolation, resolve_specs,
                                           score_dataset)
 from snoopbench.benchmarks.compare import CR_REPORTED, CR_STEP, METHOD, Paired, leaderboard_pairs
@@ -119,6 +120,12 @@ class Row:
     #: The paired comparisons with the best detector and with the one ranked just above.
     vs_best: Paired | None = None
     vs_above: Paired | None = None
+    #: Per skill, recall over seeds; per "kind/skill", episodes caught and present, pooled.
+    recall_by_skill: dict[str, Interval | None] = field(default_factory=dict)
+    caught_by_kind_skill: dict[str, int] = field(default_factory=dict)
+    episodes_by_kind_skill: dict[str, int] = field(default_factory=dict)
+    #: Caught episodes and those whose alert's explanation named a target, pooled over seeds.
+    explained: ExplanationScore | None = None
 
     @property
     def n_ok(self) -> int:
@@ -156,6 +163,13 @@ class Row:
             "cumulative_recall": {k: interval_json(v) for k, v in self.cumulative_recall.items()},
             "vs_best": None if self.vs_best is None else self.vs_best.to_json(),
             "vs_above": None if self.vs_above is None else self.vs_above.to_json(),
+            "recall_by_skill": {k: interval_json(v) for k, v in self.recall_by_skill.items()},
+            "caught_by_kind_skill": self.caught_by_kind_skill,
+            "episodes_by_kind_skill": self.episodes_by_kind_skill,
+            "explanation_accuracy": None if self.explained is None else self.explained.accuracy,
+            "n_caught_explained": None if self.explained is None else self.explained.n_explained,
+            "n_caught_named_target": None if self.explained is None
+            else self.explained.n_named_target,
         }
 
 
@@ -405,7 +419,25 @@ def _row(scenario: str, name: str, seen: list[tuple[int, DetectorResult]],
         row.cumulative_recall[f"ncr_{k}"] = ncr
         row.cumulative_recall[f"cr_{k}"] = None if ncr is None else Interval(  # CR = nCR x K/25
             *(None if v is None else v * k / CR_STEP for v in (ncr.mean, ncr.low, ncr.high)), ncr.n)
+    summarise_episodes(row, [d.episodes for d in ok])
     return row
+
+
+def summarise_episodes(row: Row, per_seed: Sequence[Sequence[EpisodeRow]]) -> None:
+    """Fill a leaderboard row's per-skill and kind x skill recall and its explanation accuracy
+    from the per-episode rows of each seed it worked on."""
+    per_seed = [rows for rows in per_seed if rows]
+    skills = sorted({r.skill for rows in per_seed for r in rows})
+    for skill in skills:
+        row.recall_by_skill[skill] = clipped(
+            mean_interval(recall_by(rows, "skill").get(skill) for rows in per_seed), 1.0)
+    for rows in per_seed:
+        for r in rows:
+            g = f"{r.kind}/{r.skill}"
+            row.episodes_by_kind_skill[g] = row.episodes_by_kind_skill.get(g, 0) + 1
+            row.caught_by_kind_skill[g] = row.caught_by_kind_skill.get(g, 0) + int(r.caught)
+    if per_seed:
+        row.explained = ExplanationScore.of([r for rows in per_seed for r in rows])
 
 
 def _rank(row: Row) -> tuple:

@@ -14,6 +14,8 @@ from typing import Iterable
 from snoopbench.benchmarks.bench import BenchResult, Row, ScenarioRun
 from snoopbench.benchmarks.bench_plots import _colours, write_plots
 from snoopbench.benchmarks.compare import METHOD, Paired
+from snoopbench.benchmarks.episodes import write_episodes
+from snoopbench.benchmarks.episodes_report import episode_sections
 from snoopbench.benchmarks.harness import BASELINES
 from snoopbench.benchmarks.metrics import Interval
 from snoopbench.benchmarks.profile_plots import pyplot
@@ -96,6 +98,7 @@ def write_report(result: BenchResult, out_dir: str | Path) -> Path:
         raise InputError(f"cannot create the report folder ({exc.strerror})",
                          file=str(out)) from exc
     result.write_json(out / RESULTS)
+    write_episodes(result, out / RESULTS)
     plots = write_plots(result, out)
     page = out / INDEX
     page.write_text(render(result, {k: [(t, p.name) for t, p in v] for k, v in plots.items()}),
@@ -225,6 +228,7 @@ def _scenario_section(info: ScenarioRun, rows: list[Row], result: BenchResult,
                   f"{e(', '.join(map(str, seeds)))}: {e(reason)}</li>"
                   for d, status, reason, seeds in failures]
         parts.append("</ul>")
+    parts += episode_sections(rows)
     for title, name in plots:
         parts.append(f'<figure><img src="{e(name)}" alt="{e(title)}: {e(info.name)}">'
                      f"<figcaption>{e(title)}. {e(_CAPTIONS.get(title, ''))}</figcaption></figure>")

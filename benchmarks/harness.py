@@ -38,6 +38,8 @@ from snoopbench.benchmarks import sandbox
 from snoopbench.benchmarks.alerts import score_alerts
 from snoopbench.benchmarks.compare import RANK_CAP, episode_ids_of, episode_ranks
 from snoopbench.benchmarks.dataset import ScoringPeriod, open_dataset, scoring_period, truth_dir_of
+from snoopbench.benchmarks.episodes import EpisodeTruth, episode_rows
+from snoopbench.benchmarks.explanations import EXPLANATIONS_FILE, read_explanations, users_at
 from snoopbench.benchmarks.metrics import alerts_per_day
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_result
 from snoopbench.benchmarks.streaming import ScoreFold
@@ -114,6 +116,7 @@ def score_dataset(
     per_day = alerts_per_day(budget, period.n_staff)
     most_per_day = max([per_day, *(alerts_per_day(b, period.n_staff) for b in budgets)])
     secret = [dataset.root.resolve(), truth.resolve()]
+    episodes = EpisodeTruth.load(period, truth, batch_size)
 
     episode_ids = episode_ids_of(truth)
     cap = max(most_per_day, RANK_CAP)  # also every daily budget of CR-K
@@ -126,11 +129,16 @@ def score_dataset(
             result.budget_sweep = fold.sweep(budgets)
             result.ranks = episode_ranks(period.labelled, episode_ids, *fold.ranked_alerts(cap),
                                          cap=cap)
+            keys, _ = fold.ranked_alerts(per_day)
+            result.episodes = episode_rows(episodes, period, keys, read_explanations(
+                box.job_dir / "output" / EXPLANATIONS_FILE,
+                lambda pos: users_at(period, pos, batch_size), period.days_at))
         return result
 
     with sandbox.exits_on_signals(), sandbox.Scratch(dataset.parts, dataset.context_dir,
                                                      dataset.info.to_dict()) as scratch:
-        launches = [_launch(s, period, scratch, iso, secret, batch_size) for s in parsed]
+        launches = [_launch(s, period, scratch, iso, secret, batch_size,
+                            explain_per_day=per_day) for s in parsed]
         results = _run_all(launches, scratch, iso, timeout, mem_limit_mb, max(1, jobs), finish,
                            progress)
     _name_specs(results, parsed)
@@ -238,8 +246,8 @@ _SNOOPBENCH_PARTS = ("snoopbench.contract", "snoopbench.detectors", "snoopbench.
 
 
 def _launch(spec: DetectorSpec, period: ScoringPeriod, scratch: sandbox.Scratch,
-            iso: sandbox.Isolation, secret: list[Path], batch_size: int
-            ) -> tuple[Job, sandbox.Launch]:
+            iso: sandbox.Isolation, secret: list[Path], batch_size: int,
+            explain_per_day: int = 0) -> tuple[Job, sandbox.Launch]:
     """A detector's job file and sandbox. Paths the SPEC names (a program, a model file) are
     bound read-only, unless they would show the dataset or its truth."""
     job_dir = scratch.job_dir()
@@ -262,6 +270,7 @@ def _launch(spec: DetectorSpec, period: ScoringPeriod, scratch: sandbox.Scratch,
         context_dir=where["context"], info=where["info"], n_warmup=period.n_warmup,
         n_total=period.n_total, target=target, params=dict(spec.params), command=spec.command,
         batch_size=batch_size, sys_path=tuple(p for p in code if os.path.isdir(p)),
+        explain_per_day=explain_per_day,
     )
     job.write(job_dir / "output" / JOB_FILE)
     argv = [sys.executable, "-m", _WORKER, f"{where['out']}/{JOB_FILE}"]

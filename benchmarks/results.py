@@ -9,6 +9,7 @@ from typing import Any
 
 from snoopbench.benchmarks.compare import EpisodeRanks, paired_json
 from snoopbench.benchmarks.dataset import ScoringPeriod
+from snoopbench.benchmarks.episodes import EpisodeRow, summary_json
 from snoopbench.benchmarks.metrics import Metrics
 from snoopbench.contract.schema import RESULTS_FORMAT
 
@@ -46,6 +47,8 @@ class DetectorResult:
     spec: str | None = None
     #: Per episode, its best daily queue place: recall at any budget, CR-K, paired comparisons.
     ranks: EpisodeRanks | None = None
+    #: One row per episode of the period (empty unless ok): :mod:`benchmarks.episodes`.
+    episodes: list[EpisodeRow] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The row in results format ``snoopbench/results/v1`` (null for missing metrics)."""
@@ -70,6 +73,7 @@ class DetectorResult:
         ]
         if self.ranks is not None:
             row["cumulative_recall"] = self.ranks.to_json()
+        row.update(summary_json(self.episodes))
         return row
 
 

@@ -30,8 +30,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from snoopbench.contract.info import DatasetInfo
-from snoopbench.detectors.base import call_fit
+from snoopbench.detectors.base import call_fit, explains
 from snoopbench.benchmarks.dataset import EventLocator, iter_event_batches
+from snoopbench.benchmarks.explanations import (EXPLANATIONS_FILE, CandidateFilter,
+                                                ExplanationWriter, check_texts)
 from snoopbench.detectors.registry import import_target
 
 _OOM_HINTS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "Out of memory")
@@ -69,6 +71,8 @@ class Job:
     #: (:mod:`benchmarks.conformance`) on at most ``check_events`` events of the period.
     mode: str = "score"
     check_events: int = 20000
+    #: Ask for explanations of events that may be among this many alerts a day (0: none).
+    explain_per_day: int = 0
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)))
@@ -272,15 +276,47 @@ def _run_python(job: Job, progress: Progress) -> dict[str, Any]:
     score_s = 0.0
     done = 0
     progress("score", done)
+    explainer = _Explainer.of(job, explains(detector))
     with open(Path(job.out_dir) / SCORES_FILE, "wb") as out:
         for batch in stream:
             t0 = time.perf_counter()
-            scores = detector.score(batch)
+            scores = check_scores(detector.score(batch), batch)
             score_s += time.perf_counter() - t0
-            _write_scores(out, check_scores(scores, batch))
+            _write_scores(out, scores)
             done += batch.num_rows
             progress("score", done)
+            if explainer is not None:  # right after score: the detector's state is this batch's
+                explainer.add(batch, scores, lambda rows: detector.explain(batch, rows))
+    if explainer is not None:
+        explainer.close()
     return {"fit_seconds": fit_s, "score_seconds": score_s, "n_fit": n_fit}
+
+
+class _Explainer:
+    """Asks for the explanations of the events that may become alerts, and writes them
+    (see :mod:`benchmarks.explanations`)."""
+
+    def __init__(self, job: Job) -> None:
+        self.info = DatasetInfo.from_dict(json.loads(Path(job.info).read_text()))
+        self.filter = CandidateFilter(job.explain_per_day)
+        self.writer = ExplanationWriter(Path(job.out_dir) / EXPLANATIONS_FILE)
+        self.seen = 0
+
+    @classmethod
+    def of(cls, job: Job, explains: bool) -> "_Explainer | None":
+        return cls(job) if explains and job.explain_per_day > 0 else None
+
+    def add(self, batch: pa.RecordBatch, scores: np.ndarray, explain) -> None:
+        user = batch.column("user_id").cast(pa.int64()).to_numpy(zero_copy_only=False)
+        ts = batch.column("ts").cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64())
+        rows = self.filter.add(user, self.info.local_days(ts.to_numpy(zero_copy_only=False)),
+                               scores)
+        if len(rows):
+            self.writer.write(self.seen + rows, check_texts(explain(rows), len(rows)))
+        self.seen += batch.num_rows
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def _run_exec(job: Job, progress: Progress) -> dict[str, Any]:
@@ -336,6 +372,7 @@ def _write_exec_scores(path: Path, job: Job, out: BinaryIO) -> None:
         scores = table["score"].cast(pa.float64()).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise DetectorFault(f"output columns have the wrong type ({exc})") from exc
+    texts = table["explanation"] if "explanation" in table.column_names else None
     del table
     if not np.isfinite(scores).all():
         raise DetectorFault("output file holds non-finite scores")
@@ -351,12 +388,49 @@ def _write_exec_scores(path: Path, job: Job, out: BinaryIO) -> None:
     order = np.argsort(locator.position)
     at, scores = locator.position[order] - job.n_warmup, scores[order]
     n = job.n_total - job.n_warmup
+    explainer = _Explainer.of(job, texts is not None)
+    events = _Rechunk(job) if explainer is not None else None
     for start in range(0, n, job.batch_size):  # events left out score -inf: never alerted
         stop = min(start + job.batch_size, n)
         lo, hi = np.searchsorted(at, [start, stop])
         chunk = np.full(stop - start, -np.inf)
         chunk[at[lo:hi] - start] = scores[lo:hi]
         _write_scores(out, chunk)
+        if explainer is not None:
+            _explain_exec(explainer, events, chunk, order[lo:hi], at[lo:hi] - start, texts)
+    if explainer is not None:
+        explainer.close()
+
+
+def _explain_exec(explainer: _Explainer, events: "_Rechunk", chunk: np.ndarray,
+                  rows_in_out: np.ndarray, at: np.ndarray, texts: pa.ChunkedArray) -> None:
+    """Keep the {out} file's explanations of this chunk's events that may become alerts."""
+    by_row = np.full(len(chunk), -1, np.int64)
+    by_row[at] = rows_in_out
+    explainer.add(events.take(len(chunk)), chunk,
+                  lambda rows: [None if by_row[r] < 0 else texts[int(by_row[r])].as_py()
+                                for r in rows])
+
+
+class _Rechunk:
+    """The events' users and times, handed out in pieces of any size, in order."""
+
+    def __init__(self, job: Job) -> None:
+        self._batches = (b for _, b in iter_event_batches(job.parts, ["user_id", "ts"],
+                                                          job.batch_size, start=job.n_warmup))
+        self._held: list[pa.RecordBatch] = []
+        self._n = 0
+
+    def take(self, n: int) -> pa.RecordBatch:
+        while self._n < n:
+            batch = next(self._batches)
+            self._held.append(batch)
+            self._n += batch.num_rows
+        table = pa.Table.from_batches(self._held).combine_chunks()
+        rest = table.slice(n)
+        self._held, self._n = rest.to_batches(), rest.num_rows
+        out = table.slice(0, n).combine_chunks()
+        return out.to_batches()[0] if out.num_rows else pa.RecordBatch.from_pylist([], out.schema)
 
 
 def _write_scores(out: BinaryIO, scores: np.ndarray) -> None:

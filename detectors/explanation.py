@@ -164,3 +164,9 @@ class ExplanationDetector(RuleDetector):
 
     def score_frame(self, f: Frame) -> np.ndarray:
         return self._event_scores(f, explanation_state(f, self.paths_))
+
+    def explain_frame(self, f: Frame, rows: np.ndarray) -> list[str | None]:
+        from snoopbench.detectors.describe import describe
+
+        return [f"explanation: no reference the user held explains {d}"
+                for d in describe(f, rows)]

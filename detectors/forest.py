@@ -90,6 +90,10 @@ class IsolationForestDetector(RuleDetector):
         day_score = -self.forest_.score_samples((x - self.mean_[role]) / self.sd_[role])
         return day_score[np.searchsorted(keys, event_keys)]
 
+    def explain_frame(self, f: Frame, rows: np.ndarray) -> list[str | None]:
+        """A whole user-day is scored, so no record is to blame: the forest says only that."""
+        return ["isolation_forest: the user-day's activity is unusual for the role"] * len(rows)
+
     def _features(self, f: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Features per user-day (rows in key order), the role of each, the user-day keys, and
         each event's key. The rules see the frame in chunks, to bound the memory they use."""

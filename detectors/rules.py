@@ -16,6 +16,7 @@ import pyarrow as pa
 from snoopbench.contract.info import DatasetInfo
 from snoopbench.detectors.base import Detector, zone_of, hash64, unit_interval
 from snoopbench.detectors.columns import ET, VOCAB, codes, entity_key, ints
+from snoopbench.detectors.describe import describe
 from snoopbench.detectors.frame import Frame
 from snoopbench.detectors.index import ForceIndex
 
@@ -47,11 +48,26 @@ class RuleDetector(Detector):
 
     def score(self, batch: pa.RecordBatch) -> np.ndarray:
         self.check_fitted("index_")
-        return self.score_frame(self.index_.decode(batch))
+        frame = self.index_.decode(batch)
+        self.scored_ = (batch, frame)  # explain() reads the same decoded frame
+        return self.score_frame(frame)
 
     def score_frame(self, f: Frame) -> np.ndarray:
         """One score per event of a decoded batch."""
         raise NotImplementedError(f"{type(self).__name__}.score_frame")
+
+    def explain(self, batch: pa.RecordBatch, rows: np.ndarray) -> list[str | None]:
+        """Why the events ``rows`` of the batch just scored scored as they did (see
+        :class:`~detectors.base.Detector`): :meth:`explain_frame` on its decoded frame."""
+        self.check_fitted("index_")
+        scored = getattr(self, "scored_", None)
+        frame = scored[1] if scored is not None and scored[0] is batch else self.index_.decode(batch)
+        return self.explain_frame(frame, np.asarray(rows, np.int64))
+
+    def explain_frame(self, f: Frame, rows: np.ndarray) -> list[str | None]:
+        """Explanations of the events ``rows`` of a frame the rule has just scored; it must not
+        change what the rule carries from batch to batch. Default: the rule and the event."""
+        return [f"{self.name}: {d}" for d in describe(f, rows)]
 
 
 class CanaryDetector(RuleDetector):
@@ -87,6 +103,12 @@ class CanaryDetector(RuleDetector):
             out[maybe[hit]] = 1.0
         return out
 
+    def explain_frame(self, f: Frame, rows: np.ndarray) -> list[str | None]:
+        hit = np.isin(entity_key(f.etype[rows], f.entity[rows]), self.keys_) \
+            if len(self.keys_) else np.zeros(len(rows), bool)
+        return [f"canary record touched: {d}" if h else None
+                for h, d in zip(hit, describe(f, rows))]
+
 
 class OffShiftDetector(RuleDetector):
     """Accesses outside the user's rostered shift, scored by the hours beyond a grace period.
@@ -118,6 +140,11 @@ class OffShiftDetector(RuleDetector):
         weight = np.where(personal, 1.0, self.other_weight)
         return np.maximum(hours, 0.0) * weight
 
+    def explain_frame(self, f: Frame, rows: np.ndarray) -> list[str | None]:
+        hours = self.index_.off_shift_ms(f)[rows] / 3_600_000.0
+        return [f"off shift {h:.1f} h beyond the rostered shift: {d}"
+                for h, d in zip(hours, describe(f, rows))]
+
 
 class RandomAuditDetector(RuleDetector):
     """Random usage checks, as forces describe them today: a seeded share of staff-days is audited.
@@ -146,3 +173,6 @@ class RandomAuditDetector(RuleDetector):
         user_day = (self.index_.local_day(f) << 32) | user
         picked = unit_interval(hash64(user_day, self.keys_[0])) <= self.share
         return np.where(picked, unit_interval(hash64(user_day, self.keys_[1])), 0.0)
+
+    def explain_frame(self, f: Frame, rows: np.ndarray) -> list[str | None]:
+        return ["random_audit: the user-day was drawn for a random audit"] * len(rows)

@@ -58,6 +58,43 @@ def bench_table(result: BenchResult, info: ScenarioRun) -> Table:
     return table
 
 
+def skills_bench_table(result: BenchResult, info: ScenarioRun) -> Table:
+    """Recall by skill (mean over seeds, 95% interval) and explanation accuracy (pooled)."""
+    from snoopbench.contract.schema import SKILLS
+
+    rows = [r for r in result.rows(info.name) if r.recall_by_skill]
+    skills = sorted({s for r in rows for s in r.recall_by_skill},
+                    key=lambda s: SKILLS.index(s) if s in SKILLS else len(SKILLS))
+    table = Table(title=f"{escape(info.name)}: recall by skill; explanations", **_COMPACT)
+    table.add_column("detector", min_width=12, overflow="fold")
+    for s in skills:
+        table.add_column(s, justify="right", no_wrap=True)
+    table.add_column("names\ntarget", justify="right")
+    for r in rows:
+        x = r.explained
+        table.add_row(escape(r.detector), *[_iv(r.recall_by_skill.get(s)) for s in skills],
+                      "–" if x is None or x.accuracy is None else
+                      f"{x.accuracy:.2f} [dim]({x.n_named_target}/{x.n_caught})[/]")
+    return table
+
+
+def kind_skill_bench_table(result: BenchResult, info: ScenarioRun) -> Table:
+    """Recall by misuse kind x skill: episodes caught out of present, pooled over seeds."""
+    rows = [r for r in result.rows(info.name) if r.episodes_by_kind_skill]
+    table = Table(title=f"{escape(info.name)}: recall by kind x skill (pooled over seeds)",
+                  **_COMPACT)
+    table.add_column("kind / skill", overflow="fold")
+    table.add_column("episodes", justify="right")
+    for r in rows:
+        table.add_column(escape(r.detector), justify="right", overflow="fold", min_width=6)
+    for g in sorted({g for r in rows for g in r.episodes_by_kind_skill}):
+        n = max(r.episodes_by_kind_skill.get(g, 0) for r in rows)
+        table.add_row(escape(g), str(n), *[
+            f"{r.caught_by_kind_skill.get(g, 0) / r.episodes_by_kind_skill[g]:.2f}"
+            if r.episodes_by_kind_skill.get(g) else "–" for r in rows])
+    return table
+
+
 @app.command("bench")
 def bench(
     scenarios: Annotated[Optional[list[str]], typer.Argument(
@@ -105,6 +142,8 @@ def bench(
     for info in result.scenarios:
         console.print(bench_table(result, info))
         console.print(cr_bench_table(result.rows(info.name), info.name))
+        console.print(skills_bench_table(result, info))
+        console.print(kind_skill_bench_table(result, info))
     for note in dict.fromkeys(n for r in result.runs for n in r.result.notes):
         if note.startswith("WARNING"):
             console.print(f"[bold yellow]{note}[/]")

@@ -105,11 +105,15 @@ def kinds_table(result: ScoreResult) -> Table:
 
 def write_results(result, json_path: Path) -> None:
     """Write a result's JSON, turning a filesystem error into bad input naming the file."""
+    from snoopbench.benchmarks.episodes import write_episodes
+
     try:
         result.write_json(json_path)
+        episodes = write_episodes(result, json_path)  # one row per detector and episode
     except OSError as exc:
         raise InputError(f"cannot write ({exc.strerror})", file=str(json_path)) from exc
-    console.print(f"results written to {escape(str(json_path))}", highlight=False)
+    console.print(f"results written to {escape(str(json_path))} (episodes: "
+                  f"{escape(episodes.name)})", highlight=False)
 
 
 def check_json_target(json_path: Path | None, *inside_none_of: Path | None) -> None:
@@ -172,6 +176,9 @@ def score(
     from snoopbench.benchmarks.cli.compare import cr_table
 
     console.print(cr_table(result))
+    from snoopbench.benchmarks.cli.episodes import print_episode_tables
+
+    print_episode_tables(result)
     _finish(result, json_path)
 
 
