@@ -260,8 +260,9 @@ def _run_python(job: Job, progress: Progress) -> dict[str, Any]:
     if getattr(cls, "uses_warmup", True) or getattr(cls, "retrospective", False):
         history, stream = split_stream(job.parts, job.batch_size, job.n_warmup)
     else:
-        history, stream = scoring_stream(job.parts, job.batch_size, job.n_warmup,
-                                         getattr(cls, "reads", None))
+        # an explaining detector describes events by every column: it reads them all
+        reads = None if explains(cls) and job.explain_per_day > 0 else getattr(cls, "reads", None)
+        history, stream = scoring_stream(job.parts, job.batch_size, job.n_warmup, reads)
     t0 = time.perf_counter()
     call_fit(detector, context, history, DatasetInfo.from_dict(json.loads(Path(job.info).read_text())))
     fit_s = time.perf_counter() - t0

@@ -169,7 +169,7 @@ def test_explanations_come_back_from_the_sandbox(synthetic_dataset, explain_exec
     spec = "fake_explainer" if kind == "python" else \
         f"exec:{sys.executable} {explain_exec} {{events}} {{out}}"
     result = score_dataset(synthetic_dataset, [spec], budget=100.0)
-    row = next(d for d in result.detectors if d.name == spec)
+    row = next(d for d in result.detectors if spec in (d.name, d.spec))
     assert row.status == "ok", row.error
     ds = open_dataset(synthetic_dataset)
     period = scoring_period(ds, truth_dir_of(ds, None))
@@ -197,13 +197,13 @@ def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 def test_score_writes_episode_rows_and_explain_shows_an_episode(synthetic_dataset, tmp_path,
                                                                 sealed_dataset, explain_exec):
     out = tmp_path / "results.json"
-    spec = f"exec:{sys.executable} {explain_exec} {{events}} {{out}}"
+    spec = f"exec[name=explainer]:{sys.executable} {explain_exec} {{events}} {{out}}"
     done = _cli("score", str(synthetic_dataset), "-d", spec, "--budget", "100", "--json", str(out))
     assert done.returncode == 0, done.stderr
     data = json.loads(out.read_text())
-    row = next(d for d in data["detectors"] if d["name"] == spec)
+    row = next(d for d in data["detectors"] if d["name"] == "explainer")
     table = pq.read_table(episodes_path(out))
-    mine = table.filter(pa.compute.equal(table["detector"], spec)).to_pylist()
+    mine = table.filter(pa.compute.equal(table["detector"], "explainer")).to_pylist()
     assert [e["episode_id"] for e in row["episodes"]] == [e["episode_id"] for e in mine]
     assert sum(e["caught"] for e in mine) / len(mine) == pytest.approx(row["recall"])
     assert set(row["recall_by_skill"]) <= set(SKILLS)
@@ -260,3 +260,13 @@ def test_truth_targets_have_the_types_the_accuracy_check_reads(tmp_path):
             assert {("media", t) for t in ep["targets"]} <= touched, ep
         else:
             assert set(ep["targets"]) <= people, ep
+
+
+def test_every_built_in_scores_and_explains_in_the_sandbox(synthetic_dataset):
+    """Explanations on (score's default): every built-in still works, including those that read
+    only some columns when they do not explain."""
+    result = score_dataset(synthetic_dataset, ["builtin"], budget=20.0, jobs=2)
+    bad = {d.name: d.error for d in result.detectors if d.status != "ok"}
+    assert not bad, bad
+    explained = [d for d in result.detectors if any(e.explanation for e in d.episodes)]
+    assert explained  # some caught episode carries its alert's explanation
