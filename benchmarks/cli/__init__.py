@@ -40,6 +40,7 @@ err_console = Console(stderr=True)
 from snoopbench.benchmarks.cli import assess as _assess  # noqa: E402,F401
 from snoopbench.benchmarks.cli import bench as _bench  # noqa: E402,F401
 from snoopbench.benchmarks.cli import data as _data  # noqa: E402,F401
+from snoopbench.benchmarks.cli import export as _export  # noqa: E402,F401
 from snoopbench.benchmarks.cli import profile as _profile  # noqa: E402,F401
 from snoopbench.benchmarks.cli import scoring as _scoring  # noqa: E402,F401
 

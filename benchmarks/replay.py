@@ -1,0 +1,310 @@
+"""``snoopbench replay``: feed a running product a dataset's events in time order.
+
+Targets (by URL scheme):
+
+- ``syslog://HOST:PORT`` or ``tcp://HOST:PORT``: syslog over TCP, RFC 5424 messages with
+  octet-counting framing (RFC 6587 section 3.4.1). The event's fields travel as structured data;
+  the MSG is the ECS or OCSF document (``--format ecs|ocsf``) or a short sentence (``syslog``).
+- ``http://HOST:PORT/PATH`` (or https): the Elasticsearch ``_bulk`` form, NDJSON with an action
+  line ``{"index":{"_id":"EVENT_ID"}}`` before each ECS or OCSF document, ``batch_size`` events a
+  request. A response that is not 2xx, or that says ``"errors":true``, stops the replay.
+
+Pacing: ``speed`` times real time from the first event replayed (``None``: as fast as possible).
+
+Delivery, stops and resuming: a checkpoint file (JSON) records how many events the target has
+taken, the last one's id and time; it is written after every batch the target acknowledged, when
+the target stops mid-stream, and on Ctrl-C; ``resume`` continues after it. HTTP: a batch counts
+once its response is 2xx without errors; a batch in flight when the target stops is sent again on
+resume, and because each document carries its event id as ``_id`` a re-sent one overwrites itself
+(exactly once in the index). Syslog over TCP has no acknowledgement from the application: a batch
+counts once the receiver's host has acknowledged every byte of it (the socket's send queue is
+empty); a receiver that stops with a batch in flight gets that batch again on resume (at least
+once; the messages carry event_id to drop repeats), and messages its host acknowledged but it
+never read before dying are lost (RELP, not plain syslog, closes that gap).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import struct
+import termios
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from snoopbench.benchmarks import siem
+from snoopbench.benchmarks.dataset import Dataset, iter_event_batches, open_dataset
+from snoopbench.benchmarks.export import check_format
+from snoopbench.contract.errors import InputError, SnoopbenchError
+
+CHECKPOINT_FORMAT = "snoopbench/replay-checkpoint/v1"
+PAYLOADS = ("ecs", "ocsf", "syslog")
+ACK_TIMEOUT_S = 30.0
+
+
+class ReplayStopped(SnoopbenchError):
+    """The target stopped taking events mid-stream (exit 1); the checkpoint says where."""
+
+
+class _Gone(Exception):
+    """Raised by a sender when the target stopped; the batch in flight was not delivered."""
+
+
+@dataclass
+class Progress:
+    """How far a replay got: events the target took, and the last one's id and time."""
+
+    position: int  # events of the dataset delivered, counting from the first
+    last_event_id: int | None = None
+    last_ts: str | None = None
+    sent_now: int = 0  # delivered by this run
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    target: str
+    format: str
+    events: int  # delivered by this run
+    position: int
+    total: int
+    seconds: float
+    checkpoint: str
+    last_event_id: int | None
+    last_ts: str | None
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else float("inf")
+
+
+# -- senders --------------------------------------------------------------------------------------
+
+class SyslogSender:
+    """RFC 5424 over TCP with octet-counted framing."""
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.timeout = timeout
+
+    def encode(self, row: dict[str, Any], doc: dict[str, Any] | None) -> bytes:
+        msg = siem.syslog(row, None if doc is None else siem.dumps(doc)).encode("utf-8")
+        return b"%d " % len(msg) + msg
+
+    def send(self, frames: list[bytes]) -> None:
+        try:
+            self.sock.sendall(b"".join(frames))
+            self._wait_acked()
+        except OSError as exc:  # reset, broken pipe, timeout
+            raise _Gone(str(exc) or type(exc).__name__) from exc
+
+    def _wait_acked(self) -> None:
+        """Until the receiver's host has acknowledged every byte sent, or it closed."""
+        deadline = time.monotonic() + self.timeout
+        buf = bytearray(4)
+        while True:
+            fcntl.ioctl(self.sock.fileno(), termios.TIOCOUTQ, buf)
+            if struct.unpack("i", buf)[0] == 0:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError("the receiver acknowledged nothing for "
+                                   f"{self.timeout:.0f} s")
+            time.sleep(0.001)
+        self.sock.setblocking(False)
+        try:
+            if self.sock.recv(1, socket.MSG_PEEK) == b"":
+                raise ConnectionResetError("the receiver closed the connection")
+        except BlockingIOError:
+            pass  # nothing to read: the connection is open
+        finally:
+            self.sock.settimeout(self.timeout)
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+class BulkSender:
+    """The Elasticsearch ``_bulk`` form over HTTP."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url, self.timeout = url, timeout
+
+    def encode(self, row: dict[str, Any], doc: dict[str, Any] | None) -> bytes:
+        action = {"index": {"_id": str(row["event_id"])}}
+        return (siem.dumps(action) + "\n" + siem.dumps(doc) + "\n").encode("utf-8")
+
+    def send(self, frames: list[bytes]) -> None:
+        req = urllib.request.Request(self.url, data=b"".join(frames), method="POST",
+                                     headers={"Content-Type": "application/x-ndjson"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                body = resp.read()
+        except urllib.error.HTTPError as exc:
+            raise _Gone(f"HTTP {exc.code} {exc.reason}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise _Gone(str(getattr(exc, "reason", exc))) from exc
+        try:
+            answer = json.loads(body)
+        except ValueError as exc:
+            raise _Gone(f"the response is not JSON ({body[:80]!r})") from exc
+        if isinstance(answer, dict) and answer.get("errors"):
+            raise _Gone(f"the target reported errors: {_first_error(answer)}")
+
+    def close(self) -> None:
+        pass
+
+
+def _first_error(answer: dict[str, Any]) -> str:
+    for item in answer.get("items") or []:
+        for op in (item or {}).values():
+            if isinstance(op, dict) and op.get("error"):
+                return f"_id {op.get('_id')}: {json.dumps(op['error'])[:200]}"
+    return "errors: true"
+
+
+def connect(url: str, payload: str, timeout: float = ACK_TIMEOUT_S) -> SyslogSender | BulkSender:
+    """A sender for ``url``; :class:`InputError` (exit 2) if the URL is bad or unreachable."""
+    parts = urlsplit(url)
+    if parts.scheme in ("syslog", "tcp"):
+        if not parts.hostname or not parts.port:
+            raise InputError(f"expected {parts.scheme}://HOST:PORT, got {url!r}", key="--to")
+        try:
+            return SyslogSender(parts.hostname, parts.port, timeout)
+        except OSError as exc:
+            raise InputError(f"cannot connect to {url} ({exc.strerror or exc})",
+                             key="--to") from None
+    if parts.scheme in ("http", "https"):
+        if payload == "syslog":
+            raise InputError("an HTTP bulk target takes --format ecs or ocsf", key="--format")
+        if not parts.hostname:
+            raise InputError(f"expected http://HOST:PORT/PATH, got {url!r}", key="--to")
+        try:  # reachable at all? (a refused connection is exit 2, before anything is sent)
+            socket.create_connection((parts.hostname, parts.port or
+                                      (443 if parts.scheme == "https" else 80)),
+                                     timeout=timeout).close()
+        except OSError as exc:
+            raise InputError(f"cannot connect to {url} ({exc.strerror or exc})",
+                             key="--to") from None
+        return BulkSender(url, timeout)
+    raise InputError(f"expected a syslog://, tcp:// or http:// URL, got {url!r}", key="--to")
+
+
+# -- checkpoints ------------------------------------------------------------------------------------
+
+def default_checkpoint(dataset_dir: str | Path) -> Path:
+    root = Path(dataset_dir).resolve()
+    return root.parent / f"{root.name}.replay.json"
+
+
+def read_checkpoint(path: Path, dataset: Dataset, target: str, payload: str) -> Progress:
+    """Where a previous replay of this dataset to this target in this format stopped."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError("no checkpoint to resume from", file=str(path), key="--resume") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"not a readable checkpoint ({exc})", file=str(path)) from None
+    want = {"format": CHECKPOINT_FORMAT, "fingerprint": dataset.fingerprint, "target": target,
+            "payload": payload}
+    for key, value in want.items():
+        if not isinstance(data, dict) or data.get(key) != value:
+            got = data.get(key) if isinstance(data, dict) else None
+            raise InputError(f"the checkpoint is for another replay ({key} is {got!r}, this "
+                             f"replay's is {value!r})", file=str(path), key=key)
+    pos = data.get("position")
+    if not isinstance(pos, int) or pos < 0:
+        raise InputError("expected a whole number >= 0", file=str(path), key="position")
+    return Progress(position=pos, last_event_id=data.get("last_event_id"),
+                    last_ts=data.get("last_ts"))
+
+
+def write_checkpoint(path: Path, dataset: Dataset, target: str, payload: str,
+                     progress: Progress, total: int) -> None:
+    data = {"format": CHECKPOINT_FORMAT, "fingerprint": dataset.fingerprint, "target": target,
+            "payload": payload, "position": progress.position, "total": total,
+            "complete": progress.position >= total, "last_event_id": progress.last_event_id,
+            "last_ts": progress.last_ts}
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+# -- the replay -------------------------------------------------------------------------------------
+
+def replay(dataset_dir: str | Path, to: str, payload: str, *, speed: float | None = None,
+           batch_size: int = 500, resume: bool = False, checkpoint: str | Path | None = None,
+           timeout: float = ACK_TIMEOUT_S, verify: bool = False,
+           sleep: Callable[[float], None] = time.sleep) -> ReplayResult:
+    """Replay a dataset's events to ``to`` (see the module docstring). Raises
+    :class:`ReplayStopped` if the target stops mid-stream, after writing the checkpoint."""
+    check_format(payload, PAYLOADS)
+    if speed is not None and not 0 < speed < float("inf"):
+        raise InputError(f"expected a number > 0 or 'max', got {speed}", key="--speed")
+    if batch_size < 1:
+        raise InputError(f"expected a whole number >= 1, got {batch_size}", key="--batch-size")
+    dataset = open_dataset(dataset_dir, verify=verify)
+    total = int(dataset.manifest["events"])
+    ckpt = Path(checkpoint) if checkpoint is not None else default_checkpoint(dataset_dir)
+    progress = read_checkpoint(ckpt, dataset, to, payload) if resume else Progress(position=0)
+    sender = connect(to, payload, timeout)
+    to_doc = None if payload == "syslog" else siem.DOCUMENTS[payload]
+    start = time.perf_counter()
+
+    def deliver(frames: list[bytes], rows: list[dict[str, Any]]) -> None:
+        try:
+            sender.send(frames)
+        except _Gone as exc:
+            write_checkpoint(ckpt, dataset, to, payload, progress, total)
+            raise ReplayStopped(
+                f"the target {to} stopped taking events ({exc}) after {progress.position:,} of "
+                f"{total:,} events (this run: {progress.sent_now:,}; last delivered: event "
+                f"{progress.last_event_id} at {progress.last_ts}); checkpoint written to {ckpt}: "
+                "run the same command with --resume to continue") from None
+        progress.position += len(rows)
+        progress.sent_now += len(rows)
+        progress.last_event_id, progress.last_ts = rows[-1]["event_id"], rows[-1]["ts"]
+        write_checkpoint(ckpt, dataset, to, payload, progress, total)
+
+    try:
+        frames: list[bytes] = []
+        rows: list[dict[str, Any]] = []
+        t0 = ms0 = None
+        for _, batch in iter_event_batches(dataset.parts, list(siem.COLUMNS), 1 << 14,
+                                           start=progress.position):
+            for row in siem.batch_rows(batch):
+                if speed is not None:
+                    if t0 is None:
+                        t0, ms0 = time.monotonic(), row["ms"]
+                    wait = t0 + (row["ms"] - ms0) / 1000.0 / speed - time.monotonic()
+                    if wait > 0:
+                        if frames:  # what is due goes out before the pause
+                            deliver(frames, rows)
+                            frames, rows = [], []
+                        sleep(wait)
+                frames.append(sender.encode(row, None if to_doc is None else to_doc(row)))
+                rows.append(row)
+                if len(frames) >= batch_size:
+                    deliver(frames, rows)
+                    frames, rows = [], []
+        if frames:
+            deliver(frames, rows)
+    except KeyboardInterrupt:
+        write_checkpoint(ckpt, dataset, to, payload, progress, total)
+        raise
+    finally:
+        sender.close()
+    write_checkpoint(ckpt, dataset, to, payload, progress, total)
+    return ReplayResult(target=to, format=payload, events=progress.sent_now,
+                        position=progress.position, total=total,
+                        seconds=time.perf_counter() - start, checkpoint=str(ckpt),
+                        last_event_id=progress.last_event_id, last_ts=progress.last_ts)
