@@ -244,9 +244,11 @@ def write_checkpoint(path: Path, dataset: Dataset, target: str, payload: str,
 def replay(dataset_dir: str | Path, to: str, payload: str, *, speed: float | None = None,
            batch_size: int = 500, resume: bool = False, checkpoint: str | Path | None = None,
            timeout: float = ACK_TIMEOUT_S, verify: bool = False,
+           clock: Callable[[], float] = time.monotonic,
            sleep: Callable[[float], None] = time.sleep) -> ReplayResult:
     """Replay a dataset's events to ``to`` (see the module docstring). Raises
-    :class:`ReplayStopped` if the target stops mid-stream, after writing the checkpoint."""
+    :class:`ReplayStopped` if the target stops mid-stream, after writing the checkpoint.
+    ``clock`` and ``sleep`` pace the events (given, they let a test pace without waiting)."""
     check_format(payload, PAYLOADS)
     if speed is not None and not 0 < speed < float("inf"):
         raise InputError(f"expected a number > 0 or 'max', got {speed}", key="--speed")
@@ -284,8 +286,8 @@ def replay(dataset_dir: str | Path, to: str, payload: str, *, speed: float | Non
             for row in siem.batch_rows(batch):
                 if speed is not None:
                     if t0 is None:
-                        t0, ms0 = time.monotonic(), row["ms"]
-                    wait = t0 + (row["ms"] - ms0) / 1000.0 / speed - time.monotonic()
+                        t0, ms0 = clock(), row["ms"]
+                    wait = t0 + (row["ms"] - ms0) / 1000.0 / speed - clock()
                     if wait > 0:
                         if frames:  # what is due goes out before the pause
                             deliver(frames, rows)
