@@ -70,6 +70,9 @@ def atomic_text(out: str | Path) -> Iterator[IO[str]]:
             with io.TextIOWrapper(binary, encoding="utf-8", newline="\n",
                                   write_through=False) as text:
                 yield text
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; give it the usual mode
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -80,22 +83,18 @@ def write_events(dataset: Dataset, fmt: str, stream: IO[str], *, batch_size: int
                  progress: Callable[[int], None] | None = None) -> int:
     """Write every event of ``dataset`` to ``stream`` in ``fmt``; the number written."""
     n = 0
+    columns = list(siem.COLUMNS)
     if fmt == "csv":
-        writer = csv.DictWriter(stream, fieldnames=list(siem.COLUMNS), lineterminator="\n")
-        writer.writeheader()
-        for _, batch in iter_event_batches(dataset.parts, list(siem.COLUMNS), batch_size):
-            writer.writerows(siem.flat(r) for r in siem.batch_rows(batch))
-            n += batch.num_rows
-            if progress:
-                progress(n)
-        return n
-    to_doc = siem.DOCUMENTS[fmt]
-    if fmt == "ocsf":
-        version = dataset.manifest["version"]
-        to_doc = lambda row: siem.ocsf(row, version)  # noqa: E731
-    dumps = siem.dumps
-    for _, batch in iter_event_batches(dataset.parts, list(siem.COLUMNS), batch_size):
-        stream.write("".join(dumps(to_doc(r)) + "\n" for r in siem.batch_rows(batch)))
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(columns)
+    version = dataset.manifest["version"]
+    for _, batch in iter_event_batches(dataset.parts, columns, batch_size):
+        if fmt == "csv":
+            writer.writerows(siem.csv_rows(batch))
+        else:
+            lines = siem.encode_batch(batch, fmt, version)
+            lines.append("")
+            stream.write("\n".join(lines))
         n += batch.num_rows
         if progress:
             progress(n)

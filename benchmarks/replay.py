@@ -18,9 +18,11 @@ once its response is 2xx without errors; a batch in flight when the target stops
 resume, and because each document carries its event id as ``_id`` a re-sent one overwrites itself
 (exactly once in the index). Syslog over TCP has no acknowledgement from the application: a batch
 counts once the receiver's host has acknowledged every byte of it (the socket's send queue is
-empty); a receiver that stops with a batch in flight gets that batch again on resume (at least
-once; the messages carry event_id to drop repeats), and messages its host acknowledged but it
-never read before dying are lost (RELP, not plain syslog, closes that gap).
+empty) and the connection was not reset. A receiver that closes cleanly has read all it was
+sent (Linux resets rather than closes a connection with unread data), so a clean stop gives
+every event exactly once; after a reset, the batch in flight is sent again on resume (at least
+once: the messages carry event_id to drop repeats), and a receiver that crashes holding
+acknowledged but unread messages loses them (RELP, not plain syslog, closes that gap).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import struct
 import termios
 import time
 import urllib.error
+from collections import deque
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +50,7 @@ from snoopbench.contract.errors import InputError, SnoopbenchError
 CHECKPOINT_FORMAT = "snoopbench/replay-checkpoint/v1"
 PAYLOADS = ("ecs", "ocsf", "syslog")
 ACK_TIMEOUT_S = 30.0
+_HISTORY_BYTES = 64 << 20  # how far back a stop may have to go (> any receive window)
 
 
 class ReplayStopped(SnoopbenchError):
@@ -54,7 +58,12 @@ class ReplayStopped(SnoopbenchError):
 
 
 class _Gone(Exception):
-    """Raised by a sender when the target stopped; the batch in flight was not delivered."""
+    """Raised by a sender when the target stopped; the batch in flight was not delivered, and
+    up to ``unsure`` bytes it acknowledged before may not have been read either."""
+
+    def __init__(self, message: str, unsure: int = 0) -> None:
+        super().__init__(message)
+        self.unsure = unsure
 
 
 @dataclass
@@ -86,44 +95,66 @@ class ReplayResult:
 
 # -- senders --------------------------------------------------------------------------------------
 
+_TCP_ESTABLISHED, _TCP_CLOSE, _TCP_CLOSE_WAIT = 1, 7, 8  # linux/tcp_states.h
+_TCPI_SND_WND = 228  # offset of tcpi_snd_wnd (the peer's advertised window) in struct tcp_info
+_RMEM_MAX = 6 << 20  # Linux's default largest receive buffer, when the window cannot be read
+
+
 class SyslogSender:
-    """RFC 5424 over TCP with octet-counted framing."""
+    """RFC 5424 over TCP with octet-counted framing.
+
+    A batch counts as delivered once the receiver's host has acknowledged all of it and the
+    connection was not reset. A receiver that closes cleanly has read everything first (Linux
+    answers with a reset, not a close, when unread data remain), so a clean close neither loses
+    nor repeats events. After a reset, acknowledged data may lie unread in the receiver's buffer,
+    which its largest advertised window bounds: that much is reported as unsure, to be sent
+    again.
+    """
 
     def __init__(self, host: str, port: int, timeout: float) -> None:
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.timeout = timeout
+        self.closed = False
+        self.window = 0  # the largest window the receiver advertised
 
-    def encode(self, row: dict[str, Any], doc: dict[str, Any] | None) -> bytes:
-        msg = siem.syslog(row, None if doc is None else siem.dumps(doc)).encode("utf-8")
+    def _gone(self, message: str) -> _Gone:
+        return _Gone(message, self.window or _RMEM_MAX)
+
+    def encode(self, row: dict[str, Any], doc: str | None) -> bytes:
+        msg = siem.syslog(row, doc).encode("utf-8")
         return b"%d " % len(msg) + msg
 
+    def _state(self) -> int:
+        return self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+    def _unacked(self) -> int:
+        buf = bytearray(4)
+        fcntl.ioctl(self.sock.fileno(), termios.TIOCOUTQ, buf)
+        return struct.unpack("i", buf)[0]
+
     def send(self, frames: list[bytes]) -> None:
+        state = self._state()
+        if self.closed or state == _TCP_CLOSE_WAIT:
+            raise _Gone("the receiver closed the connection")
+        if state != _TCP_ESTABLISHED:
+            raise self._gone("the receiver reset the connection")
         try:
             self.sock.sendall(b"".join(frames))
-            self._wait_acked()
         except OSError as exc:  # reset, broken pipe, timeout
-            raise _Gone(str(exc) or type(exc).__name__) from exc
-
-    def _wait_acked(self) -> None:
-        """Until the receiver's host has acknowledged every byte sent, or it closed."""
+            raise self._gone(str(exc) or type(exc).__name__) from exc
         deadline = time.monotonic() + self.timeout
-        buf = bytearray(4)
-        while True:
-            fcntl.ioctl(self.sock.fileno(), termios.TIOCOUTQ, buf)
-            if struct.unpack("i", buf)[0] == 0:
-                break
+        while self._unacked() and self._state() != _TCP_CLOSE:
             if time.monotonic() > deadline:
-                raise TimeoutError("the receiver acknowledged nothing for "
-                                   f"{self.timeout:.0f} s")
-            time.sleep(0.001)
-        self.sock.setblocking(False)
-        try:
-            if self.sock.recv(1, socket.MSG_PEEK) == b"":
-                raise ConnectionResetError("the receiver closed the connection")
-        except BlockingIOError:
-            pass  # nothing to read: the connection is open
-        finally:
-            self.sock.settimeout(self.timeout)
+                raise self._gone(f"the receiver acknowledged nothing for {self.timeout:.0f} s")
+            time.sleep(0.0005)
+        info = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+        state = info[0]
+        if state == _TCP_CLOSE:
+            raise self._gone("the receiver reset the connection")
+        if len(info) >= _TCPI_SND_WND + 4:
+            self.window = max(self.window, struct.unpack_from("I", info, _TCPI_SND_WND)[0])
+        if state == _TCP_CLOSE_WAIT:
+            self.closed = True  # it read this batch, then closed: the next one fails
 
     def close(self) -> None:
         try:
@@ -139,9 +170,8 @@ class BulkSender:
     def __init__(self, url: str, timeout: float) -> None:
         self.url, self.timeout = url, timeout
 
-    def encode(self, row: dict[str, Any], doc: dict[str, Any] | None) -> bytes:
-        action = {"index": {"_id": str(row["event_id"])}}
-        return (siem.dumps(action) + "\n" + siem.dumps(doc) + "\n").encode("utf-8")
+    def encode(self, row: dict[str, Any], doc: str | None) -> bytes:
+        return f'{{"index":{{"_id":"{row["event_id"]}"}}}}\n{doc}\n'.encode("utf-8")
 
     def send(self, frames: list[bytes]) -> None:
         req = urllib.request.Request(self.url, data=b"".join(frames), method="POST",
@@ -259,22 +289,39 @@ def replay(dataset_dir: str | Path, to: str, payload: str, *, speed: float | Non
     ckpt = Path(checkpoint) if checkpoint is not None else default_checkpoint(dataset_dir)
     progress = read_checkpoint(ckpt, dataset, to, payload) if resume else Progress(position=0)
     sender = connect(to, payload, timeout)
-    to_doc = None if payload == "syslog" else siem.DOCUMENTS[payload]
+    version = dataset.manifest["version"]
     start = time.perf_counter()
+
+    # (position, last event id, its time, bytes delivered) after each recent batch: how far to
+    # go back when the target may not have read what it acknowledged
+    history = deque([(progress.position, progress.last_event_id, progress.last_ts, 0)])
 
     def deliver(frames: list[bytes], rows: list[dict[str, Any]]) -> None:
         try:
             sender.send(frames)
         except _Gone as exc:
+            note = ""
+            if exc.unsure:
+                sent = history[-1][3]
+                back = next((h for h in reversed(history) if h[3] <= sent - exc.unsure),
+                            history[0])
+                note = (f"; it may not have read the last {progress.position - back[0]:,} it "
+                        "acknowledged, which --resume sends again")
+                progress.sent_now = max(0, progress.sent_now - (progress.position - back[0]))
+                progress.position, progress.last_event_id, progress.last_ts = back[:3]
             write_checkpoint(ckpt, dataset, to, payload, progress, total)
             raise ReplayStopped(
                 f"the target {to} stopped taking events ({exc}) after {progress.position:,} of "
-                f"{total:,} events (this run: {progress.sent_now:,}; last delivered: event "
-                f"{progress.last_event_id} at {progress.last_ts}); checkpoint written to {ckpt}: "
-                "run the same command with --resume to continue") from None
+                f"{total:,} events (last delivered: event {progress.last_event_id} at "
+                f"{progress.last_ts}){note}; checkpoint written to {ckpt}: run the same command "
+                "with --resume to continue") from None
         progress.position += len(rows)
         progress.sent_now += len(rows)
         progress.last_event_id, progress.last_ts = rows[-1]["event_id"], rows[-1]["ts"]
+        sent = history[-1][3] + sum(map(len, frames))
+        history.append((progress.position, progress.last_event_id, progress.last_ts, sent))
+        while len(history) > 2 and sent - history[1][3] > _HISTORY_BYTES:
+            history.popleft()
         write_checkpoint(ckpt, dataset, to, payload, progress, total)
 
     try:
@@ -283,7 +330,9 @@ def replay(dataset_dir: str | Path, to: str, payload: str, *, speed: float | Non
         t0 = ms0 = None
         for _, batch in iter_event_batches(dataset.parts, list(siem.COLUMNS), 1 << 14,
                                            start=progress.position):
-            for row in siem.batch_rows(batch):
+            docs = (siem.encode_batch(batch, payload, version) if payload != "syslog"
+                    else [None] * batch.num_rows)
+            for row, doc in zip(siem.batch_rows(batch), docs):
                 if speed is not None:
                     if t0 is None:
                         t0, ms0 = clock(), row["ms"]
@@ -293,7 +342,7 @@ def replay(dataset_dir: str | Path, to: str, payload: str, *, speed: float | Non
                             deliver(frames, rows)
                             frames, rows = [], []
                         sleep(wait)
-                frames.append(sender.encode(row, None if to_doc is None else to_doc(row)))
+                frames.append(sender.encode(row, doc))
                 rows.append(row)
                 if len(frames) >= batch_size:
                     deliver(frames, rows)

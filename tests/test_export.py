@@ -158,3 +158,28 @@ def test_parse_iso_refuses_text_without_an_offset(text):
     if when.tzinfo is None:
         with pytest.raises(ValueError):
             siem.parse_iso(text)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "ecs", "ocsf"])
+def test_the_fast_encoder_writes_the_documented_mapping_byte_for_byte(tiny, fmt):
+    from snoopbench.benchmarks.dataset import iter_event_batches, open_dataset
+
+    to_doc = {"ocsf": lambda r: siem.ocsf(r, "9.9")}.get(fmt, siem.DOCUMENTS[fmt])
+    for _, batch in iter_event_batches(open_dataset(tiny).parts, list(siem.COLUMNS), 4000):
+        fast = siem.encode_batch(batch, fmt, "9.9")
+        assert fast == [siem.dumps(to_doc(r)) for r in siem.batch_rows(batch)]
+
+
+def test_strings_that_need_escaping_survive(tmp_path):
+    batch = pa.RecordBatch.from_pylist([{
+        "event_id": 7, "ts": 1_700_000_000_123, "user_id": 3, "system": "PNC", "action": "view",
+        "entity_type": "person", "entity_id": 9, "reference": 'a "quoted" ref\\ with ] and é\n',
+        "workstation_id": 4}], schema=pa.schema([f for f in siem.EVENTS.schema]))
+    for fmt in ("jsonl", "ecs", "ocsf"):
+        line = siem.encode_batch(batch, fmt)[0]
+        assert "\n" not in line
+        back = siem.read_record(json.loads(line), fmt)
+        assert back["reference"] == batch.column("reference")[0].as_py()
+        assert back["ts"] == 1_700_000_000_123
+    message = siem.syslog(next(siem.batch_rows(batch)))
+    assert r'reference="a \"quoted\" ref\\ with \] and é' in message
