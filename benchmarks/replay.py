@@ -42,6 +42,9 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+import numpy as np
+import pyarrow as pa
+
 from snoopbench.benchmarks import siem
 from snoopbench.benchmarks.dataset import Dataset, iter_event_batches, open_dataset
 from snoopbench.benchmarks.export import check_format
@@ -120,9 +123,10 @@ class SyslogSender:
     def _gone(self, message: str) -> _Gone:
         return _Gone(message, self.window or _RMEM_MAX)
 
-    def encode(self, row: dict[str, Any], doc: str | None) -> bytes:
-        msg = siem.syslog(row, doc).encode("utf-8")
-        return b"%d " % len(msg) + msg
+    def encode(self, batch: pa.RecordBatch, payload: str, version: str) -> list[bytes]:
+        bodies = None if payload == "syslog" else siem.encode_batch(batch, payload, version)
+        return [b"%d " % len(m) + m for m in
+                (text.encode("utf-8") for text in siem.syslog_batch(batch, bodies))]
 
     def _state(self) -> int:
         return self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
@@ -170,8 +174,10 @@ class BulkSender:
     def __init__(self, url: str, timeout: float) -> None:
         self.url, self.timeout = url, timeout
 
-    def encode(self, row: dict[str, Any], doc: str | None) -> bytes:
-        return f'{{"index":{{"_id":"{row["event_id"]}"}}}}\n{doc}\n'.encode("utf-8")
+    def encode(self, batch: pa.RecordBatch, payload: str, version: str) -> list[bytes]:
+        docs = siem.encode_batch(batch, payload, version)
+        return [f'{{"index":{{"_id":"{e}"}}}}\n{doc}\n'.encode("utf-8")
+                for e, doc in zip(batch.column("event_id").to_pylist(), docs)]
 
     def send(self, frames: list[bytes]) -> None:
         req = urllib.request.Request(self.url, data=b"".join(frames), method="POST",
@@ -296,7 +302,7 @@ def replay(dataset_dir: str | Path, to: str, payload: str, *, speed: float | Non
     # go back when the target may not have read what it acknowledged
     history = deque([(progress.position, progress.last_event_id, progress.last_ts, 0)])
 
-    def deliver(frames: list[bytes], rows: list[dict[str, Any]]) -> None:
+    def deliver(frames: list[bytes], last: tuple[int, int]) -> None:
         try:
             sender.send(frames)
         except _Gone as exc:
@@ -315,9 +321,10 @@ def replay(dataset_dir: str | Path, to: str, payload: str, *, speed: float | Non
                 f"{total:,} events (last delivered: event {progress.last_event_id} at "
                 f"{progress.last_ts}){note}; checkpoint written to {ckpt}: run the same command "
                 "with --resume to continue") from None
-        progress.position += len(rows)
-        progress.sent_now += len(rows)
-        progress.last_event_id, progress.last_ts = rows[-1]["event_id"], rows[-1]["ts"]
+        progress.position += len(frames)
+        progress.sent_now += len(frames)
+        progress.last_event_id = last[0]
+        progress.last_ts = str(siem.iso_ms(np.array([last[1]]))[0])
         sent = history[-1][3] + sum(map(len, frames))
         history.append((progress.position, progress.last_event_id, progress.last_ts, sent))
         while len(history) > 2 and sent - history[1][3] > _HISTORY_BYTES:
@@ -326,29 +333,30 @@ def replay(dataset_dir: str | Path, to: str, payload: str, *, speed: float | Non
 
     try:
         frames: list[bytes] = []
-        rows: list[dict[str, Any]] = []
+        last = (0, 0)  # id and time (ms) of the last event in frames
         t0 = ms0 = None
         for _, batch in iter_event_batches(dataset.parts, list(siem.COLUMNS), 1 << 14,
                                            start=progress.position):
-            docs = (siem.encode_batch(batch, payload, version) if payload != "syslog"
-                    else [None] * batch.num_rows)
-            for row, doc in zip(siem.batch_rows(batch), docs):
+            encoded = sender.encode(batch, payload, version)
+            ids = batch.column("event_id").to_pylist()
+            times = batch.column("ts").cast(pa.int64()).to_pylist()
+            for frame, event_id, ms in zip(encoded, ids, times):
                 if speed is not None:
                     if t0 is None:
-                        t0, ms0 = clock(), row["ms"]
-                    wait = t0 + (row["ms"] - ms0) / 1000.0 / speed - clock()
+                        t0, ms0 = clock(), ms
+                    wait = t0 + (ms - ms0) / 1000.0 / speed - clock()
                     if wait > 0:
                         if frames:  # what is due goes out before the pause
-                            deliver(frames, rows)
-                            frames, rows = [], []
+                            deliver(frames, last)
+                            frames = []
                         sleep(wait)
-                frames.append(sender.encode(row, doc))
-                rows.append(row)
+                frames.append(frame)
+                last = (event_id, ms)
                 if len(frames) >= batch_size:
-                    deliver(frames, rows)
-                    frames, rows = [], []
+                    deliver(frames, last)
+                    frames = []
         if frames:
-            deliver(frames, rows)
+            deliver(frames, last)
     except KeyboardInterrupt:
         write_checkpoint(ckpt, dataset, to, payload, progress, total)
         raise

@@ -57,7 +57,7 @@ def parse_iso(text: str) -> int:
 
 def batch_rows(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
     """A batch of events as plain rows: ints, strings, ``ts`` as ISO 8601, ``ms`` as epoch ms."""
-    cols = _columns(batch)
+    cols = columns(batch)
     names = list(cols)
     for values in zip(*cols.values()):
         yield dict(zip(names, values))
@@ -162,7 +162,8 @@ class _Quoted(dict):
         return text
 
 
-def _columns(batch: pa.RecordBatch) -> dict[str, list]:
+def columns(batch: pa.RecordBatch) -> dict[str, list]:
+    """The contract's columns of ``batch`` as lists, ``ts`` as ISO 8601, ``ms`` as epoch ms."""
     ms = batch.column("ts").cast(pa.int64()).to_numpy()
     cols = {c: batch.column(c).to_pylist() for c in COLUMNS if c != "ts"}
     cols["ts"] = iso_ms(ms).tolist()
@@ -172,7 +173,7 @@ def _columns(batch: pa.RecordBatch) -> dict[str, list]:
 
 def encode_batch(batch: pa.RecordBatch, fmt: str, version: str = "") -> list[str]:
     """Each event of ``batch`` as one compact JSON document (no newline) in ``fmt``."""
-    c = _columns(batch)
+    c = columns(batch)
     q = _Quoted()
     rows = zip(c["event_id"], c["ts"], c["ms"], c["user_id"], c["system"], c["action"],
                c["entity_type"], c["entity_id"], c["reference"], c["workstation_id"])
@@ -213,9 +214,35 @@ def encode_batch(batch: pa.RecordBatch, fmt: str, version: str = "") -> list[str
     raise InputError(f"unknown format {fmt!r}", key="--format")
 
 
+class _SdQuoted(dict):
+    def __missing__(self, value: str) -> str:
+        text = _sd_value(value)
+        if len(self) < 1 << 16:
+            self[value] = text
+        return text
+
+
+def syslog_batch(batch: pa.RecordBatch, bodies: list[str] | None = None) -> list[str]:
+    """The events of ``batch`` as :func:`syslog` writes them (the same text, faster)."""
+    c = columns(batch)
+    q = _SdQuoted()
+    bodies = bodies if bodies is not None else [None] * batch.num_rows
+    out = []
+    for e, ts, u, sy, a, et, ei, r, w, body in zip(
+            c["event_id"], c["ts"], c["user_id"], c["system"], c["action"], c["entity_type"],
+            c["entity_id"], c["reference"], c["workstation_id"], bodies):
+        if body is None:
+            body = f"user {u} {a} {et} {ei} ({'no reference' if r is None else r})"
+        ref = "" if r is None else f' reference="{q[r]}"'
+        out.append(f'<{SYSLOG_PRI}>1 {ts} ws{w} {sy} - {a} [{SD_ID} event_id="{e}" '
+                   f'user_id="{u}" system="{q[sy]}" action="{q[a]}" entity_type="{q[et]}" '
+                   f'entity_id="{ei}"{ref} workstation_id="{w}"] {body}')
+    return out
+
+
 def csv_rows(batch: pa.RecordBatch) -> Iterator[tuple]:
     """The events of ``batch`` as CSV rows, in the order of :data:`COLUMNS` (null: empty)."""
-    c = _columns(batch)
+    c = columns(batch)
     return zip(*(c[name] for name in COLUMNS))
 
 

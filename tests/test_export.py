@@ -183,3 +183,15 @@ def test_strings_that_need_escaping_survive(tmp_path):
         assert back["ts"] == 1_700_000_000_123
     message = siem.syslog(next(siem.batch_rows(batch)))
     assert r'reference="a \"quoted\" ref\\ with \] and é' in message
+    assert siem.syslog_batch(batch) == [message]
+
+
+@pytest.mark.parametrize("fmt", [None, "ecs"])
+def test_the_fast_syslog_writer_matches_the_documented_message(tiny, fmt):
+    from snoopbench.benchmarks.dataset import iter_event_batches, open_dataset
+
+    for _, batch in iter_event_batches(open_dataset(tiny).parts, list(siem.COLUMNS), 4000):
+        bodies = None if fmt is None else siem.encode_batch(batch, fmt)
+        want = [siem.syslog(r, None if bodies is None else bodies[i])
+                for i, r in enumerate(siem.batch_rows(batch))]
+        assert siem.syslog_batch(batch, bodies) == want
