@@ -301,3 +301,28 @@ def test_speed_paces_the_events_at_n_times_real_time(tiny, tmp_path):
     # the pauses add up to the day's span at that speed, spread through the day
     assert sum(slept) == pytest.approx(span, rel=1e-9)
     assert len(slept) > 100 and max(slept) < span / 10
+
+
+def test_ctrl_c_exits_130_with_a_checkpoint_and_resume_finishes(tiny, tmp_path):
+    import signal
+
+    ids = event_ids(tiny)
+    ck = tmp_path / "ck.json"
+    index = BulkIndex()
+    cmd = [*CLI, "replay", str(tiny), "--to", f"http://127.0.0.1:{index.port}/_bulk",
+           "--batch-size", "50", "--checkpoint", str(ck)]
+    try:
+        proc = subprocess.Popen([*cmd, "--speed", "2000"], stderr=subprocess.PIPE, text=True)
+        while not ck.exists() or json.loads(ck.read_text())["position"] < 200:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+        stopped = json.loads(ck.read_text())
+        assert 200 <= stopped["position"] < len(ids)
+        done = subprocess.run([*cmd, "--resume"], capture_output=True, text=True)
+    finally:
+        index.close()
+    assert done.returncode == 0, done.stderr
+    assert sorted(set(index.order), key=int) == [str(i) for i in ids]  # every event indexed
+    assert len(index.docs) == len(ids)
