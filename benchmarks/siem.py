@@ -3,8 +3,12 @@
 Only the contract's event columns are mapped (``snoopbench.contract.schema.EVENTS``), never the
 truth: an exported or replayed event carries what a detector sees and nothing more. Every
 timestamp is ISO 8601 in UTC with milliseconds and a ``Z`` (``2024-03-01T08:15:00.250Z``).
-docs/export.md documents each mapping field by field; :func:`read_record` reads every format
-back into the contract's columns, which is how the round-trip tests check the mappings.
+docs/export.md documents each mapping field by field. The mappings are written twice, on
+purpose: once readably, a row at a time (:func:`ecs`, :func:`ocsf`, :func:`flat`,
+:func:`syslog`: the definition), once as batch templates (:func:`encode_batch`,
+:func:`syslog_batch`: what export and replay use, several times faster); the tests hold the
+second to the first byte for byte. :func:`read_record` reads every format back into the
+contract's columns, which is how the round-trip tests check the mappings.
 """
 
 from __future__ import annotations
