@@ -65,8 +65,9 @@ def atomic_text(out: str | Path) -> Iterator[IO[str]]:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as raw:
-            binary: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) \
-                if target.suffix == ".gz" else raw
+            binary: IO[bytes] = raw
+            if target.suffix == ".gz":  # level 6, gzip's own default; 9 is far slower
+                binary = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6)
             with io.TextIOWrapper(binary, encoding="utf-8", newline="\n",
                                   write_through=False) as text:
                 yield text
