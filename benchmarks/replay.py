@@ -316,11 +316,12 @@ def replay(dataset_dir: str | Path, to: str, payload: str, *, speed: float | Non
                 progress.sent_now = max(0, progress.sent_now - (progress.position - back[0]))
                 progress.position, progress.last_event_id, progress.last_ts = back[:3]
             write_checkpoint(ckpt, dataset, to, payload, progress, total)
+            last = ("nothing delivered yet" if progress.last_event_id is None else
+                    f"last delivered: event {progress.last_event_id} at {progress.last_ts}")
             raise ReplayStopped(
                 f"the target {to} stopped taking events ({exc}) after {progress.position:,} of "
-                f"{total:,} events (last delivered: event {progress.last_event_id} at "
-                f"{progress.last_ts}){note}; checkpoint written to {ckpt}: run the same command "
-                "with --resume to continue") from None
+                f"{total:,} events ({last}){note}; checkpoint written to {ckpt}: run the same "
+                "command with --resume to continue") from None
         progress.position += len(frames)
         progress.sent_now += len(frames)
         progress.last_event_id = last[0]
