@@ -198,8 +198,15 @@ class BulkIndex:
                 self.end_headers()
                 self.wfile.write(answer)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port or 0), Handler)
-        self.server.allow_reuse_address = True
+        deadline = time.monotonic() + 20
+        while True:  # the same port again: the old connections may take a moment to go
+            try:
+                self.server = ThreadingHTTPServer(("127.0.0.1", port or 0), Handler)
+                break
+            except OSError:
+                if port is None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
