@@ -9,7 +9,9 @@ Targets (by URL scheme):
   line ``{"index":{"_id":"EVENT_ID"}}`` before each ECS or OCSF document, ``batch_size`` events a
   request. A response that is not 2xx, or that says ``"errors":true``, stops the replay.
 
-Pacing: ``speed`` times real time from the first event replayed (``None``: as fast as possible).
+Pacing: ``speed`` times real time from the first event replayed (``None``: as fast as possible);
+an event goes out at most :data:`PACE_S` (10 ms) before its time, and late only if the target
+takes events more slowly than the pace asks.
 
 Delivery, stops and resuming: a checkpoint file (JSON) records how many events the target has
 taken, the last one's id and time; it is written after every batch the target acknowledged, when
@@ -53,6 +55,7 @@ from snoopbench.contract.errors import InputError, SnoopbenchError
 CHECKPOINT_FORMAT = "snoopbench/replay-checkpoint/v1"
 PAYLOADS = ("ecs", "ocsf", "syslog")
 ACK_TIMEOUT_S = 30.0
+PACE_S = 0.01  # an event goes out at most this long before its time (fewer, fuller batches)
 _HISTORY_BYTES = 64 << 20  # how far back a stop may have to go (> any receive window)
 
 
@@ -346,7 +349,7 @@ def replay(dataset_dir: str | Path, to: str, payload: str, *, speed: float | Non
                     if t0 is None:
                         t0, ms0 = clock(), ms
                     wait = t0 + (ms - ms0) / 1000.0 / speed - clock()
-                    if wait > 0:
+                    if wait > PACE_S:
                         if frames:  # what is due goes out before the pause
                             deliver(frames, last)
                             frames = []

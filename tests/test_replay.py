@@ -305,9 +305,10 @@ def test_speed_paces_the_events_at_n_times_real_time(tiny, tmp_path):
         index.close()
     span = (ms[-1] - ms[0]) / 1000 / 3600.0
     assert r.events == len(ms) and len(index.order) == len(ms)
-    # the pauses add up to the day's span at that speed, spread through the day
-    assert sum(slept) == pytest.approx(span, rel=1e-9)
-    assert len(slept) > 100 and max(slept) < span / 10
+    # the pauses add up to the day's span at that speed (less at most the 10 ms an event may go
+    # early), spread through the day
+    assert span - 0.0101 <= sum(slept) <= span
+    assert len(slept) > 100 and max(slept) < span / 10 and min(slept) > 0.01
 
 
 def test_ctrl_c_exits_130_with_a_checkpoint_and_resume_finishes(tiny, tmp_path):
