@@ -1,7 +1,8 @@
 """Scoring alerts produced elsewhere (``snoopbench score-alerts``).
 
 An alerts file (CSV or Parquet) has an ``event_id`` column, or ``user_id`` and ``date``
-(YYYY-MM-DD, the force's local day); an optional ``score`` orders alerts within a day. Alerts
+(YYYY-MM-DD, the force's local day); an optional ``score`` orders alerts within a day. NDJSON
+files of ECS or OCSF alert documents are read into the same form (``benchmarks.alert_docs``). Alerts
 are scored as user-days, like the harness's: several rows on one user-day are one alert.
 
 The contract counts every alert against the budget, so by default nothing is cut: the result
@@ -22,6 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from snoopbench.benchmarks.alert_docs import is_documents, read_alert_documents
 from snoopbench.benchmarks.dataset import (
     ScoringPeriod, locate_events, open_dataset, scoring_period, truth_dir_of,
 )
@@ -129,7 +131,14 @@ def score_alerts(
     dataset = open_dataset(dataset_dir, verify=verify)
     period = scoring_period(dataset, truth_dir_of(dataset, truth_dir))
     path = Path(alerts_file)
-    keys, scores, outside, unknown = alert_user_days(read_alerts_file(path), period, path)
+    if is_documents(path):  # ECS or OCSF alert documents (benchmarks.alert_docs)
+        found = [alert_user_days(t, period, path)
+                 for t in read_alert_documents(path, dataset.timezone)]
+        keys, scores = group_max(np.concatenate([f[0] for f in found] or [np.empty(0, np.int64)]),
+                                 np.concatenate([f[1] for f in found] or [np.empty(0)]))
+        outside, unknown = sum(f[2] for f in found), sum(f[3] for f in found)
+    else:
+        keys, scores, outside, unknown = alert_user_days(read_alerts_file(path), period, path)
     per_day = None
     if budget is not None:
         per_day = alerts_per_day(budget, dataset.n_staff)

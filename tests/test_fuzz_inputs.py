@@ -63,7 +63,8 @@ def test_a_mutated_scenario_validates_or_is_refused_with_its_key(tmp_path_factor
         assert str(f) in str(exc)
 
 
-SUBCOMMANDS = ["simulate", "score", "score-alerts", "verify", "bench", "scenarios", "detectors", "profile", "demo"]
+SUBCOMMANDS = ["simulate", "score", "score-alerts", "verify", "bench", "scenarios", "detectors", "profile", "demo",
+               "export", "replay"]
 ARGS = st.one_of(
     st.sampled_from(["--out", "--seed", "--days", "--workers", "--budget", "--json", "--truth", "--detector",
                      "--sealed", "--timeout", "--bogus", "-d", "--quiet", "--seeds", "list", "show", "validate",
@@ -89,7 +90,7 @@ def test_any_command_line_ends_cleanly(tmp_path_factory, capsys, sub: str, args:
             argv[argv.index("--out") + 1:argv.index("--out") + 1] = [str(blocker)]
         elif sub == "simulate" or "--days" not in argv:
             argv += ["--bogus-option-to-stop-before-work"]
-    if sub in ("score", "score-alerts", "verify", "profile"):
+    if sub in ("score", "score-alerts", "verify", "profile", "export", "replay"):
         argv.insert(1, str(work / "no-dataset"))
     code = main(argv)
     out = capsys.readouterr()

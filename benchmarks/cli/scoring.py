@@ -185,7 +185,8 @@ def score(
 @app.command("score-alerts")
 def score_alerts_command(
     dataset: Annotated[Path, typer.Argument(help="Dataset directory.")],
-    alerts_file: Annotated[Path, typer.Argument(help="CSV or Parquet: event_id, or user_id+date.")],
+    alerts_file: Annotated[Path, typer.Argument(
+        help="CSV or Parquet (event_id, or user_id+date), or NDJSON ECS/OCSF alerts.")],
     truth: Annotated[Optional[Path], typer.Option(help=TRUTH_HELP)] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help=JSON_HELP)] = None,
     budget: Annotated[Optional[float], typer.Option(
