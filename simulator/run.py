@@ -20,7 +20,7 @@ from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -176,8 +176,8 @@ def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | Non
     per_day = np.sum([r.rows_per_day for r in results], axis=0)
     # Context parts from every shard, streamed in area order (each part sorted by time in its shard).
     for t in SHARD_TABLES:
-        parts = (pq.read_table(Path(d) / "context" / f"{t.name}.parquet") for d in shard_dirs)
-        files.append(write_parts(root, t.path, parts, t))
+        files.append(write_parts(root, t.path, _parquet_parts([Path(d) / "context" / f"{t.name}.parquet"
+                                                                for d in shard_dirs]), t))
     files.extend(m[0] for m in merged)
     labels = pa.concat_tables([m[1] for m in merged]) if merged else None
     label_table = labels.select(["event_id", "episode_id"]) if labels is not None else LABELS.schema.empty_table()
@@ -190,6 +190,16 @@ def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | Non
             "labelled": label_table.num_rows,
             "acted": Counter(ep_table["kind"].to_pylist()) if ep_table.num_rows else Counter(),
             "world_warnings": world_warnings}
+
+
+def _parquet_parts(paths: list[Path]) -> Iterator[pa.Table]:
+    """The rows of Parquet files in order, a row group at a time (an empty file as an empty table)."""
+    for path in paths:
+        with pq.ParquetFile(path) as f:
+            if f.metadata.num_rows == 0:
+                yield f.schema_arrow.empty_table()
+            for i in range(f.num_row_groups):
+                yield f.read_row_group(i)
 
 
 def plan_check(data: dict, source: str) -> list[str]:
