@@ -37,7 +37,7 @@ from snoopbench.simulator.dataset import write_parts, write_table
 from snoopbench.simulator.scenario import Scenario
 from snoopbench.contract.schema import (ACTIONS, ENTITY_TYPES, EPISODES, EVENTS, LABELS, RELATIONS, SYSTEMS, CONTEXT_TABLES,
                               TS)
-from snoopbench.simulator.shard_output import SHARD_TABLES, ShardResult, ShardRun, run_shard
+from snoopbench.simulator.shard_output import SHARD_TABLES, ShardResult, ShardRun
 from snoopbench.simulator.misuse_plan import acted_shortfalls
 from snoopbench.simulator.world import world_for, world_tables
 
@@ -155,24 +155,15 @@ def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | Non
     work = root / "_work"
     areas = list(range(len(scn.areas)))
     shard_dirs = [str(work / f"shard-{a:03d}") for a in areas]
-    pipelined = _Pipelined(data, shard_dirs, root, workers, str(scn.path)) if scheduler is None and workers > 1 else None
+    pipelined = (_Pipelined(data, shard_dirs, root, workers, str(scn.path), scheduler)
+                 if scheduler is not None or workers > 1 else None)
     # The world is built once per process that needs it: here with --workers 1, else by the
-    # first worker (group 0, or one cluster job), which writes its context tables.
+    # first group of areas (in a local worker, or a job on the cluster), which writes its context tables.
     if pipelined is not None:
         results, merged, (files, truth, world_warnings) = pipelined.results(scn.days, progress)
-    elif scheduler is None:
+    else:
         files, truth, world_warnings = write_world(data, str(root), str(scn.path))
         results, merged = _run_in_process(data, areas, shard_dirs, root, progress)
-    else:
-        files, truth, world_warnings = _map(_world_job, [(data, str(root), str(scn.path))], 1, scheduler)[0]
-        results = _run_shards(data, areas, shard_dirs, workers, scheduler, progress)
-        # Events, merged day by day from the shards' day files.
-        per_day = np.sum([r.rows_per_day for r in results], axis=0)
-        offsets = np.concatenate([[0], np.cumsum(per_day)[:-1]])
-        part_of_day = np.cumsum(per_day > 0) - 1
-        jobs = [(shard_dirs, d, int(offsets[d]), int(part_of_day[d]), str(root))
-                for d in range(scn.days) if per_day[d]]
-        merged = _map(_merge_day, jobs, workers, scheduler)
     per_day = np.sum([r.rows_per_day for r in results], axis=0)
     # Context parts from every shard, streamed in area order (each part sorted by time in its shard).
     for t in SHARD_TABLES:
@@ -226,10 +217,6 @@ def write_world(data: dict, root: str, source: str = "") -> tuple[list[FileEntry
         else:
             files.append(write_table(Path(root), f"context/{name}.parquet", table, decl[name]))
     return files, truth, warnings
-
-
-def _world_job(args) -> tuple[list[FileEntry], list[FileEntry], list[str]]:
-    return write_world(*args)
 
 
 def _episodes_table(episodes: list[dict], labels: pa.Table | None) -> pa.Table:
@@ -307,22 +294,31 @@ def _run_in_process(data: dict, areas: list[int], dirs: list[str], root: Path,
 
 
 class _Pipelined:
-    """Shards in ``workers`` local processes, each advancing its group of areas day by day and
-    merging every ``workers``-th day as soon as all groups have finished it (so the merge, like
-    the simulation, is shared out). Started before this process writes the world's context.
+    """Shards in ``workers`` local processes (or, with ``scheduler``, as long jobs on a Dask cluster,
+    one per thread it has, at most ``workers`` unless that is 1), each advancing its group of areas
+    day by day and merging every N-th day as soon as all groups have finished it (so the merge,
+    like the simulation, is shared out, and no stage waits for another to end). Every group must
+    run at once: a group that has finished its days waits for the others to merge its own.
 
     Each group publishes how far it is, and its rows per day, in ``work/group-N.json``; event id
     offsets and part numbers follow from those counts alone.
     """
 
-    def __init__(self, data: dict, dirs: list[str], root: Path, workers: int, source: str = ""):
+    def __init__(self, data: dict, dirs: list[str], root: Path, workers: int, source: str = "",
+                 scheduler: str | None = None):
         import multiprocessing as mp
 
         self.work = Path(dirs[0]).parent
         self.work.mkdir(parents=True, exist_ok=True)
         n = len(dirs)
+        if scheduler is not None:
+            from snoopbench.simulator.cluster import DaskPool
+
+            self.pool = DaskPool(scheduler)
+            workers = self.pool.threads if workers == 1 else min(workers, self.pool.threads)
         groups = [list(range(k, n, workers)) for k in range(min(workers, n))]
-        self.pool = ProcessPoolExecutor(max_workers=len(groups), mp_context=mp.get_context("spawn"))
+        if scheduler is None:
+            self.pool = ProcessPoolExecutor(max_workers=len(groups), mp_context=mp.get_context("spawn"))
         self.futures = [self.pool.submit(_group_job, (data, g, dirs, str(self.work), k, len(groups), str(root),
                                                       source))
                         for k, g in enumerate(groups)]
@@ -334,6 +330,9 @@ class _Pipelined:
             (self.work / "abort").touch()  # groups waiting for others stop instead of waiting for ever
         except OSError:
             pass
+        if not isinstance(self.pool, ProcessPoolExecutor):
+            self.pool.shutdown(cancel=True)
+            return
         processes = list(getattr(self.pool, "_processes", {}).values())
         for proc in processes:
             proc.terminate()
@@ -420,45 +419,6 @@ def _write_json(path: Path, value: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(value))
     tmp.replace(path)  # atomic: readers see the old state or the new one
-
-
-def _run_shards(data: dict, areas: list[int], dirs: list[str], workers: int, scheduler: str | None,
-                progress: Progress | None) -> list[ShardResult]:
-    days = data["duration_days"]
-    results = _map(_shard_job, [(data, a, d) for a, d in zip(areas, dirs)], workers, scheduler,
-                   on_done=(lambda n, r: progress(days * n // len(areas), days, sum(sum(x.rows_per_day) for x in r)))
-                   if progress else None)
-    return sorted(results, key=lambda r: r.area)
-
-
-def _shard_job(args) -> ShardResult:
-    data, area, d = args
-    return run_shard(data, area, d)
-
-
-def _map(fn, jobs: list, workers: int, scheduler: str | None, on_done=None) -> list:
-    """Run jobs in order of submission and return their results in the same order."""
-    if scheduler:
-        from snoopbench.simulator.cluster import dask_map
-
-        return dask_map(scheduler, fn, jobs, on_done=on_done)
-    if workers == 1 or len(jobs) <= 1:
-        out = []
-        for j in jobs:
-            out.append(fn(j))
-            if on_done:
-                on_done(len(out), out)
-        return out
-    import multiprocessing as mp
-
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(fn, j) for j in jobs]
-        out = []
-        for f in futures:
-            out.append(f.result())
-            if on_done:
-                on_done(len(out), out)
-        return out
 
 
 def _build_and_merge(builds: list, offset: int, part: int, root: str) -> tuple[FileEntry, pa.Table]:

@@ -134,3 +134,13 @@ def test_malformed_address_and_scheduler_without_workers(tmp_path: Path) -> None
                       dashboard_address=":0") as empty:
         with pytest.raises(InputError, match="has no workers"):
             cluster.dask_map(empty.scheduler_address, abs, [1], timeout=1)
+
+
+def test_cluster_run_is_pipelined_one_long_job_per_worker_thread(scheduler: str, tmp_path: Path) -> None:
+    """No area-then-merge barrier: each worker thread runs one job that simulates its group of areas
+    and merges its share of the days as soon as every group has finished them (as --workers N)."""
+    before = _executed(scheduler)
+    r = simulate("misuse-zoo", tmp_path / "zoo", days=3, scheduler=scheduler)
+    after = _executed(scheduler)
+    assert {w: after[w] - before.get(w, 0) for w in after} == {w: 1 for w in after} and len(after) == 2
+    assert r.fingerprint == simulate("misuse-zoo", tmp_path / "local", days=3, workers=2).fingerprint
