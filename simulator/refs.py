@@ -49,24 +49,32 @@ class RefTable:
         self.counts = {t: self.count[:, i] for i, t in enumerate(POOL_TYPES)}
 
     def _grow(self) -> None:
+        # Rows past ``n`` are left unwritten (np.empty: the pages stay untouched, so memory grows
+        # with the references made, not in doublings) and set as references are added (_clear).
         cap = len(self.created) * 2
-        for name in ("incident_id", "crime_id", "created", "area"):
+        for name in ("incident_id", "crime_id", "created", "area", "pool", "pool_t", "count", "late"):
             old = getattr(self, name)
-            new = np.full(cap, -1, old.dtype)
-            new[: len(old)] = old
-            setattr(self, name, new)
-        for name, fill in (("pool", -1), ("pool_t", 0), ("count", 0), ("late", False)):
-            old = getattr(self, name)
-            new = np.full((cap, old.shape[1]), fill, old.dtype)
+            new = np.empty((cap, *old.shape[1:]), old.dtype)
             new[: self.n] = old[: self.n]
             setattr(self, name, new)
+        for name in ("incident_id", "crime_id", "created", "area"):
+            getattr(self, name)[-1] = -1  # what index -1 (no reference) reads, as when every row was filled
         self._views()
+        self._clear(cap - 1, cap)
+
+    def _clear(self, lo: int, hi: int) -> None:
+        """Empty pools for new rows ``lo:hi``."""
+        self.pool[lo:hi] = -1
+        self.pool_t[lo:hi] = 0
+        self.count[lo:hi] = 0
+        self.late[lo:hi] = False
 
     def add(self, string: str, created_ms: int, area: int, incident_id: int = -1, crime_id: int = -1) -> int:
         if self.n == len(self.created):
             self._grow()
         r = self.n
         self.n += 1
+        self._clear(r, r + 1)
         self.strings.append(string)
         self.incident_id[r] = incident_id
         self.crime_id[r] = crime_id
@@ -81,6 +89,7 @@ class RefTable:
         while self.n + k > len(self.created):
             self._grow()
         r = np.arange(self.n, self.n + k)
+        self._clear(self.n, self.n + k)
         self.strings.extend(strings)
         self.incident_id[r] = incident_id
         self.crime_id[r] = crime_id
