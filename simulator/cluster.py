@@ -25,6 +25,8 @@ from snoopbench.contract.errors import InputError
 
 #: Seconds to wait for the scheduler to answer, and for at least one worker to join it.
 CONNECT_TIMEOUT_S = 10.0
+#: Seconds to wait for ``--workers N`` workers to join (batch jobs may sit in a queue first).
+WORKERS_TIMEOUT_S = 600.0
 
 
 def dask_map(scheduler: str, fn: Callable[[Any], Any], jobs: list, *, timeout: float | None = None,
@@ -83,9 +85,18 @@ class DaskPool:
     ``submit`` gives a :class:`concurrent.futures.Future`. Jobs and results travel pickled (see the
     module docstring); ``threads`` is how many jobs the cluster runs at once."""
 
-    def __init__(self, scheduler: str, timeout: float | None = None):
+    def __init__(self, scheduler: str, workers: int = 1, timeout: float | None = None):
+        """With ``workers`` > 1, wait (up to :data:`WORKERS_TIMEOUT_S`) until that many have joined."""
         self.client = _connect(scheduler, timeout)
         self._futures: list = []
+        if workers > 1:
+            try:
+                self.client.wait_for_workers(workers, timeout=WORKERS_TIMEOUT_S if timeout is None else timeout)
+            except (OSError, TimeoutError):
+                have = len(self.client.scheduler_info().get("workers", {}))
+                self.client.close()
+                raise InputError(f"expected {workers} workers at the Dask scheduler {scheduler!r}, "
+                                 f"{have} joined", key="--workers") from None
 
     @property
     def threads(self) -> int:

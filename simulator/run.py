@@ -314,7 +314,7 @@ class _Pipelined:
         if scheduler is not None:
             from snoopbench.simulator.cluster import DaskPool
 
-            self.pool = DaskPool(scheduler)
+            self.pool = DaskPool(scheduler, workers)
             workers = self.pool.threads if workers == 1 else min(workers, self.pool.threads)
         groups = [list(range(k, n, workers)) for k in range(min(workers, n))]
         if scheduler is None:

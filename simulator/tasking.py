@@ -34,8 +34,8 @@ class TaskLog:
     """Tasking rows (staff, reference, via, since, until) as they are given, spilled in sorted runs."""
 
     COMPACT_EVERY = 4096
-    SPILL_ROWS = 1 << 20     # rows held in memory before a run is written (about 30 MB)
-    BUCKET_ROWS = 1 << 21    # raw rows aggregated at once in the final merge
+    SPILL_ROWS = 1 << 19     # rows held in memory before a run is written (about 15 MB)
+    BUCKET_ROWS = 1 << 19    # raw rows aggregated at once in the final merge
     WINDOW_STEP = 1 << 15    # finished rows per run and start-time window in the final merge
 
     def __init__(self, spill_dir: Path | None = None):

@@ -144,3 +144,13 @@ def test_cluster_run_is_pipelined_one_long_job_per_worker_thread(scheduler: str,
     after = _executed(scheduler)
     assert {w: after[w] - before.get(w, 0) for w in after} == {w: 1 for w in after} and len(after) == 2
     assert r.fingerprint == simulate("misuse-zoo", tmp_path / "local", days=3, workers=2).fingerprint
+
+
+def test_more_workers_asked_for_than_the_cluster_has_is_bad_input(scheduler: str, tmp_path: Path,
+                                                                  monkeypatch, capsys) -> None:
+    monkeypatch.setattr(cluster, "WORKERS_TIMEOUT_S", 1.0)
+    code = main(["simulate", "tiny", "--out", str(tmp_path / "ds"), "--days", "1", "--scheduler", scheduler,
+                 "--workers", "3", "--quiet"])
+    assert code == 2
+    assert "expected 3 workers" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
