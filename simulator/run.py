@@ -106,7 +106,8 @@ def simulate(scenario: str | Path | Scenario, out: str | Path, *, seed: int | No
     warnings = list(scn.notes)
     if workers == 1 and scheduler is None:
         # This process builds the world anyway (cached): an impossible plan is refused before
-        # anything is written. With more workers, the worker that builds it refuses it (plan_check).
+        # anything is written. With more workers, this process refuses it as it writes the world
+        # beside them (write_world), and on a cluster the first group does.
         warnings += plan_check(scn.data, str(scn.path))
     tmp = _prepare_out(out, "dataset directory", "--out")
     tmp_truth = None
@@ -157,10 +158,17 @@ def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | Non
     shard_dirs = [str(work / f"shard-{a:03d}") for a in areas]
     pipelined = (_Pipelined(data, shard_dirs, root, workers, str(scn.path), scheduler)
                  if scheduler is not None or workers > 1 else None)
-    # The world is built once per process that needs it: here with --workers 1, else by the
-    # first group of areas (in a local worker, or a job on the cluster), which writes its context tables.
+    # The world is built once per process that needs it. Its context tables are written here while
+    # local workers simulate (or before, with --workers 1); on a cluster, by the first group of areas.
     if pipelined is not None:
-        results, merged, (files, truth, world_warnings) = pipelined.results(scn.days, progress)
+        if scheduler is None:
+            try:
+                world = write_world(data, str(root), str(scn.path))
+            except BaseException:
+                pipelined.abort()
+                raise
+        results, merged, from_group = pipelined.results(scn.days, progress)
+        files, truth, world_warnings = world if scheduler is None else from_group
     else:
         files, truth, world_warnings = write_world(data, str(root), str(scn.path))
         results, merged = _run_in_process(data, areas, shard_dirs, root, progress)
@@ -320,7 +328,7 @@ class _Pipelined:
         if scheduler is None:
             self.pool = ProcessPoolExecutor(max_workers=len(groups), mp_context=mp.get_context("spawn"))
         self.futures = [self.pool.submit(_group_job, (data, g, dirs, str(self.work), k, len(groups), str(root),
-                                                      source))
+                                                      source, scheduler is not None and k == 0))
                         for k, g in enumerate(groups)]
         self.groups = len(groups)
 
@@ -367,9 +375,9 @@ class _Pipelined:
 
 
 def _group_job(args) -> tuple[list[ShardResult], dict[int, FileEntry], tuple[list[FileEntry], list[FileEntry]]]:
-    data, group, dirs, work, k, n_groups, root, source = args
+    data, group, dirs, work, k, n_groups, root, source, writes_world = args
     work, days = Path(work), data["duration_days"]
-    world = write_world(data, root, source) if k == 0 else ([], [], [])
+    world = write_world(data, root, source) if writes_world else ([], [], [])
     shards = [ShardRun(data, a, dirs[a], compression="uncompressed") for a in group]
     mine = [d for d in range(days) if d % n_groups == k]
     merged: dict[int, FileEntry] = {}
