@@ -42,6 +42,7 @@ from snoopbench.simulator.misuse_plan import acted_shortfalls
 from snoopbench.simulator.world import world_for, world_tables
 
 Progress = Callable[[int, int, int], None]  # (days done, total days, events so far)
+ABORT_WAIT_S = 120.0  # how long a stopped cluster run waits for its running jobs to stop
 
 
 @dataclass(frozen=True)
@@ -339,7 +340,14 @@ class _Pipelined:
         except OSError:
             pass
         if not isinstance(self.pool, ProcessPoolExecutor):
+            # Cluster jobs cannot be killed: they stop at their next day (see _group_job), and the
+            # run's folder is removed only once every job that started has stopped.
             self.pool.shutdown(cancel=True)
+            deadline = time.monotonic() + ABORT_WAIT_S
+            while time.monotonic() < deadline and any(
+                    (self.work / f"group-{k}.started").exists() and not (self.work / f"group-{k}.exited").exists()
+                    for k in range(self.groups)):
+                time.sleep(0.2)
             return
         processes = list(getattr(self.pool, "_processes", {}).values())
         for proc in processes:
@@ -377,6 +385,24 @@ class _Pipelined:
 def _group_job(args) -> tuple[list[ShardResult], dict[int, FileEntry], tuple[list[FileEntry], list[FileEntry]]]:
     data, group, dirs, work, k, n_groups, root, source, writes_world = args
     work, days = Path(work), data["duration_days"]
+    _check_running(work)
+    (work / f"group-{k}.started").touch()
+    try:
+        return _group_days(data, group, dirs, work, k, n_groups, root, source, writes_world, days)
+    finally:
+        try:
+            (work / f"group-{k}.exited").touch()
+        except OSError:
+            pass  # the run's folder is gone already
+
+
+def _check_running(work: Path) -> None:
+    """Stop a group whose run was stopped (an error elsewhere, Ctrl-C): its folder is gone or marked."""
+    if (work / "abort").exists() or not work.is_dir():
+        raise RuntimeError("the run was stopped")
+
+
+def _group_days(data, group, dirs, work, k, n_groups, root, source, writes_world, days):
     world = write_world(data, root, source) if writes_world else ([], [], [])
     shards = [ShardRun(data, a, dirs[a], compression="uncompressed") for a in group]
     mine = [d for d in range(days) if d % n_groups == k]
@@ -393,8 +419,7 @@ def _group_job(args) -> tuple[list[ShardResult], dict[int, FileEntry], tuple[lis
             if min(m["through"] for m in marks) < day:
                 if not block:
                     return
-                if (work / "abort").exists():
-                    raise RuntimeError("another group failed")
+                _check_running(work)
                 time.sleep(0.01)
                 continue
             per_day = np.sum([m["rows"][: day + 1] for m in marks], axis=0)
@@ -406,6 +431,7 @@ def _group_job(args) -> tuple[list[ShardResult], dict[int, FileEntry], tuple[lis
             mine.pop(0)
 
     for day in range(days):
+        _check_running(work)
         for s in shards:
             s.run_day(day)
         publish(min(s.complete_through for s in shards))

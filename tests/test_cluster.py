@@ -154,3 +154,19 @@ def test_more_workers_asked_for_than_the_cluster_has_is_bad_input(scheduler: str
     assert code == 2
     assert "expected 3 workers" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cluster_run_that_fails_stops_its_jobs_and_leaves_nothing(scheduler: str, tmp_path: Path) -> None:
+    """The first group refuses an impossible plan as it writes the world; the other group stops at
+    its next day, and only then is the run's folder removed (no job writes into it afterwards)."""
+    from snoopbench.contract.errors import ScenarioError
+    from snoopbench.simulator.scenario import find
+
+    scn = tmp_path / "s.toml"
+    scn.write_text(f'format = "snoopbench/scenario/v1"\nextends = "{find("tiny")}"\nname = "fails"\n'
+                   "[misuse.kinds.neighbour]\nepisodes = 5000\n")
+    out = tmp_path / "out"
+    with pytest.raises(ScenarioError, match=r"misuse\.kinds\.neighbour\.episodes: 5000 episodes asked for"):
+        simulate(scn, out, days=3, scheduler=scheduler)
+    time.sleep(2)  # a job still running would write here now
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
