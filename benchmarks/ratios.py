@@ -1,4 +1,4 @@
-"""The speed and scale figures of issue 7, measured in one run and printed against their targets.
+"""The speed and scale figures of issues 7 and 16, measured in one run and printed against their targets.
 
 ``make bench`` runs ``python -m snoopbench.benchmarks.ratios``; ``--help`` lists the options (``--days`` and
 ``--repeat 1`` for a quick check, ``--large`` for the year of the large force, ``--json FILE``).
@@ -70,6 +70,7 @@ class Run:
 
     seconds: float
     peak_bytes: int
+    largest_bytes: int = 0  # the largest single process of the tree (its ru_maxrss)
 
 
 def snoopbench_command() -> list[str]:
@@ -107,7 +108,7 @@ def measure(cmd: list[str]) -> Run:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"exit code {proc.returncode}: {' '.join(cmd)}")
-    return Run(seconds, max(peak, usage.ru_maxrss * 1024))
+    return Run(seconds, max(peak, usage.ru_maxrss * 1024), usage.ru_maxrss * 1024)
 
 
 def _rss(p) -> int:
@@ -234,7 +235,7 @@ def _measure(args: argparse.Namespace, long_days: int, work: Path) -> list[Figur
         Figure(f"simulate {days} d, 1 worker", rows / t_one, "events/s", "", None,
                f"{rows:,} events in {t_one:.1f} s (median of {n})"),
         Figure("pyarrow zstd write, same rows", rows / t_raw, "events/s", "", None, f"{t_raw:.2f} s"),
-        Figure("generation speed / raw write", t_raw / t_one, "", ">= 0.3 (aim 0.5)", t_raw / t_one >= 0.3),
+        Figure("generation speed / raw write", t_raw / t_one, "", ">= 0.4 (aim 0.5)", t_raw / t_one >= 0.4),
         Figure("pyarrow write, the dataset's own encodings", rows / t_tuned, "events/s", "", None,
                f"{t_tuned:.2f} s: dictionaries only where values repeat, delta for event id and time"),
         Figure("generation speed / that write", t_tuned / t_one, "", "", None, "for information"),
@@ -242,10 +243,14 @@ def _measure(args: argparse.Namespace, long_days: int, work: Path) -> list[Figur
                "whole process tree, 1 worker"),
         Figure(f"peak memory, {long_days} d", mem_long / MIB, "MiB", "< 1.5 GB", mem_long < LIMIT,
                f"1.5 GB = {LIMIT / MIB:,.0f} MiB"),
-        Figure(f"memory {long_days} d / {days} d", mem_long / mem_short, "", "<= 1.3", mem_long / mem_short <= 1.3),
+        Figure(f"memory {long_days} d / {days} d", mem_long / mem_short, "", "<= 1.15 (aim 1.0)",
+               mem_long / mem_short <= 1.15),
         Figure(f"peak memory, {days} d, {args.workers} workers", max(r.peak_bytes for r in many) / MIB, "MiB",
                "", None, "whole process tree"),
-        Figure(f"speed-up, {args.workers} workers / 1", t_one / t_many, "x", ">= 1.6", t_one / t_many >= 1.6,
+        Figure(f"peak memory per process, {days} d / {long_days} d", max(r.largest_bytes for r in one) / MIB,
+               "MiB", "flat with duration", None, f"{long.largest_bytes / MIB:,.0f} MiB at {long_days} d "
+               "(largest single process, 1 worker)"),
+        Figure(f"speed-up, {args.workers} workers / 1", t_one / t_many, "x", ">= 1.6 (aim 1.8)", t_one / t_many >= 1.6,
                f"{t_many:.1f} s vs {t_one:.1f} s (median of {n}); {os.cpu_count()} CPUs"),
     ]
     if not args.no_detectors:
@@ -254,7 +259,9 @@ def _measure(args: argparse.Namespace, long_days: int, work: Path) -> list[Figur
         big = simulate("large-force", work / "large-force", 365, 2, "large")
         shutil.rmtree(work / "large-force", ignore_errors=True)
         figures += [Figure("large-force, 365 d, 2 workers", big.seconds / 60, "min", "< 15 min",
-                           big.seconds < 15 * 60, f"peak {big.peak_bytes / MIB:,.0f} MiB (process tree)")]
+                           big.seconds < 15 * 60, f"peak {big.peak_bytes / MIB:,.0f} MiB (process tree)"),
+                    Figure("large-force, 365 d, peak memory per process", big.largest_bytes / MIB, "MiB",
+                           "<= 1.5 GB", big.largest_bytes <= LIMIT, "the largest single process (ru_maxrss)")]
     return figures
 
 

@@ -49,24 +49,32 @@ class RefTable:
         self.counts = {t: self.count[:, i] for i, t in enumerate(POOL_TYPES)}
 
     def _grow(self) -> None:
+        # Rows past ``n`` are left unwritten (np.empty: the pages stay untouched, so memory grows
+        # with the references made, not in doublings) and set as references are added (_clear).
         cap = len(self.created) * 2
-        for name in ("incident_id", "crime_id", "created", "area"):
+        for name in ("incident_id", "crime_id", "created", "area", "pool", "pool_t", "count", "late"):
             old = getattr(self, name)
-            new = np.full(cap, -1, old.dtype)
-            new[: len(old)] = old
-            setattr(self, name, new)
-        for name, fill in (("pool", -1), ("pool_t", 0), ("count", 0), ("late", False)):
-            old = getattr(self, name)
-            new = np.full((cap, old.shape[1]), fill, old.dtype)
+            new = np.empty((cap, *old.shape[1:]), old.dtype)
             new[: self.n] = old[: self.n]
             setattr(self, name, new)
+        for name in ("incident_id", "crime_id", "created", "area"):
+            getattr(self, name)[-1] = -1  # what index -1 (no reference) reads, as when every row was filled
         self._views()
+        self._clear(cap - 1, cap)
+
+    def _clear(self, lo: int, hi: int) -> None:
+        """Empty pools for new rows ``lo:hi``."""
+        self.pool[lo:hi] = -1
+        self.pool_t[lo:hi] = 0
+        self.count[lo:hi] = 0
+        self.late[lo:hi] = False
 
     def add(self, string: str, created_ms: int, area: int, incident_id: int = -1, crime_id: int = -1) -> int:
         if self.n == len(self.created):
             self._grow()
         r = self.n
         self.n += 1
+        self._clear(r, r + 1)
         self.strings.append(string)
         self.incident_id[r] = incident_id
         self.crime_id[r] = crime_id
@@ -81,6 +89,7 @@ class RefTable:
         while self.n + k > len(self.created):
             self._grow()
         r = np.arange(self.n, self.n + k)
+        self._clear(self.n, self.n + k)
         self.strings.extend(strings)
         self.incident_id[r] = incident_id
         self.crime_id[r] = crime_id
@@ -175,10 +184,15 @@ class RefTable:
 
 
 class Holdings:
-    """Ring buffers of (reference, held from, held until) per owner (staff member, team or area)."""
+    """Ring buffers of (reference, held from, held until) per owner (staff member, team or area).
+
+    References are kept plus one (0: an empty slot), so that every table starts as zeros: memory the
+    operating system hands out untouched, and only the rows of owners that are pushed to (an area's
+    own staff, of a whole force's) ever become resident.
+    """
 
     def __init__(self, owners: int, width: int):
-        self.ref = np.full((owners, width), -1, np.int64)
+        self.ref1 = np.zeros((owners, width), np.int64)
         self.since = np.zeros((owners, width), np.int64)
         self.until = np.zeros((owners, width), np.int64)
         self.next = np.zeros(owners, np.int64)
@@ -186,7 +200,7 @@ class Holdings:
 
     def push_one(self, owner: int, ref: int, since_ms: int, until_ms: int) -> None:
         slot = self.next[owner] % self.width
-        self.ref[owner, slot] = ref
+        self.ref1[owner, slot] = ref + 1
         self.since[owner, slot] = since_ms
         self.until[owner, slot] = until_ms
         self.next[owner] += 1
@@ -199,6 +213,7 @@ class Holdings:
         order = np.argsort(owners, kind="stable")
         o = owners[order]
         cols = [np.broadcast_to(np.asarray(x, np.int64), (len(owners),))[order] for x in (refs, since_ms, until_ms)]
+        cols[0] = cols[0] + 1
         start, count = group_starts(o)
         if len(start) == len(o):  # every owner once
             slot = self.next[o] % self.width
@@ -207,7 +222,7 @@ class Holdings:
             rank = np.arange(len(o)) - np.repeat(start, count)
             keep = rank >= np.repeat(count, count) - self.width  # an owner's last ``width`` pushes survive
             slot = ((self.next[o] + rank) % self.width)[keep]
-        for table, col in zip((self.ref, self.since, self.until), cols):
+        for table, col in zip((self.ref1, self.since, self.until), cols):
             table[o[keep], slot] = col[keep]
         self.next[o[start]] += count
 
@@ -216,16 +231,16 @@ class Holdings:
         ``now_ms`` until after it); -1 where none is live."""
         if len(owner) == 1:
             o, now = int(owner[0]), now_ms[0]
-            live = np.flatnonzero((self.since[o] <= now) & (self.until[o] > now) & (self.ref[o] >= 0))
+            live = np.flatnonzero((self.since[o] <= now) & (self.until[o] > now) & (self.ref1[o] > 0))
             if not len(live):
                 return np.full(1, -1, np.int64)
-            return self.ref[o, live[min(int(u[0] * len(live)), len(live) - 1)]].reshape(1)
+            return (self.ref1[o, live[min(int(u[0] * len(live)), len(live) - 1)]] - 1).reshape(1)
         now = now_ms[:, None]
-        live = (self.since[owner] <= now) & (self.until[owner] > now) & (self.ref[owner] >= 0)
+        live = (self.since[owner] <= now) & (self.until[owner] > now) & (self.ref1[owner] > 0)
         n_live = live.sum(axis=1)
         k = (u * n_live).astype(np.int64)
         slot = (np.cumsum(live, axis=1) <= k[:, None]).sum(axis=1)  # the k-th live slot
-        out = self.ref[owner, np.minimum(slot, self.width - 1)]
+        out = self.ref1[owner, np.minimum(slot, self.width - 1)] - 1
         return np.where(n_live > 0, out, -1)
 
     def pick_of(self, owner: int, now_ms: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -236,7 +251,7 @@ class Holdings:
         draw among them that has expired is redrawn (from the unused fraction of the same uniform),
         and the few rows still unlucky after a few rounds are settled exactly.
         """
-        ref, since, until = self.ref[owner], self.since[owner], self.until[owner]
+        ref, since, until = self.ref1[owner] - 1, self.since[owner], self.until[owner]
         order = np.argsort(np.where(ref >= 0, since, np.iinfo(np.int64).max), kind="stable")
         starts = np.where(ref >= 0, since, np.iinfo(np.int64).max)[order]
         prefix = np.searchsorted(starts, now_ms, side="right")

@@ -20,7 +20,7 @@ from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -37,11 +37,12 @@ from snoopbench.simulator.dataset import write_parts, write_table
 from snoopbench.simulator.scenario import Scenario
 from snoopbench.contract.schema import (ACTIONS, ENTITY_TYPES, EPISODES, EVENTS, LABELS, RELATIONS, SYSTEMS, CONTEXT_TABLES,
                               TS)
-from snoopbench.simulator.shard_output import SHARD_TABLES, ShardResult, ShardRun, run_shard
+from snoopbench.simulator.shard_output import SHARD_TABLES, ShardResult, ShardRun
 from snoopbench.simulator.misuse_plan import acted_shortfalls
 from snoopbench.simulator.world import world_for, world_tables
 
 Progress = Callable[[int, int, int], None]  # (days done, total days, events so far)
+ABORT_WAIT_S = 120.0  # how long a stopped cluster run waits for its running jobs to stop
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ def simulate(scenario: str | Path | Scenario, out: str | Path, *, seed: int | No
     warnings = list(scn.notes)
     if workers == 1 and scheduler is None:
         # This process builds the world anyway (cached): an impossible plan is refused before
-        # anything is written. With more workers, the worker that builds it refuses it (plan_check).
+        # anything is written. With more workers, this process refuses it as it writes the world
+        # beside them (write_world), and on a cluster the first group does.
         warnings += plan_check(scn.data, str(scn.path))
     tmp = _prepare_out(out, "dataset directory", "--out")
     tmp_truth = None
@@ -167,29 +169,27 @@ def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | Non
     work = root / "_work"
     areas = list(range(len(scn.areas)))
     shard_dirs = [str(work / f"shard-{a:03d}") for a in areas]
-    pipelined = _Pipelined(data, shard_dirs, root, workers, str(scn.path)) if scheduler is None and workers > 1 else None
-    # The world is built once per process that needs it: here with --workers 1, else by the
-    # first worker (group 0, or one cluster job), which writes its context tables.
+    pipelined = (_Pipelined(data, shard_dirs, root, workers, str(scn.path), scheduler)
+                 if scheduler is not None or workers > 1 else None)
+    # The world is built once per process that needs it. Its context tables are written here while
+    # local workers simulate (or before, with --workers 1); on a cluster, by the first group of areas.
     if pipelined is not None:
-        results, merged, (files, truth, world_warnings) = pipelined.results(scn.days, progress)
-    elif scheduler is None:
+        if scheduler is None:
+            try:
+                world = write_world(data, str(root), str(scn.path))
+            except BaseException:
+                pipelined.abort()
+                raise
+        results, merged, from_group = pipelined.results(scn.days, progress)
+        files, truth, world_warnings = world if scheduler is None else from_group
+    else:
         files, truth, world_warnings = write_world(data, str(root), str(scn.path))
         results, merged = _run_in_process(data, areas, shard_dirs, root, progress)
-    else:
-        files, truth, world_warnings = _map(_world_job, [(data, str(root), str(scn.path))], 1, scheduler)[0]
-        results = _run_shards(data, areas, shard_dirs, workers, scheduler, progress)
-        # Events, merged day by day from the shards' day files.
-        per_day = np.sum([r.rows_per_day for r in results], axis=0)
-        offsets = np.concatenate([[0], np.cumsum(per_day)[:-1]])
-        part_of_day = np.cumsum(per_day > 0) - 1
-        jobs = [(shard_dirs, d, int(offsets[d]), int(part_of_day[d]), str(root))
-                for d in range(scn.days) if per_day[d]]
-        merged = _map(_merge_day, jobs, workers, scheduler)
     per_day = np.sum([r.rows_per_day for r in results], axis=0)
     # Context parts from every shard, streamed in area order (each part sorted by time in its shard).
     for t in SHARD_TABLES:
-        parts = (pq.read_table(Path(d) / "context" / f"{t.name}.parquet") for d in shard_dirs)
-        files.append(write_parts(root, t.path, parts, t))
+        files.append(write_parts(root, t.path, _parquet_parts([Path(d) / "context" / f"{t.name}.parquet"
+                                                                for d in shard_dirs]), t))
     files.extend(m[0] for m in merged)
     labels = pa.concat_tables([m[1] for m in merged]) if merged else None
     label_table = labels.select(["event_id", "episode_id"]) if labels is not None else LABELS.schema.empty_table()
@@ -205,6 +205,16 @@ def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | Non
             "labelled": label_table.num_rows,
             "acted": Counter(ep_table["kind"].to_pylist()) if ep_table.num_rows else Counter(),
             "world_warnings": world_warnings}
+
+
+def _parquet_parts(paths: list[Path]) -> Iterator[pa.Table]:
+    """The rows of Parquet files in order, a row group at a time (an empty file as an empty table)."""
+    for path in paths:
+        with pq.ParquetFile(path) as f:
+            if f.metadata.num_rows == 0:
+                yield f.schema_arrow.empty_table()
+            for i in range(f.num_row_groups):
+                yield f.read_row_group(i)
 
 
 def plan_check(data: dict, source: str) -> list[str]:
@@ -231,10 +241,6 @@ def write_world(data: dict, root: str, source: str = "") -> tuple[list[FileEntry
         else:
             files.append(write_table(Path(root), f"context/{name}.parquet", table, decl[name]))
     return files, truth, warnings
-
-
-def _world_job(args) -> tuple[list[FileEntry], list[FileEntry], list[str]]:
-    return write_world(*args)
 
 
 def _episodes_table(episodes: list[dict], labels: pa.Table | None) -> pa.Table:
@@ -313,24 +319,33 @@ def _run_in_process(data: dict, areas: list[int], dirs: list[str], root: Path,
 
 
 class _Pipelined:
-    """Shards in ``workers`` local processes, each advancing its group of areas day by day and
-    merging every ``workers``-th day as soon as all groups have finished it (so the merge, like
-    the simulation, is shared out). Started before this process writes the world's context.
+    """Shards in ``workers`` local processes (or, with ``scheduler``, as long jobs on a Dask cluster,
+    one per thread it has, at most ``workers`` unless that is 1), each advancing its group of areas
+    day by day and merging every N-th day as soon as all groups have finished it (so the merge,
+    like the simulation, is shared out, and no stage waits for another to end). Every group must
+    run at once: a group that has finished its days waits for the others to merge its own.
 
     Each group publishes how far it is, and its rows per day, in ``work/group-N.json``; event id
     offsets and part numbers follow from those counts alone.
     """
 
-    def __init__(self, data: dict, dirs: list[str], root: Path, workers: int, source: str = ""):
+    def __init__(self, data: dict, dirs: list[str], root: Path, workers: int, source: str = "",
+                 scheduler: str | None = None):
         import multiprocessing as mp
 
         self.work = Path(dirs[0]).parent
         self.work.mkdir(parents=True, exist_ok=True)
         n = len(dirs)
+        if scheduler is not None:
+            from snoopbench.simulator.cluster import DaskPool
+
+            self.pool = DaskPool(scheduler, workers)
+            workers = self.pool.threads if workers == 1 else min(workers, self.pool.threads)
         groups = [list(range(k, n, workers)) for k in range(min(workers, n))]
-        self.pool = ProcessPoolExecutor(max_workers=len(groups), mp_context=mp.get_context("spawn"))
+        if scheduler is None:
+            self.pool = ProcessPoolExecutor(max_workers=len(groups), mp_context=mp.get_context("spawn"))
         self.futures = [self.pool.submit(_group_job, (data, g, dirs, str(self.work), k, len(groups), str(root),
-                                                      source))
+                                                      source, scheduler is not None and k == 0))
                         for k, g in enumerate(groups)]
         self.groups = len(groups)
 
@@ -340,6 +355,16 @@ class _Pipelined:
             (self.work / "abort").touch()  # groups waiting for others stop instead of waiting for ever
         except OSError:
             pass
+        if not isinstance(self.pool, ProcessPoolExecutor):
+            # Cluster jobs cannot be killed: they stop at their next day (see _group_job), and the
+            # run's folder is removed only once every job that started has stopped.
+            self.pool.shutdown(cancel=True)
+            deadline = time.monotonic() + ABORT_WAIT_S
+            while time.monotonic() < deadline and any(
+                    (self.work / f"group-{k}.started").exists() and not (self.work / f"group-{k}.exited").exists()
+                    for k in range(self.groups)):
+                time.sleep(0.2)
+            return
         processes = list(getattr(self.pool, "_processes", {}).values())
         for proc in processes:
             proc.terminate()
@@ -374,9 +399,27 @@ class _Pipelined:
 
 
 def _group_job(args) -> tuple[list[ShardResult], dict[int, FileEntry], tuple[list[FileEntry], list[FileEntry]]]:
-    data, group, dirs, work, k, n_groups, root, source = args
+    data, group, dirs, work, k, n_groups, root, source, writes_world = args
     work, days = Path(work), data["duration_days"]
-    world = write_world(data, root, source) if k == 0 else ([], [], [])
+    _check_running(work)
+    (work / f"group-{k}.started").touch()
+    try:
+        return _group_days(data, group, dirs, work, k, n_groups, root, source, writes_world, days)
+    finally:
+        try:
+            (work / f"group-{k}.exited").touch()
+        except OSError:
+            pass  # the run's folder is gone already
+
+
+def _check_running(work: Path) -> None:
+    """Stop a group whose run was stopped (an error elsewhere, Ctrl-C): its folder is gone or marked."""
+    if (work / "abort").exists() or not work.is_dir():
+        raise RuntimeError("the run was stopped")
+
+
+def _group_days(data, group, dirs, work, k, n_groups, root, source, writes_world, days):
+    world = write_world(data, root, source) if writes_world else ([], [], [])
     shards = [ShardRun(data, a, dirs[a], compression="uncompressed") for a in group]
     mine = [d for d in range(days) if d % n_groups == k]
     merged: dict[int, FileEntry] = {}
@@ -392,8 +435,7 @@ def _group_job(args) -> tuple[list[ShardResult], dict[int, FileEntry], tuple[lis
             if min(m["through"] for m in marks) < day:
                 if not block:
                     return
-                if (work / "abort").exists():
-                    raise RuntimeError("another group failed")
+                _check_running(work)
                 time.sleep(0.01)
                 continue
             per_day = np.sum([m["rows"][: day + 1] for m in marks], axis=0)
@@ -405,6 +447,7 @@ def _group_job(args) -> tuple[list[ShardResult], dict[int, FileEntry], tuple[lis
             mine.pop(0)
 
     for day in range(days):
+        _check_running(work)
         for s in shards:
             s.run_day(day)
         publish(min(s.complete_through for s in shards))
@@ -426,45 +469,6 @@ def _write_json(path: Path, value: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(value))
     tmp.replace(path)  # atomic: readers see the old state or the new one
-
-
-def _run_shards(data: dict, areas: list[int], dirs: list[str], workers: int, scheduler: str | None,
-                progress: Progress | None) -> list[ShardResult]:
-    days = data["duration_days"]
-    results = _map(_shard_job, [(data, a, d) for a, d in zip(areas, dirs)], workers, scheduler,
-                   on_done=(lambda n, r: progress(days * n // len(areas), days, sum(sum(x.rows_per_day) for x in r)))
-                   if progress else None)
-    return sorted(results, key=lambda r: r.area)
-
-
-def _shard_job(args) -> ShardResult:
-    data, area, d = args
-    return run_shard(data, area, d)
-
-
-def _map(fn, jobs: list, workers: int, scheduler: str | None, on_done=None) -> list:
-    """Run jobs in order of submission and return their results in the same order."""
-    if scheduler:
-        from snoopbench.simulator.cluster import dask_map
-
-        return dask_map(scheduler, fn, jobs, on_done=on_done)
-    if workers == 1 or len(jobs) <= 1:
-        out = []
-        for j in jobs:
-            out.append(fn(j))
-            if on_done:
-                on_done(len(out), out)
-        return out
-    import multiprocessing as mp
-
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(fn, j) for j in jobs]
-        out = []
-        for f in futures:
-            out.append(f.result())
-            if on_done:
-                on_done(len(out), out)
-        return out
 
 
 def _build_and_merge(builds: list, offset: int, part: int, root: str) -> tuple[FileEntry, pa.Table]:

@@ -19,6 +19,7 @@ from snoopbench.simulator.refs import Holdings, RefTable
 from snoopbench.simulator.rng import derive, exact_sum
 from snoopbench.contract.schema import ACTIONS, ENTITY_TYPES, ROLES, SYSTEMS
 from snoopbench.simulator.sink import EventSink
+from snoopbench.simulator.tasking import TaskLog
 
 ROLE = {r: i for i, r in enumerate(ROLES)}
 SYS = {s: i for i, s in enumerate(SYSTEMS)}
@@ -114,39 +115,6 @@ class Categorical:
 VIA = {"direct": 0, "team": 1}
 
 
-class TaskLog:
-    """Tasking rows (staff, reference, via, since, until) as they are given, concatenated in bulk."""
-
-    COMPACT_EVERY = 4096
-
-    def __init__(self):
-        self._arrays: list[tuple[np.ndarray, ...]] = []
-
-    def rows(self, staff: np.ndarray, refs: np.ndarray, via: int, since: np.ndarray, until: np.ndarray) -> None:
-        if len(staff):
-            self._arrays.append((staff.astype(np.int32), refs.astype(np.int64), np.full(len(staff), via, np.int8),
-                                 since.astype(np.int64), until.astype(np.int64)))
-        if len(self._arrays) >= self.COMPACT_EVERY:
-            self._compact()
-
-    def _compact(self) -> None:
-        if len(self._arrays) > 1:
-            self._arrays = [tuple(np.concatenate(c) for c in zip(*self._arrays))]
-
-    def held_by(self, staff: int, via: int = 0) -> set[int]:
-        """References ever given to ``staff`` (directly, by default) so far."""
-        who, ref, how, _, _ = self.columns()
-        return set(ref[(who == staff) & (how == via)].tolist())
-
-    def columns(self) -> tuple[np.ndarray, ...]:
-        """staff, ref, via, since, until: every row given so far."""
-        self._compact()
-        if not self._arrays:
-            return (np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, np.int64),
-                    np.zeros(0, np.int64))
-        return self._arrays[0]
-
-
 @dataclass
 class Collected:
     """Context rows the shard accumulates while it runs (small: one per incident, crime, record)."""
@@ -195,7 +163,7 @@ class ShardContext:
         teams_sorted = force.team[self._team_sorted]
         self._team_lo = np.searchsorted(teams_sorted, np.arange(len(force.team_names)))
         self._team_hi = np.searchsorted(teams_sorted, np.arange(len(force.team_names)), side="right")
-        self.tasking = TaskLog()
+        self.tasking = TaskLog(work_dir / "tasking")
         self.incident_rows: dict[int, int] = {}  # incident id -> its row in out.incidents
         self.notable_media_at: dict[int, np.ndarray] = {}  # notable event -> when each media item exists
         self.roster: dict[str, np.ndarray] = {}

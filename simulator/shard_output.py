@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from snoopbench.contract.schema import TS, CRIMES, INCIDENTS, RECORDS, SHIFTS, TASKING
+from snoopbench.contract.schema import TS, CRIMES, INCIDENTS, RECORDS, SHIFTS, TASKING, conform
 from snoopbench.simulator.shard import ShardContext
 
 SHARD_TABLES = (INCIDENTS, CRIMES, RECORDS, SHIFTS, TASKING)
@@ -68,6 +68,10 @@ class ShardRun:
         (self.work / "context").mkdir(parents=True, exist_ok=True)
         for name, table in shard_context_tables(ctx).items():
             pq.write_table(table, self.work / "context" / f"{name}.parquet", compression="none")
+        ref_str = np.array(ctx.refs.strings + [""], dtype=object)
+        with pq.ParquetWriter(self.work / "context" / "tasking.parquet", TASKING.schema, compression="none") as w:
+            for part in ctx.tasking.table_parts(ctx.force.user_id, ref_str):
+                w.write_table(conform(TASKING, part))
         return ShardResult(self.area, ctx.sink.rows_per_day.tolist(), [e.to_row(ctx) for e in self.episodes])
 
 
@@ -82,6 +86,7 @@ def run_shard(scn: dict, area: int, work_dir: str, progress=None) -> ShardResult
 
 
 def shard_context_tables(ctx: ShardContext) -> dict[str, pa.Table]:
+    """The area's context tables but tasking (which :meth:`TaskLog.table_parts` gives in parts)."""
     out, users, refs = ctx.out, ctx.force.user_id, ctx.refs
     ref_str = np.array(refs.strings + [""], dtype=object)
 
@@ -116,22 +121,5 @@ def shard_context_tables(ctx: ShardContext) -> dict[str, pa.Table]:
         "user_id": pa.array(users[st[0]], pa.int32()),
         "start": pa.array(st[1], pa.int64()).cast(TS), "end": pa.array(st[2], pa.int64()).cast(TS),
     })
-    staff, ref, via, since, until = ctx.tasking.columns()
-    # One row per (user, reference): the earliest start, the latest end (open if any is), direct over team.
-    order = np.lexsort((since, via, ref, staff))
-    staff, ref, via, since, until = staff[order], ref[order], via[order], since[order], until[order]
-    first = np.r_[True, (staff[1:] != staff[:-1]) | (ref[1:] != ref[:-1])] if len(staff) else np.zeros(0, bool)
-    group = np.cumsum(first) - 1
-    open_ended = np.zeros(int(first.sum()), bool)
-    np.logical_or.at(open_ended, group, until < 0)
-    last_until = np.full(int(first.sum()), np.iinfo(np.int64).min)
-    np.maximum.at(last_until, group, until)
-    staff, ref, via, since = staff[first], ref[first], via[first], since[first]
-    tasking = pa.table({
-        "user_id": pa.array(users[staff], pa.int32()),
-        "reference": pa.array(ref_str[ref], pa.string()),
-        "since": pa.array(since, pa.int64()).cast(TS),
-        "until": pa.array(last_until, pa.int64(), mask=open_ended).cast(TS),
-        "via": pa.array(np.where(via == 0, "direct", "team"), pa.string()),
-    }).sort_by([("since", "ascending"), ("user_id", "ascending"), ("reference", "ascending")])
-    return {"incidents": incidents, "crimes": crimes, "records": records, "shifts": shifts, "tasking": tasking}
+    return {"incidents": incidents, "crimes": crimes, "records": records, "shifts": shifts}
+

@@ -134,3 +134,39 @@ def test_malformed_address_and_scheduler_without_workers(tmp_path: Path) -> None
                       dashboard_address=":0") as empty:
         with pytest.raises(InputError, match="has no workers"):
             cluster.dask_map(empty.scheduler_address, abs, [1], timeout=1)
+
+
+def test_cluster_run_is_pipelined_one_long_job_per_worker_thread(scheduler: str, tmp_path: Path) -> None:
+    """No area-then-merge barrier: each worker thread runs one job that simulates its group of areas
+    and merges its share of the days as soon as every group has finished them (as --workers N)."""
+    before = _executed(scheduler)
+    r = simulate("misuse-zoo", tmp_path / "zoo", days=3, scheduler=scheduler)
+    after = _executed(scheduler)
+    assert {w: after[w] - before.get(w, 0) for w in after} == {w: 1 for w in after} and len(after) == 2
+    assert r.fingerprint == simulate("misuse-zoo", tmp_path / "local", days=3, workers=2).fingerprint
+
+
+def test_more_workers_asked_for_than_the_cluster_has_is_bad_input(scheduler: str, tmp_path: Path,
+                                                                  monkeypatch, capsys) -> None:
+    monkeypatch.setattr(cluster, "WORKERS_TIMEOUT_S", 1.0)
+    code = main(["simulate", "tiny", "--out", str(tmp_path / "ds"), "--days", "1", "--scheduler", scheduler,
+                 "--workers", "3", "--quiet"])
+    assert code == 2
+    assert "expected 3 workers" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cluster_run_that_fails_stops_its_jobs_and_leaves_nothing(scheduler: str, tmp_path: Path) -> None:
+    """The first group refuses an impossible plan as it writes the world; the other group stops at
+    its next day, and only then is the run's folder removed (no job writes into it afterwards)."""
+    from snoopbench.contract.errors import ScenarioError
+    from snoopbench.simulator.scenario import find
+
+    scn = tmp_path / "s.toml"
+    scn.write_text(f'format = "snoopbench/scenario/v1"\nextends = "{find("tiny")}"\nname = "fails"\n'
+                   "[misuse.kinds.neighbour]\nepisodes = 5000\n")
+    out = tmp_path / "out"
+    with pytest.raises(ScenarioError, match=r"misuse\.kinds\.neighbour\.episodes: 5000 episodes asked for"):
+        simulate(scn, out, days=3, scheduler=scheduler)
+    time.sleep(2)  # a job still running would write here now
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
