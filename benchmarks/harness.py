@@ -39,6 +39,7 @@ from snoopbench.benchmarks.alerts import score_alerts
 from snoopbench.benchmarks.dataset import ScoringPeriod, open_dataset, scoring_period, truth_dir_of
 from snoopbench.benchmarks.metrics import alerts_per_day
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_result
+from snoopbench.benchmarks.robustness import read_changes, robustness_rows
 from snoopbench.benchmarks.streaming import ScoreFold
 from snoopbench.benchmarks.worker import (EXEC_LOG, JOB_FILE, SCORE_DTYPE, SCORES_FILE,
                                           STATUS_FILE, Job)
@@ -102,6 +103,7 @@ def score_dataset(
     per_day = alerts_per_day(budget, period.n_staff)
     most_per_day = max([per_day, *(alerts_per_day(b, period.n_staff) for b in budgets)])
     secret = [dataset.root.resolve(), truth.resolve()]
+    changes = read_changes(dataset.context_dir)
 
     def finish(job: Job, box: sandbox.Sandbox) -> DetectorResult:
         result = _collect(job, box)
@@ -110,6 +112,10 @@ def score_dataset(
                                batch_size)
             result.metrics = fold.metrics(budget)
             result.budget_sweep = fold.sweep(budgets)
+            if changes:
+                keys, _ = fold.ranked_alerts(per_day)
+                result.robustness = [r.to_json() for r in robustness_rows(
+                    period.labelled, keys, changes, period.first_day, period.last_day)]
         return result
 
     with sandbox.exits_on_signals(), sandbox.Scratch(dataset.parts, dataset.context_dir,

@@ -39,6 +39,8 @@ class DetectorResult:
     budget_sweep: dict[float, Metrics] = field(default_factory=dict)
     #: The end of what the detector wrote to stderr (None if nothing).
     log: str | None = None
+    #: Before and after each change of the dataset's timeline (benchmarks.robustness), as JSON.
+    robustness: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The row in results format ``snoopbench/results/v1`` (null for missing metrics)."""
@@ -60,6 +62,7 @@ class DetectorResult:
             {"budget": b, **{k: getattr(bm, k) for k in _SWEEP_KEYS}}
             for b, bm in sorted(self.budget_sweep.items())
         ]
+        row["robustness"] = self.robustness
         return row
 
 

@@ -141,9 +141,19 @@ def apply_timeline(scn: dict, pop: Population, force: Force, plan: MisusePlan) -
     months = tl["seasons"]["demand_factor_by_month"]
     if months:
         month_of = np.array([(scn["start_date"] + dt.timedelta(days=d)).month - 1 for d in range(days)])
-        out.demand *= np.asarray(months, float)[month_of][:, None]
-        out.events.append(_event("seasons", "Seasonal demand", scn["start_date"], None, areas,
-                                 "incident demand by month: " + ", ".join(f"{m:g}" for m in months)))
+        factor = np.asarray(months, float)[month_of]
+        out.demand *= factor[:, None]
+        # One row per run of days with the same factor other than 1 (a season).
+        change = np.flatnonzero(np.r_[True, factor[1:] != factor[:-1]])
+        for lo, hi in zip(change, np.r_[change[1:], days]):
+            if factor[lo] != 1.0:
+                first = scn["start_date"] + dt.timedelta(days=int(lo))
+                end = scn["start_date"] + dt.timedelta(days=int(hi))
+                name = "Seasonal demand, " + first.strftime("%B") + (
+                    "" if (end - dt.timedelta(days=1)).month == first.month
+                    else " to " + (end - dt.timedelta(days=1)).strftime("%B"))
+                out.events.append(_event("seasons", name, first, end if hi < days else None, areas,
+                                         f"incident demand x{factor[lo]:g}"))
 
     # Turnover: leavers' accounts close, joiners' open, spread over each month.
     to = tl["turnover"]

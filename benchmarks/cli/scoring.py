@@ -19,6 +19,7 @@ from rich.table import Table
 from snoopbench.benchmarks.cli import app, console, detectors_app
 from snoopbench.benchmarks.harness import score_alerts, score_dataset
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult
+from snoopbench.benchmarks.cli.robustness_view import flag_lines, robustness_table
 from snoopbench.contract.errors import InputError
 
 # Fits ten columns in an 80-column terminal: no vertical rules, one space between columns.
@@ -165,6 +166,11 @@ def score(
                            require_sandbox=require_sandbox, jobs=jobs, verify=not no_verify)
     console.print(leaderboard_table(result))
     console.print(kinds_table(result))
+    robust = robustness_table(result)
+    if robust is not None:
+        console.print(robust)
+        for line in flag_lines(result):
+            console.print(f"[bold yellow]robustness: {escape(line)}[/]")
     _finish(result, json_path)
 
 
