@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from snoopbench.benchmarks.robustness import flagged_changes
 from snoopbench.benchmarks.harness import check_isolation, resolve_specs, score_dataset
 from snoopbench.benchmarks.metrics import Interval, mean_interval
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult
@@ -108,6 +109,8 @@ class Row:
     episodes_by_kind: dict[str, int] = field(default_factory=dict)
     recall_by_budget: dict[float, Interval | None] = field(default_factory=dict)
     ttd_days: list[float] = field(default_factory=list)
+    #: Changes of the timeline where a seed's false alerts doubled or recall halved.
+    robustness_flags: list[str] = field(default_factory=list)
 
     @property
     def n_ok(self) -> int:
@@ -141,7 +144,7 @@ class Row:
             "caught_by_kind": self.caught_by_kind, "episodes_by_kind": self.episodes_by_kind,
             "recall_by_budget": [{"budget": b, "recall": interval_json(v)}
                                  for b, v in sorted(self.recall_by_budget.items())],
-            "ttd_days": self.ttd_days,
+            "ttd_days": self.ttd_days, "robustness_flags": self.robustness_flags,
         }
 
 
@@ -346,6 +349,7 @@ def _row(scenario: str, name: str, seen: list[tuple[int, DetectorResult]],
         row.recall_by_budget[b] = clipped(
             mean_interval(d.budget_sweep[b].recall for d in ok if b in d.budget_sweep), 1.0)
     row.ttd_days = sorted(t for d in ok for t in d.metrics.ttd_days)
+    row.robustness_flags = sorted({f for _, d in seen for f in flagged_changes(d.robustness)})
     return row
 
 

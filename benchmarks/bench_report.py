@@ -13,6 +13,7 @@ from typing import Iterable
 
 from snoopbench.benchmarks.bench import BenchResult, Row, ScenarioRun
 from snoopbench.benchmarks.bench_plots import write_plots
+from snoopbench.benchmarks.bench_robustness import robustness_html
 from snoopbench.benchmarks.harness import BASELINES
 from snoopbench.benchmarks.metrics import Interval
 from snoopbench.benchmarks.profile_plots import pyplot
@@ -185,6 +186,13 @@ def _scenario_section(info: ScenarioRun, rows: list[Row], result: BenchResult,
                   f"{e(', '.join(map(str, seeds)))}: {e(reason)}</li>"
                   for d, status, reason, seeds in failures]
         parts.append("</ul>")
+    flagged = [(row.detector, row.robustness_flags) for row in rows if row.robustness_flags]
+    if flagged:
+        parts.append("<p><b>Flagged for robustness</b> (false alerts doubled or recall halved "
+                     "after a change):</p><ul>")
+        parts += [f"<li><code>{e(d)}</code>: {e('; '.join(f))}</li>" for d, f in flagged]
+        parts.append("</ul>")
+    parts += robustness_html([r for r in result.runs if r.scenario == info.name])
     for title, name in plots:
         parts.append(f'<figure><img src="{e(name)}" alt="{e(title)}: {e(info.name)}">'
                      f"<figcaption>{e(title)}. {e(_CAPTIONS.get(title, ''))}</figcaption></figure>")
