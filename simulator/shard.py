@@ -218,6 +218,16 @@ class ShardContext:
         """The area's posts worked on ``day``."""
         return self.force.active(self.posts, day)
 
+    def rollcall(self, roles: list[int], t_ms: int, days: int = 0) -> np.ndarray:
+        """The area's posts in ``roles`` worked from ``t_ms``'s day through ``days`` days after
+        (without a timeline: every member of staff of those roles)."""
+        staff = self.posts[np.isin(self.force.role[self.posts], roles)]
+        if self.force.active_from is None:
+            return staff
+        day = int(np.searchsorted(self.midnights, t_ms, side="right") - 1)
+        f = self.force
+        return staff[(f.active_from[staff] <= day) & (day + days < f.active_until[staff])]
+
     def _build_samplers(self) -> None:
         pop, a = self.pop, self.area
         shared = _shared(pop, self.force)
