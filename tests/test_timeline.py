@@ -288,3 +288,24 @@ def test_flags_follow_the_published_rule() -> None:
     assert robustness_rows(p, alerts, [Change("seasons", "S", dt.date(1970, 1, 1) + dt.timedelta(days=20000))],
                            dt.date(1970, 1, 1) + dt.timedelta(days=20000),
                            dt.date(1970, 1, 1) + dt.timedelta(days=20070)) == []
+
+
+def test_the_report_tables_and_flags_come_from_the_rows() -> None:
+    from types import SimpleNamespace
+
+    from snoopbench.benchmarks.bench_robustness import robustness_html
+    from snoopbench.benchmarks.results import DetectorResult
+    from snoopbench.benchmarks.robustness import flagged_changes
+
+    def row(fa_b, fa_a, r_b, r_a, doubled, halved):
+        w = lambda fa, r: {"days": 28, "false_alerts_per_day": fa, "recall": r, "n_episodes": 4, "n_caught": 2}
+        return {"kind": "surge", "name": "Op <X>", "date": "2025-08-04", "before": w(fa_b, r_b),
+                "after": w(fa_a, r_a), "false_alerts_doubled": doubled, "recall_halved": halved}
+    steady = DetectorResult("steady", "ok", robustness=[row(1.0, 1.2, 0.5, 0.5, False, False)])
+    fragile = DetectorResult("fragile", "ok", robustness=[row(1.0, 2.5, 0.5, 0.2, True, True)])
+    assert flagged_changes(steady.robustness) == []
+    assert flagged_changes(fragile.robustness) == ["Op <X> (false alerts x2, recall /2)"]
+    page = "\n".join(robustness_html([SimpleNamespace(result=SimpleNamespace(detectors=[steady, fragile]))]))
+    assert "Op &lt;X&gt;" in page and "<X>" not in page  # escaped
+    assert page.count("<tr>") == 3 and "false alerts x2" in page and "2.50" in page
+    assert robustness_html([SimpleNamespace(result=SimpleNamespace(detectors=[DetectorResult("n", "ok")]))]) == []
