@@ -32,6 +32,7 @@ from snoopbench.benchmarks.harness import (DetectorProgress, check_isolation, re
                                           score_dataset)
 from snoopbench.benchmarks.compare import CR_REPORTED, CR_STEP, METHOD, Paired, leaderboard_pairs
 from snoopbench.benchmarks.metrics import Interval, mean_interval, mean_share_interval
+from snoopbench.benchmarks.robustness import flagged_changes
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult
 from snoopbench.simulator import __version__
 from snoopbench.simulator import scenario as scenario_mod
@@ -126,6 +127,8 @@ class Row:
     episodes_by_kind_skill: dict[str, int] = field(default_factory=dict)
     #: Caught episodes and those whose alert's explanation named a target, pooled over seeds.
     explained: ExplanationScore | None = None
+    #: Changes of the timeline where a seed's false alerts doubled or recall halved.
+    robustness_flags: list[str] = field(default_factory=list)
 
     @property
     def n_ok(self) -> int:
@@ -170,6 +173,7 @@ class Row:
             "n_caught_explained": None if self.explained is None else self.explained.n_explained,
             "n_caught_named_target": None if self.explained is None
             else self.explained.n_named_target,
+            "robustness_flags": self.robustness_flags,
         }
 
 
@@ -420,6 +424,7 @@ def _row(scenario: str, name: str, seen: list[tuple[int, DetectorResult]],
         row.cumulative_recall[f"cr_{k}"] = None if ncr is None else Interval(  # CR = nCR x K/25
             *(None if v is None else v * k / CR_STEP for v in (ncr.mean, ncr.low, ncr.high)), ncr.n)
     summarise_episodes(row, [d.episodes for d in ok])
+    row.robustness_flags = sorted({f for _, d in seen for f in flagged_changes(d.robustness)})
     return row
 
 

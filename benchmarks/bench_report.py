@@ -16,6 +16,7 @@ from snoopbench.benchmarks.bench_plots import _colours, write_plots
 from snoopbench.benchmarks.compare import METHOD, Paired
 from snoopbench.benchmarks.episodes import write_episodes
 from snoopbench.benchmarks.episodes_report import episode_sections
+from snoopbench.benchmarks.bench_robustness import robustness_html
 from snoopbench.benchmarks.harness import BASELINES
 from snoopbench.benchmarks.metrics import Interval
 from snoopbench.benchmarks.profile_plots import pyplot
@@ -229,6 +230,13 @@ def _scenario_section(info: ScenarioRun, rows: list[Row], result: BenchResult,
                   for d, status, reason, seeds in failures]
         parts.append("</ul>")
     parts += episode_sections(rows)
+    flagged = [(row.detector, row.robustness_flags) for row in rows if row.robustness_flags]
+    if flagged:
+        parts.append("<p><b>Flagged for robustness</b> (false alerts doubled or recall halved "
+                     "after a change):</p><ul>")
+        parts += [f"<li><code>{e(d)}</code>: {e('; '.join(f))}</li>" for d, f in flagged]
+        parts.append("</ul>")
+    parts += robustness_html([r for r in result.runs if r.scenario == info.name])
     for title, name in plots:
         parts.append(f'<figure><img src="{e(name)}" alt="{e(title)}: {e(info.name)}">'
                      f"<figcaption>{e(title)}. {e(_CAPTIONS.get(title, ''))}</figcaption></figure>")

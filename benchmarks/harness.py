@@ -42,6 +42,7 @@ from snoopbench.benchmarks.episodes import EpisodeTruth, episode_rows
 from snoopbench.benchmarks.explanations import EXPLANATIONS_FILE, read_explanations, users_at
 from snoopbench.benchmarks.metrics import alerts_per_day
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_result
+from snoopbench.benchmarks.robustness import read_changes, robustness_rows
 from snoopbench.benchmarks.streaming import ScoreFold
 from snoopbench.benchmarks.worker import (EXEC_LOG, JOB_FILE, PROGRESS_FILE, SCORE_DTYPE,
                                           SCORES_FILE, STATUS_FILE, Job, read_progress)
@@ -120,6 +121,7 @@ def score_dataset(
 
     episode_ids = episode_ids_of(truth)
     cap = max(most_per_day, RANK_CAP)  # also every daily budget of CR-K
+    changes = read_changes(dataset.context_dir)
 
     def finish(job: Job, box: sandbox.Sandbox) -> DetectorResult:
         result = _collect(job, box)
@@ -133,6 +135,9 @@ def score_dataset(
             result.episodes = episode_rows(episodes, period, keys, read_explanations(
                 box.job_dir / "output" / EXPLANATIONS_FILE,
                 lambda pos: users_at(period, pos, batch_size), period.days_at))
+            if changes:
+                result.robustness = [r.to_json() for r in robustness_rows(
+                    period.labelled, keys, changes, period.first_day, period.last_day)]
         return result
 
     with sandbox.exits_on_signals(), sandbox.Scratch(dataset.parts, dataset.context_dir,

@@ -49,6 +49,8 @@ class DetectorResult:
     ranks: EpisodeRanks | None = None
     #: One row per episode of the period (empty unless ok): :mod:`benchmarks.episodes`.
     episodes: list[EpisodeRow] = field(default_factory=list)
+    #: Before and after each change of the dataset's timeline (benchmarks.robustness), as JSON.
+    robustness: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The row in results format ``snoopbench/results/v1`` (null for missing metrics)."""
@@ -74,6 +76,7 @@ class DetectorResult:
         if self.ranks is not None:
             row["cumulative_recall"] = self.ranks.to_json()
         row.update(summary_json(self.episodes))
+        row["robustness"] = self.robustness
         return row
 
 

@@ -25,9 +25,11 @@ from snoopbench.simulator.shard import ShardContext
 CASE_PREFIX = {"request": "DR", "vetting": "VET", "conduct": "PSD", "intelligence": "INT"}
 
 
-def _holders(ctx: ShardContext, holds: str) -> np.ndarray:
+def _holders(ctx: ShardContext, holds: str, posts: bool = False) -> np.ndarray:
+    """Staff whose role holds ``holds`` (``posts``: with the timeline's posts, for daily work)."""
     roles = [i for i, r in enumerate(ROLES) if ctx.scn["roles"][r]["holds"] == holds]
-    return ctx.staff[np.isin(ctx.force.role[ctx.staff], roles)]
+    staff = ctx.posts if posts else ctx.staff
+    return staff[np.isin(ctx.force.role[staff], roles)]
 
 
 def seed_caseload(ctx: ShardContext) -> None:
@@ -74,7 +76,7 @@ class Casework:
     def __init__(self, ctx: ShardContext):
         self.ctx = ctx
         self.rng = derive(ctx.seed, "casework", ctx.area)
-        self.holders = _holders(ctx, "own_cases")
+        self.holders = _holders(ctx, "own_cases", posts=True)
         self.rate = np.array([ctx.scn["roles"][r]["cases_per_week"] for r in ROLES]) / 5.0
         self.days = np.array([ctx.scn["roles"][r]["case_days_mean"] for r in ROLES])
 

@@ -34,10 +34,22 @@ class Force:
     rel_person: np.ndarray   # int64
     rel_kind: np.ndarray     # int8 index into RELATION_KINDS
     rel_declared: np.ndarray  # bool
+    # Organisational change (simulator.timeline): each index is a post; a user who moves area has
+    # a second post under the same user_id. None without a timeline: every post, every day.
+    active_from: np.ndarray | None = None   # int32 first day (of the period) the post is worked
+    active_until: np.ndarray | None = None  # int32 day the post ends (exclusive)
+    n_base: int = -1                          # posts built before the timeline's (the stable force)
+    is_account: np.ndarray | None = None    # bool: the post that defines its user in context/staff
 
     @property
     def n(self) -> int:
         return len(self.user_id)
+
+    def active(self, staff: np.ndarray, day: int) -> np.ndarray:
+        """The posts among ``staff`` worked on ``day`` (``staff`` itself without a timeline)."""
+        if self.active_from is None:
+            return staff
+        return staff[(self.active_from[staff] <= day) & (day < self.active_until[staff])]
 
 
 def area_weights(force_cfg: dict) -> np.ndarray:

@@ -44,7 +44,7 @@ class IncidentDesk:
         self.weekly = normalised(dem["weekday_weights"]) * len(dem["weekday_weights"])
         self.grade_p = normalised(list(dem["grade_shares"].values()))
         self.dispatch_ms = np.array([dem["dispatch_minutes"].get(g, 0.0) for g in GRADES]) * MIN
-        self.investigators = ctx.staff[ctx.force.role[ctx.staff] == ROLE["investigator"]]
+        self.investigators = ctx.posts[ctx.force.role[ctx.posts] == ROLE["investigator"]]
         self.jobs: dict[str, list[dict[str, np.ndarray]]] = {s: [] for s in STAGES}
         self.next_hour = int(ctx.midnights[0])
         self.zone = zoneinfo.ZoneInfo(scn["timezone"])
@@ -89,7 +89,7 @@ class IncidentDesk:
         weekday = (ctx.scn["start_date"] + dt.timedelta(days=day)).weekday()
         night = (weekday == 4 and hour >= 20) or weekday == 5 or (weekday == 6 and hour < 4)
         boost = dem["weekend_night_factor"] if night and (hour >= 20 or hour < 4) else 1.0
-        lam = self.per_day / 24 * self.hourly[hour] * self.weekly[weekday] * boost
+        lam = self.per_day / 24 * self.hourly[hour] * self.weekly[weekday] * boost * ctx.demand_factor(day)
         times = np.sort(t0 + rng.random(rng.poisson(lam)) * HOUR).astype(np.int64)
         grades = weighted(rng, self.grade_p, len(times))
         self._later("call", t=times, grade=grades.astype(np.int64))
@@ -208,8 +208,9 @@ class IncidentDesk:
         crefs = new_crimes(ctx, rng, t, inc_refs, job["people"], first)
         ctx.sink.emit(t + rng.integers(MIN, 30 * MIN, n), first, SYS["RMS"], ACT["create"], ETYPE["crime"],
                       ctx.refs.crime_id[crefs], crefs)
-        if len(self.investigators):
-            oic = self.investigators[rng.integers(0, len(self.investigators), n)]
+        investigators = ctx.force.active(self.investigators, int(np.searchsorted(ctx.midnights, t[0], "right") - 1))
+        if len(investigators):
+            oic = investigators[rng.integers(0, len(investigators), n)]
             days = rng.exponential(dem["investigation_days_mean"], n) + 1
             ctx.assign_groups(oic, np.arange(n), crefs, t, t + (days * DAY).astype(np.int64))
         ctx.assign_groups(staff, group, crefs, t, t + 14 * DAY, team=False)

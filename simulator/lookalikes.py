@@ -51,7 +51,7 @@ def notable_event(env, ctx: ShardContext, nt: Notable):
     ctx.area_refs.push_one(0, inc_ref, t, t + 30 * DAY)
     ctx.area_refs.push_one(0, cref, t, t + CRIME_OPEN_DAYS * DAY)
     # The major-crime team holds the case for weeks; their own work views its media and people.
-    inv = ctx.staff[ctx.force.role[ctx.staff] == ROLE["investigator"]]
+    inv = ctx.rollcall([ROLE["investigator"]], t, days=4)
     team = rng.choice(inv, size=min(len(inv), ctx.scn["misuse"]["notable_team_size"]), replace=False) \
         if len(inv) else inv
     ctx.assign(team, cref, t, t + CRIME_OPEN_DAYS * DAY, team=False)
@@ -66,8 +66,7 @@ def notable_event(env, ctx: ShardContext, nt: Notable):
         media = np.asarray(nt.media_ids)[order][(rng.random(n) * there).astype(np.int64)]
         ctx.sink.emit(ts, who, SYS["DEMS"], ACT["view"], ETYPE["media"], media, cref)
     # Briefings: staff with no reference read the headline records.
-    pool = ctx.staff[np.isin(ctx.force.role[ctx.staff], [ROLE["analyst"], ROLE["back_office"],
-                                                          ROLE["professional_standards"]])]
+    pool = ctx.rollcall([ROLE["analyst"], ROLE["back_office"], ROLE["professional_standards"]], t, days=4)
     if len(pool):
         # Briefings: press office, command and analysts read the headline records with no reference;
         # some print them for a statement or a briefing pack.
@@ -119,7 +118,7 @@ def network_watch(env, ctx: ShardContext, nw: Network):
                 ctx.refs.attach(r, "person", nw.members)
                 ctx.refs.attach(r, "vehicle", nw.vehicles)
                 ctx.refs.attach(r, "intel", nw.intel_ids)
-            inv = ctx.staff[ctx.force.role[ctx.staff] == ROLE["investigator"]]
+            inv = ctx.rollcall([ROLE["investigator"]], int(op_t) - 5 * DAY, days=9)
             team = rng.choice(inv, size=min(len(inv), 5), replace=False) if len(inv) else inv
             ctx.assign(team, op_ref[key], int(op_t) - 5 * DAY, int(op_t) + 3 * DAY, team=False)
             if len(team):

@@ -36,8 +36,8 @@ from snoopbench.contract.manifest import write_manifest
 from snoopbench.simulator.dataset import write_parts, write_table
 from snoopbench.simulator.scenario import Scenario
 from snoopbench.contract.schema import (ACTIONS, ENTITY_TYPES, EPISODES, EVENTS, LABELS, RELATIONS, SYSTEMS, CONTEXT_TABLES,
-                              TS)
-from snoopbench.simulator.shard_output import SHARD_TABLES, ShardResult, ShardRun
+                                        TIMELINE_TABLES, TS)
+from snoopbench.simulator.shard_output import SHARD_TABLES, ShardResult, ShardRun, run_shard
 from snoopbench.simulator.misuse_plan import acted_shortfalls
 from snoopbench.simulator.world import world_for, world_tables
 
@@ -234,7 +234,7 @@ def write_world(data: dict, root: str, source: str = "") -> tuple[list[FileEntry
     warnings = plan_check(data, source or data["name"])
     files: list[FileEntry] = []
     truth: list[FileEntry] = []
-    decl = {t.name: t for t in CONTEXT_TABLES}
+    decl = {t.name: t for t in CONTEXT_TABLES + TIMELINE_TABLES}
     for name, table in world_tables(world_for(data)).items():
         if name == "relations":
             truth.append(write_table(Path(root), RELATIONS.path, table, RELATIONS))

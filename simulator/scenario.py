@@ -20,6 +20,7 @@ from snoopbench.contract.schema import ROLES
 from snoopbench.simulator import misuse_kinds
 from snoopbench.simulator.scenario_format import SCENARIO
 from snoopbench.simulator.spec import load_extending, read_toml, resolve
+from snoopbench.simulator.timeline_check import check_timeline, has_timeline
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 #: What a sealed dataset's scenario.toml says in place of its seed, which only the truth keeps.
@@ -90,11 +91,14 @@ class Scenario:
                 raise ScenarioError(f"expected a number of days from 1 to 3660, got {days}", key="--days")
             data["duration_days"] = days
             data["warmup_days"] = min(data["warmup_days"], max(days - 1, 0))
+            check_timeline(data, str(self.path), days_key="--days")
         return Scenario(self.path, data)
 
     def to_toml(self, *, sealed: bool = False) -> str:
         """The resolved scenario as TOML; ``sealed`` writes ``seed = "sealed"`` in place of the seed."""
         data = {k: v for k, v in self.data.items() if k != "extends"}
+        if not has_timeline(data):  # a stable world's scenario.toml reads as it always did
+            data.pop("timeline", None)
         if sealed:
             data["seed"] = SEALED_SEED
         return tomli_w.dumps(data)
@@ -200,6 +204,7 @@ def _check_cross_keys(d: dict[str, Any], file: str) -> None:
             fail(f"misuse.kinds.{kind}.lookups_min", "expected at most lookups_max")
         if sum(k["skill_mix"].values()) <= 0:
             fail(f"misuse.kinds.{kind}.skill_mix", "expected some positive weight")
+    check_timeline(d, file)
 
 
 def check_dataset_scenario(path: Path, manifest: Any) -> None:

@@ -208,6 +208,63 @@ CANARIES = Section({
                          doc="how much likelier a browsing misuser lands on a canary than on an average record"),
 })
 
+# Organisational change during the period (all optional; a scenario without any is the stable world
+# it always was). The rates are the scenario's own, cited or marked as assumptions in its comments.
+SEASONS = Section({
+    "demand_factor_by_month": Field("list[float]", default=[], min=0, max=10,
+                                    doc="incident demand of each calendar month, January first, "
+                                        "relative to the scenario's own (12 numbers; empty: none)"),
+})
+
+TURNOVER = Section({
+    "joiners_share_per_month": Field("float", min=0, max=0.5, default=0.0,
+                                     doc="new accounts a month, as a share of the staff"),
+    "leavers_share_per_month": Field("float", min=0, max=0.5, default=0.0,
+                                     doc="accounts closed a month, as a share of the staff"),
+})
+
+SURGE = Section({
+    "name": Field("str", doc="what happened, as the force would name it"),
+    "area": Field("str", doc="one of force.areas"),
+    "start_date": Field("date"),
+    "weeks": Field("float", min=0.1, max=52),
+    "demand_factor": Field("float", min=1, max=20, doc="incident demand in the area, times the usual"),
+    "mutual_aid_officers": Field("int", min=0, max=100_000, default=0,
+                                 doc="response officers lent by other forces for the surge: new "
+                                     "accounts with no history, closed when it ends"),
+})
+
+REORGANISATION = Section({
+    "name": Field("str"),
+    "kind": Field("str", choices=("merge", "split"),
+                  doc="merge: the areas pool their staff, who move both ways; "
+                      "split: staff of the first area move to the others"),
+    "date": Field("date"),
+    "areas": Field("list[str]", min_len=2, doc="areas of force.areas; for split, the first is split"),
+    "unit_name": Field("str", default="", doc="the new command's name (merge), for the timeline table"),
+    "moved_share": Field("float", **SHARE, doc="staff of each area (of the first, for split) who move"),
+    "transition_weeks": Field("float", min=0, max=52, default=4.0,
+                              doc="moves are spread over this many weeks from the date"),
+})
+
+POLICY = Section({
+    "name": Field("str"),
+    "system": Field("str", choices=SYSTEMS, doc="the system on which a reference becomes mandatory"),
+    "date": Field("date"),
+    "compliance_target": Field("float", **SHARE,
+                               doc="share of otherwise unreferenced look-ups on the system that carry "
+                                   "a reference once compliance has risen"),
+    "ramp_weeks": Field("float", min=0, max=104, default=6.0, doc="weeks compliance takes to rise"),
+})
+
+TIMELINE = Section({
+    "seasons": SEASONS,
+    "turnover": TURNOVER,
+    "surges": ListOf(SURGE),
+    "reorganisations": ListOf(REORGANISATION),
+    "policies": ListOf(POLICY),
+}, doc="Organisational change: legitimate work, never labelled (docs/scenarios.md, Timeline).")
+
 SCENARIO = Section({
     "format": Field("str", choices=(SCENARIO_FORMAT,)),
     "name": Field("str"),
@@ -229,4 +286,5 @@ SCENARIO = Section({
     "misuse": MISUSE,
     "calibration": CALIBRATION,
     "canaries": CANARIES,
+    "timeline": TIMELINE,
 })

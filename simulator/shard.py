@@ -130,7 +130,7 @@ class ShardContext:
 
     def __init__(self, scn: dict, seed: int, area: int, pop: Population, force: Force,
                  midnights: np.ndarray, work_dir: Path, reserved_ids: int = 0, spill=None,
-                 compression: str = "lz4"):
+                 compression: str = "lz4", timeline=None):
         self.scn = scn
         self.seed = seed
         self.area = area
@@ -140,7 +140,10 @@ class ShardContext:
         self.midnights = midnights
         self.days = scn["duration_days"]
         self.env = simpy.Environment(initial_time=float(midnights[0]))
-        self.staff = np.flatnonzero(force.area == area)
+        # The area's posts; ``staff`` are those of the stable force (the timeline's are only rostered).
+        self.posts = np.flatnonzero(force.area == area)
+        self.staff = self.posts if force.n_base < 0 else self.posts[self.posts < force.n_base]
+        self.timeline = timeline
         self.refs = RefTable()
         # Holdings are pushed a day ahead (see incidents.IncidentDesk): wide enough for a day's
         # new references on top of what is still held.
@@ -158,8 +161,8 @@ class ShardContext:
                               self.refs.strings, self.rng["sink"], spill, compression)
         self.row_requests: list[tuple] = []
         self.daily: list = []  # called with each day after its roster (see workload.day_clock)
-        by_team = np.argsort(force.team[self.staff], kind="stable")
-        self._team_sorted = self.staff[by_team]  # the area's staff grouped by team
+        by_team = np.argsort(force.team[self.posts], kind="stable")
+        self._team_sorted = self.posts[by_team]  # the area's posts grouped by team
         teams_sorted = force.team[self._team_sorted]
         self._team_lo = np.searchsorted(teams_sorted, np.arange(len(force.team_names)))
         self._team_hi = np.searchsorted(teams_sorted, np.arange(len(force.team_names)), side="right")
@@ -171,6 +174,27 @@ class ShardContext:
         self.counters: dict[str, int] = {}
         self._build_samplers()
         self._build_tables()
+        if timeline is not None and timeline.policies:
+            from snoopbench.simulator.timeline_shard import PolicySink
+            self.sink = PolicySink(self, self.sink, timeline.policies, derive(seed, "shard", self.area_name, "policy"))
+
+    def demand_factor(self, day: int) -> float:
+        """Incident demand on ``day`` relative to the scenario's own (seasons, surges)."""
+        return 1.0 if self.timeline is None else self.timeline.demand_factor(day, self.area)
+
+    def on_roll(self, day: int) -> np.ndarray:
+        """The area's posts worked on ``day``."""
+        return self.force.active(self.posts, day)
+
+    def rollcall(self, roles: list[int], t_ms: int, days: int = 0) -> np.ndarray:
+        """The area's posts in ``roles`` worked from ``t_ms``'s day through ``days`` days after
+        (without a timeline: every member of staff of those roles)."""
+        staff = self.posts[np.isin(self.force.role[self.posts], roles)]
+        if self.force.active_from is None:
+            return staff
+        day = int(np.searchsorted(self.midnights, t_ms, side="right") - 1)
+        f = self.force
+        return staff[(f.active_from[staff] <= day) & (day + days < f.active_until[staff])]
 
     def _build_samplers(self) -> None:
         pop, a = self.pop, self.area

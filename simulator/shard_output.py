@@ -37,12 +37,15 @@ class ShardRun:
         self.area = area
         self.work = Path(work_dir)
         self.ctx = ctx = ShardContext(scn, scn["seed"], area, w.pop, w.force, w.midnights, self.work,
-                                      int(w.plan.reserved[area]), spill, compression)
+                                      int(w.plan.reserved[area]), spill, compression, w.timeline)
         env = ctx.env
         seed_caseload(ctx)
         env.process(day_clock(env, ctx))
         ctx.daily.append(IncidentDesk(ctx).work_day)
         ctx.daily.append(Casework(ctx).work_day)
+        if w.timeline is not None:
+            from snoopbench.simulator.timeline_shard import hand_over_caseloads
+            ctx.daily.append(lambda day: hand_over_caseloads(ctx, day))
         self.episodes = start_misuse(env, ctx, w.plan)
 
     def run_day(self, day: int) -> None:

@@ -35,7 +35,7 @@ def day_clock(env, ctx: ShardContext):
     pending: dict[str, np.ndarray] | None = None
     for day in range(ctx.days):
         yield env.timeout(max(ctx.midnights[day] - env.now, 0))
-        r = roster(ctx.scn, ctx.force, ctx.staff, day, ctx.midnights, ctx.rng["roster"])
+        r = roster(ctx.scn, ctx.force, ctx.on_roll(day), day, ctx.midnights, ctx.rng["roster"])
         ctx.set_roster(r)
         for work in ctx.daily:  # the day's incidents and cases, each at its own time (see IncidentDesk)
             work(day)

@@ -17,6 +17,7 @@ from snoopbench.simulator.force import Force, area_weights, build_force, local_m
 from snoopbench.simulator.misuse_plan import MisusePlan, plan_misuse
 from snoopbench.simulator.population import COLOURS, MAKES, Population, build_population
 from snoopbench.simulator.rng import derive
+from snoopbench.simulator.timeline import Timeline, apply_timeline, timeline_tables
 from snoopbench.contract.schema import RELATION_KINDS, ROLES
 
 
@@ -27,6 +28,7 @@ class World:
     force: Force
     midnights: np.ndarray
     plan: MisusePlan
+    timeline: Timeline | None = None
 
 
 def build_world(scn: dict) -> World:
@@ -37,7 +39,8 @@ def build_world(scn: dict) -> World:
     excluded = np.concatenate([force.person_id, force.rel_person])
     pop.plant_canaries(scn["canaries"], scn["force"]["staff"], excluded, derive(seed, "canaries"))
     midnights = local_midnights_ms(scn["start_date"], scn["duration_days"], scn["timezone"])
-    return World(scn, pop, force, midnights, plan_misuse(scn, pop, force, midnights))
+    plan = plan_misuse(scn, pop, force, midnights)
+    return World(scn, pop, force, midnights, plan, apply_timeline(scn, pop, force, plan))
 
 
 @functools.lru_cache(maxsize=2)
@@ -85,6 +88,8 @@ def world_tables(w: World) -> dict[str, pa.Table]:
     })
     rotas = np.array([scn["roles"][r]["rota"] for r in ROLES])
     order = np.argsort(force.user_id, kind="stable")
+    if force.is_account is not None:  # one row per account: a move's second post is not one
+        order = order[force.is_account[order]]
     staff = pa.table({
         "user_id": force.user_id[order],
         "person_id": force.person_id[order],
@@ -134,6 +139,9 @@ def world_tables(w: World) -> dict[str, pa.Table]:
         "entity_type": pa.array(["person"] * len(pop.canary_people) + ["vehicle"] * len(pop.canary_vehicles)),
         "entity_id": pa.array(np.concatenate([pop.canary_people, pop.canary_vehicles]), pa.int64()),
     })
-    return {"people": people, "addresses": addresses, "vehicles": vehicles, "staff": staff,
-            "declared_relations": declared, "relations": rel, "watchlists": watchlists,
-            "sensitive_records": sensitive, "canaries": canaries}
+    out = {"people": people, "addresses": addresses, "vehicles": vehicles, "staff": staff,
+           "declared_relations": declared, "relations": rel, "watchlists": watchlists,
+           "sensitive_records": sensitive, "canaries": canaries}
+    if w.timeline is not None:
+        out.update(timeline_tables(scn, force, w.timeline))
+    return out

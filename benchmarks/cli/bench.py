@@ -39,7 +39,9 @@ def bench_table(result: BenchResult, info: ScenarioRun) -> Table:
     caption = "\n".join(
         [f"means over {len(info.seeds)} seeds ({info.seeds[0]}..{info.seeds[-1]}) · budget "
          f"{result.budget:g} alerts/day/1,000 staff · {info.staff:,} staff · {info.days} days"]
-        + errors)
+        + errors
+        + [f"[bold yellow]robustness: {escape(r.detector)} flagged at {escape('; '.join(r.robustness_flags))}[/]"
+           for r in rows if r.robustness_flags])
     table = Table(title=f"{escape(info.name)}: leaderboard", caption=caption, caption_justify="left",
                   **_COMPACT)
     table.add_column("detector", min_width=12, overflow="fold")

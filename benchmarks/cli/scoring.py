@@ -18,6 +18,7 @@ from snoopbench.benchmarks.cli import app, console, detectors_app
 from snoopbench.benchmarks.cli.progress import PROGRESS_HELP, ProgressView
 from snoopbench.benchmarks.harness import score_alerts, score_dataset
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult
+from snoopbench.benchmarks.cli.robustness_view import flag_lines, robustness_table
 from snoopbench.contract.errors import InputError
 
 # Fits ten columns in an 80-column terminal: no vertical rules, one space between columns.
@@ -179,6 +180,11 @@ def score(
     from snoopbench.benchmarks.cli.episodes import print_episode_tables
 
     print_episode_tables(result)
+    robust = robustness_table(result)
+    if robust is not None:
+        console.print(robust)
+        for line in flag_lines(result):
+            console.print(f"[bold yellow]robustness: {escape(line)}[/]")
     _finish(result, json_path)
 
 

@@ -185,6 +185,23 @@ CANARIES = Table("canaries", "context", _schema(
     ("entity_id", pa.int64(), False, ""),
 ), "Planted records no legitimate work touches: a look-up of one is a tripwire.")
 
+TIMELINE = Table("timeline", "context", _schema(
+    ("kind", pa.string(), False, "seasons, turnover, reorganisation, surge or policy"),
+    ("name", pa.string(), False, "what the force calls it"),
+    ("start", pa.date32(), False, "the local date it starts"),
+    ("end", pa.date32(), True, "the local date it ends (exclusive); null if it lasts"),
+    ("areas", pa.string(), False, "the areas it concerns, comma-separated"),
+    ("detail", pa.string(), False, "what changes, in words"),
+), "Organisational change the force knows of: legitimate, never a label. Only with a timeline.")
+
+STAFF_CHANGES = Table("staff_changes", "context", _schema(
+    ("user_id", pa.int32(), False, "staff.user_id"),
+    ("date", pa.date32(), False, "the local date of the change"),
+    ("change", pa.string(), False, "joined (a new account), left (closed), moved_out, moved_in"),
+    ("unit", pa.string(), False, "the unit joined, left or moved to or from"),
+    ("area", pa.string(), False, "that unit's area"),
+), "Accounts opened and closed and staff moved during the period. Only with a timeline.")
+
 LABELS = Table("labels", "truth", _schema(
     ("event_id", pa.int64(), False, ""),
     ("episode_id", pa.int32(), False, ""),
@@ -215,6 +232,8 @@ CONTEXT_TABLES: tuple[Table, ...] = (
     STAFF, SHIFTS, PEOPLE, ADDRESSES, VEHICLES, INCIDENTS, CRIMES, RECORDS, TASKING,
     DECLARED_RELATIONS, WATCHLISTS, SENSITIVE, CANARIES,
 )
+#: Context tables written only when the scenario has a ``[timeline]``.
+TIMELINE_TABLES: tuple[Table, ...] = (TIMELINE, STAFF_CHANGES)
 TRUTH_TABLES: tuple[Table, ...] = (LABELS, EPISODES, RELATIONS)
 
 
