@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from snoopbench.simulator.behaviour import DAY
 from snoopbench.contract.schema import ROLES, SYSTEMS
 from snoopbench.simulator.force import Force
 from snoopbench.simulator.misuse_plan import MisusePlan
@@ -241,7 +242,7 @@ def apply_timeline(scn: dict, pop: Population, force: Force, plan: MisusePlan) -
 
     for p in tl["policies"]:
         ms = int(dt.datetime.combine(p["date"], dt.time(0), tzinfo=_zone(scn)).timestamp() * 1000)
-        out.policies.append(Policy(SYSTEMS.index(p["system"]), ms, int(p["ramp_weeks"] * 7 * 86_400_000),
+        out.policies.append(Policy(SYSTEMS.index(p["system"]), ms, int(p["ramp_weeks"] * 7 * DAY),
                                    p["compliance_target"]))
         out.events.append(_event("policy", p["name"], p["date"], None, areas,
                                  f"a reference is mandatory on {p['system']}; compliance rises to "
