@@ -39,6 +39,9 @@ class DetectorResult:
     budget_sweep: dict[float, Metrics] = field(default_factory=dict)
     #: The end of what the detector wrote to stderr (None if nothing).
     log: str | None = None
+    #: Online protocol only (:mod:`benchmarks.online`): learning curve by month, alerts until the
+    #: first catch, alert fatigue, verdicts.
+    online: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The row in results format ``snoopbench/results/v1`` (null for missing metrics)."""
@@ -60,6 +63,8 @@ class DetectorResult:
             {"budget": b, **{k: getattr(bm, k) for k in _SWEEP_KEYS}}
             for b, bm in sorted(self.budget_sweep.items())
         ]
+        if self.online is not None:
+            row["online"] = self.online
         return row
 
 
@@ -85,10 +90,13 @@ class ScoreResult:
     #: How the detectors ran: "strong" (each in a bubblewrap sandbox) or "weak" (unsandboxed);
     #: None when no detector ran (an alerts file).
     isolation: str | None = None
+    #: Online protocol only: the regime, the reviewer and the run's wall-clock seconds.
+    online: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The whole result in results format ``snoopbench/results/v1``."""
-        head = {k: v for k, v in asdict(self).items() if k != "detectors"}
+        head = {k: v for k, v in asdict(self).items() if k != "detectors"
+                and not (k == "online" and v is None)}
         return {"format": RESULTS_FORMAT, **head,
                 "detectors": [d.to_json() for d in self.detectors]}
 
