@@ -158,8 +158,13 @@ class EnsembleDetector(RuleDetector):
                 s = scores[lo:hi]
                 self.pending_[k].update(groups, s)
                 surprise = np.rint(self.calibrations_[k](s, role[lo:hi]) * _SCALE)
-                carried = self.running_[k].update(groups, surprise) / _SCALE
+                carried = self._adjust(k, self.running_[k].update(groups, surprise) / _SCALE,
+                                       groups, user[lo:hi])
                 out[lo:hi] = out[lo:hi] + carried if self.combine == "sum" \
                     else np.maximum(out[lo:hi], carried)
                 self.running_[k].forget_below(self.day_ << 32)
         return out
+
+    def _adjust(self, k: int, carried: np.ndarray, groups: Groups, user: np.ndarray) -> np.ndarray:
+        """Rule ``k``'s carried surprise as the ensemble combines it: as is (``adaptive`` weighs it)."""
+        return carried

@@ -17,7 +17,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from snoopbench.benchmarks.cli import app, console, detectors_app
+from snoopbench.benchmarks.cli.online import ONLINE_HELP, REGIME_HELP, print_online
 from snoopbench.benchmarks.harness import score_alerts, score_dataset
+from snoopbench.benchmarks.online import DEFAULT_REGIME, score_online
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult
 from snoopbench.contract.errors import InputError
 
@@ -156,15 +158,33 @@ def score(
         "--require-sandbox", help=SANDBOX_HELP)] = False,
     jobs: Annotated[int, typer.Option(help="Detectors run at once (1 = honest timings).")] = 1,
     no_verify: Annotated[bool, typer.Option("--no-verify", help=VERIFY_HELP)] = False,
+    online: Annotated[bool, typer.Option("--online", help=ONLINE_HELP)] = False,
+    regime: Annotated[str, typer.Option(help=REGIME_HELP)] = DEFAULT_REGIME,
+    feedback_delay: Annotated[Optional[str], typer.Option(
+        "--feedback-delay", help="Online: verdict delay distribution (exponential, fixed, "
+        "uniform); default the regime's.")] = None,
+    feedback_delay_days: Annotated[Optional[float], typer.Option(
+        "--feedback-delay-days", help="Online: mean verdict delay in days (>= 0); default the "
+        "regime's.")] = None,
+    seed: Annotated[int, typer.Option(help="Online: seed of the reviewer's draws.")] = 0,
 ) -> None:
     """Score detectors on a dataset, each in a sandbox. The null and random baselines are
-    always included."""
+    always included. With --online: day by day, with reviewers' verdicts fed back."""
     check_json_target(json_path, dataset, truth)
-    result = score_dataset(dataset, detector or [], budget=budget, truth_dir=truth,
-                           timeout=timeout, mem_limit_mb=mem_limit_mb,
-                           require_sandbox=require_sandbox, jobs=jobs, verify=not no_verify)
+    if online:
+        result = score_online(dataset, detector or [], budget=budget, truth_dir=truth,
+                              timeout=timeout, regime=regime, feedback_delay=feedback_delay,
+                              feedback_delay_days=feedback_delay_days, seed=seed,
+                              mem_limit_mb=mem_limit_mb, require_sandbox=require_sandbox,
+                              verify=not no_verify)
+    else:
+        result = score_dataset(dataset, detector or [], budget=budget, truth_dir=truth,
+                               timeout=timeout, mem_limit_mb=mem_limit_mb,
+                               require_sandbox=require_sandbox, jobs=jobs, verify=not no_verify)
     console.print(leaderboard_table(result))
     console.print(kinds_table(result))
+    if online:
+        print_online(result)
     _finish(result, json_path)
 
 
