@@ -39,7 +39,7 @@ from snoopbench.benchmarks.harness import _collect, _launch, _log, check_isolati
 from snoopbench.benchmarks.metrics import alerts_per_day, clean, evaluate_alerts, select_alerts
 from snoopbench.benchmarks.online_metrics import alerts_to_first_catch, fatigue, learning_curve
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_result
-from snoopbench.benchmarks.reviewer import CLEARED, CONFIRMED, Reviewer
+from snoopbench.benchmarks.reviewer import CLEARED, CONFIRMED, REASONS, Reviewer
 from snoopbench.benchmarks.worker import SCORE_DTYPE, Job
 from snoopbench.contract.errors import InputError
 from snoopbench.contract.info import user_day_keys
@@ -114,7 +114,7 @@ def score_online(
     per_day = alerts_per_day(budget, period.n_staff)
     days, stops = period.day_stops()
     lab_keys, lab_chance = _confirm_chances(period, truth, reviewer)
-    tasking = _tasking(dataset.context_dir)
+    tasking = _Tasking(dataset.context_dir)
     secret = [dataset.root.resolve(), truth.resolve()]
     online = {"online": True, "day_stops": tuple(int(s) for s in stops),
               "day_dates": tuple((_EPOCH + dt.timedelta(days=int(d))).isoformat() for d in days)}
@@ -168,13 +168,23 @@ def _confirm_chances(period: ScoringPeriod, truth: Path, reviewer: Reviewer
     return uniq, best
 
 
-def _tasking(context_dir: Path) -> set[tuple[int, str]]:
-    """(user, reference) pairs the force's tasking holds: what explains an access to a reviewer."""
-    path = context_dir / "tasking.parquet"
-    if not path.is_file():
-        return set()
-    t = pq.read_table(path, columns=["user_id", "reference"])
-    return set(zip(t["user_id"].to_pylist(), t["reference"].to_pylist()))
+class _Tasking:
+    """The force's tasking, (user, reference) pairs: what explains an access to a reviewer.
+    Kept as Arrow columns sorted by user (a year of a force holds millions of pairs)."""
+
+    def __init__(self, context_dir: Path) -> None:
+        path = context_dir / "tasking.parquet"
+        t = pq.read_table(path, columns=["user_id", "reference"]) if path.is_file() else \
+            pa.table({"user_id": pa.array([], pa.int32()), "reference": pa.array([], pa.string())})
+        t = t.sort_by("user_id")
+        self.users = t["user_id"].to_numpy().astype(np.int64)
+        self.refs = t["reference"].combine_chunks()
+
+    def holds(self, user: int, reference: str | None) -> bool:
+        if reference is None:
+            return False
+        lo, hi = np.searchsorted(self.users, [user, user + 1])
+        return reference in self.refs.slice(lo, hi - lo).to_pylist()
 
 
 def _days(period: ScoringPeriod, stops: np.ndarray, batch_size: int
@@ -255,7 +265,7 @@ def _stop(run: _Run, code: int | None, timeout: float | None, mem_limit_mb: int 
 
 def _alert(run: _Run, start: int, day: int, users: np.ndarray, eids: np.ndarray, refs: pa.Array,
            per_day: int, reviewer: Reviewer, lab_keys: np.ndarray, lab_chance: np.ndarray,
-           tasking: set[tuple[int, str]], i: int, n_days: int) -> None:
+           tasking: _Tasking, i: int, n_days: int) -> None:
     """Read the day's scores, raise its alerts, and have the reviewer's verdicts set off."""
     n = len(users)
     fd = os.open(run.out / "scores.f64", os.O_RDONLY)
@@ -281,10 +291,10 @@ def _alert(run: _Run, start: int, day: int, users: np.ndarray, eids: np.ndarray,
         if len(lab_keys) else np.zeros(len(keys))
     confirmed = reviewer.confirms(keys, chance)
     ref = refs.take(pa.array(top)).to_pylist()
-    reason = ["misuse" if c else "explained" if (int(u), r) in tasking else "no_misuse_found"
+    reason = ["misuse" if c else "explained" if tasking.holds(int(u), r) else "no_misuse_found"
               for c, u, r in zip(confirmed, users[top], ref)]
     arrive = i + 1 + reviewer.delays(keys)
-    run.alerts.append((keys, best, confirmed, arrive))
+    run.alerts.append((keys, best, confirmed, arrive, np.array(reason, object)))
     for a in np.unique(arrive[arrive < n_days]):
         m = arrive == a
         run.pending.setdefault(int(a), []).append(pa.table({
@@ -316,9 +326,10 @@ def _finish(run: _Run, period: ScoringPeriod, per_day: int, lab_keys: np.ndarray
     run.result = result
     if result.status != "ok":
         return
-    parts = list(zip(*run.alerts)) if run.alerts else [[np.zeros(0, np.int64)], [np.zeros(0)],
-                                                       [np.zeros(0, bool)], [np.zeros(0, np.int64)]]
-    keys, best, confirmed, arrive = (np.concatenate(p) for p in parts)
+    parts = list(zip(*run.alerts)) if run.alerts else [
+        [np.zeros(0, np.int64)], [np.zeros(0)], [np.zeros(0, bool)], [np.zeros(0, np.int64)],
+        [np.zeros(0, object)]]
+    keys, best, confirmed, arrive, reason = (np.concatenate(p) for p in parts)
     m = evaluate_alerts(period.labelled, keys)
     result.metrics = replace(m, alerts_per_day=per_day)
     first_day = int(period.start_days[0]) if len(period.start_days) else 0
@@ -329,7 +340,8 @@ def _finish(run: _Run, period: ScoringPeriod, per_day: int, lab_keys: np.ndarray
         "alerts_to_first_catch": alerts_to_first_catch(keys, best, lab_keys),
         **fatigue(keys, lab_keys, keys[cleared] & 0xFFFFFFFF, first_day + arrive[cleared]),
         "verdicts": {"confirmed": int(confirmed.sum()), "cleared": int((~confirmed).sum()),
-                     "delivered": run.delivered, "pending_at_end": int((arrive >= period.n_days).sum())},
+                     "delivered": run.delivered, "pending_at_end": int((arrive >= period.n_days).sum()),
+                     "by_reason": {r: int((reason == r).sum()) for r in REASONS}},
         "feedback_seconds": status_extra.get("learn_seconds"),
         "verdicts_taken": status_extra.get("n_learned"),
         "wait_seconds": run.busy_s,
