@@ -215,3 +215,15 @@ def test_fatigue_counts_false_alerts_after_a_cleared_verdict_arrived():
     f = fatigue(keys, lab, cleared_users=np.array([1, 2]), cleared_received=np.array([12, 16]))
     # user 1's day-12 alert comes after its clearance reached the detector (day 12); day 15 is true
     assert f == {"false_alerts": 3, "repeat_false_alerts": 1, "fatigue": 1 / 3}
+
+
+def test_bench_online_scores_each_world_online(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "snoopbench", "bench", "tiny", "--seeds", "1",
+                           "--days", "4", "-d", "adaptive", "--online", "--feedback-delay-days", "0",
+                           "--json", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    run = json.loads(out.read_text())["runs"][0]
+    assert run["result"]["online"]["reviewer"]["delay_mean_days"] == 0.0
+    row = next(d for d in run["result"]["detectors"] if d["name"] == "adaptive")
+    assert row["status"] == "ok" and row["online"]["by_month"]

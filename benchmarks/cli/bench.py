@@ -13,6 +13,7 @@ from rich.table import Table
 
 from snoopbench.benchmarks.bench import SUITE, BenchResult, ScenarioRun, run_bench
 from snoopbench.benchmarks.cli import app, console
+from snoopbench.benchmarks.cli.online import ONLINE_HELP, REGIME_HELP
 from snoopbench.benchmarks.cli.scoring import (_COMPACT, JSON_HELP, MEM_HELP, SANDBOX_HELP,
                                               SPEC_HELP, check_json_target, write_results)
 from snoopbench.benchmarks.metrics import Interval
@@ -94,6 +95,12 @@ def bench(
     mem_limit_mb: Annotated[Optional[int], typer.Option("--mem-limit-mb", help=MEM_HELP)] = None,
     require_sandbox: Annotated[bool, typer.Option(
         "--require-sandbox", help=SANDBOX_HELP)] = False,
+    online: Annotated[bool, typer.Option("--online", help=ONLINE_HELP)] = False,
+    regime: Annotated[str, typer.Option(help=REGIME_HELP)] = "monitoring-team",
+    feedback_delay: Annotated[Optional[str], typer.Option(
+        "--feedback-delay", help="Online: verdict delay distribution; default the regime's.")] = None,
+    feedback_delay_days: Annotated[Optional[float], typer.Option(
+        "--feedback-delay-days", help="Online: mean verdict delay, days (>= 0).")] = None,
 ) -> None:
     """Simulate each scenario at several seeds and score detectors on each: the leaderboard.
 
@@ -108,7 +115,9 @@ def bench(
     kwargs = dict(scenarios=scenarios or (), seeds=seeds, specs=detector, budget=budget,
                   days=days, workers=workers, keep=keep, timeout=timeout,
                   mem_limit_mb=mem_limit_mb, require_sandbox=require_sandbox,
-                  sealed=report is not None if sealed is None else sealed)
+                  sealed=report is not None if sealed is None else sealed,
+                  online=dict(regime=regime, feedback_delay=feedback_delay,
+                              feedback_delay_days=feedback_delay_days) if online else None)
     if bar is not None:
         with bar:
             result = run_bench(**kwargs, progress=update)
