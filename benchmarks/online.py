@@ -20,6 +20,7 @@ offline is taken over the whole period) can alert; ties go by the same fixed has
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import time
@@ -40,7 +41,7 @@ from snoopbench.benchmarks.metrics import alerts_per_day, clean, evaluate_alerts
 from snoopbench.benchmarks.online_metrics import alerts_to_first_catch, fatigue, learning_curve
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_result
 from snoopbench.benchmarks.reviewer import CLEARED, CONFIRMED, REASONS, Reviewer
-from snoopbench.benchmarks.worker import SCORE_DTYPE, Job
+from snoopbench.benchmarks.worker import SCORE_DTYPE, SCORES_FILE, STATUS_FILE, Job
 from snoopbench.contract.errors import InputError
 from snoopbench.contract.info import user_day_keys
 
@@ -268,7 +269,7 @@ def _alert(run: _Run, start: int, day: int, users: np.ndarray, eids: np.ndarray,
            tasking: _Tasking, i: int, n_days: int) -> None:
     """Read the day's scores, raise its alerts, and have the reviewer's verdicts set off."""
     n = len(users)
-    fd = os.open(run.out / "scores.f64", os.O_RDONLY)
+    fd = os.open(run.out / SCORES_FILE, os.O_RDONLY)
     try:
         raw = os.pread(fd, n * SCORE_DTYPE.itemsize, start * SCORE_DTYPE.itemsize)
     finally:
@@ -349,10 +350,9 @@ def _finish(run: _Run, period: ScoringPeriod, per_day: int, lab_keys: np.ndarray
 
 
 def _status_extra(run: _Run) -> dict[str, Any]:
-    import json
-
+    """What the worker's status adds online (seconds in ``feedback``, verdicts it took)."""
     try:
-        return json.loads((run.out / "status.json").read_text())
+        return json.loads((run.out / STATUS_FILE).read_text())
     except (OSError, ValueError):
         return {}
 
