@@ -8,7 +8,8 @@ that raised it after a delay, at the earliest before the next day is scored. Pyt
 verdicts through an optional ``feedback(verdicts)`` method (``score`` never sees them); ``exec:``
 programs get them as a file in each day's input folder (:mod:`benchmarks.feedback`).
 
-Detectors run side by side, a day at a time (one day's events are read once for all of them). A
+Detectors run side by side in groups of ``jobs`` (default one at a time: honest timings, one
+detector's memory), a day at a time (one day's events are read once per group). A
 detector whose ``feedback`` or ``score`` raises, or that runs past its time (counted while the
 harness waits on it) or its memory, gets its row's status; the others carry on.
 
@@ -94,18 +95,22 @@ def score_online(
     require_sandbox: bool = False,
     batch_size: int = 65536,
     verify: bool = True,
+    jobs: int | None = 1,
 ) -> ScoreResult:
     """Run each detector of ``specs`` (plus the baselines) online and score its alerts.
 
     ``regime`` (a shipped name or a file) gives the reviewer: its confirm chances by skill and
     its verdict delay, which ``feedback_delay`` (distribution) and ``feedback_delay_days`` (mean)
-    override. ``seed`` keys the reviewer's draws. The other arguments are
-    :func:`~benchmarks.harness.score_dataset`'s. Bad input raises :class:`InputError` first.
+    override. ``seed`` keys the reviewer's draws. ``jobs``: detectors run side by side, in
+    groups of that many (None: all at once); each group reads the days once. The other arguments
+    are :func:`~benchmarks.harness.score_dataset`'s. Bad input raises :class:`InputError` first.
     """
     if not 0 <= budget < float("inf"):
         raise InputError(f"expected a finite number >= 0, got {budget}", key="--budget")
     if timeout is not None and not timeout > 0:
         raise InputError(f"expected a number of seconds > 0, got {timeout}", key="--timeout")
+    if jobs is not None and jobs < 1:
+        raise InputError(f"expected at least 1, got {jobs}", key="--jobs")
     reg, reviewer = reviewer_of(regime, feedback_delay, feedback_delay_days, seed)
     iso = check_isolation(mem_limit_mb, require_sandbox)
     parsed = resolve_specs(specs)
@@ -117,34 +122,16 @@ def score_online(
     lab_keys, lab_chance = _confirm_chances(period, truth, reviewer)
     tasking = _Tasking(dataset.context_dir)
     secret = [dataset.root.resolve(), truth.resolve()]
-    online = {"online": True, "day_stops": tuple(int(s) for s in stops),
-              "day_dates": tuple((_EPOCH + dt.timedelta(days=int(d))).isoformat() for d in days)}
+    job_fields = {"online": True, "day_stops": tuple(int(s) for s in stops),
+                  "day_dates": tuple((_EPOCH + dt.timedelta(days=int(d))).isoformat() for d in days)}
     t_start = time.perf_counter()
     with sandbox.exits_on_signals(), sandbox.Scratch(dataset.parts, dataset.context_dir,
                                                      dataset.info.to_dict()) as scratch:
-        runs = []
-        try:
-            for spec in parsed:
-                job, launch = _launch(spec, period, scratch, iso, secret, batch_size, **online)
-                runs.append(_Run(job, launch, sandbox.Sandbox(launch, scratch, iso, mem_limit_mb)))
-            start = 0
-            for i, (day, (users, eids, refs)) in enumerate(zip(days, _days(period, stops, batch_size))):
-                live = [r for r in runs if r.result is None]
-                for run in live:
-                    write_verdicts(run.out, i, _arriving(run, i, int(day)))
-                _wait(live, i, timeout, mem_limit_mb, iso)
-                for run in live:
-                    if run.result is None:
-                        _alert(run, start, int(day), users, eids, refs, per_day, reviewer,
-                               lab_keys, lab_chance, tasking, i, len(days))
-                start = int(stops[i])
-            for run in runs:
-                if run.result is None:
-                    _finish(run, period, per_day, lab_keys, timeout, mem_limit_mb, iso)
-        finally:
-            for run in runs:
-                run.box.close()
-                shutil.rmtree(run.launch.job_dir, ignore_errors=True)
+        world = _World(period, days, stops, per_day, reviewer, lab_keys, lab_chance, tasking,
+                       scratch, iso, secret, batch_size, timeout, mem_limit_mb, job_fields)
+        size = max(1, jobs) if jobs else len(parsed)
+        runs = [run for g in range(0, len(parsed), size)
+                for run in _run_group(world, parsed[g:g + size])]
     result = build_result(period, budget, per_day, [r.result for r in runs])
     result.isolation = iso.level
     result.online = {"regime": reg.name, "reviewer": reviewer.to_json(),
@@ -152,6 +139,59 @@ def score_online(
     if iso.level != "strong":
         result.notes.insert(0, sandbox.weak_warning(iso))
     return result
+
+
+@dataclass(frozen=True)
+class _World:
+    """What every detector's run shares: the period, its days, the reviewer, the truth's chances."""
+
+    period: ScoringPeriod
+    days: np.ndarray
+    stops: np.ndarray
+    per_day: int
+    reviewer: Reviewer
+    lab_keys: np.ndarray
+    lab_chance: np.ndarray
+    tasking: "_Tasking"
+    scratch: sandbox.Scratch
+    iso: sandbox.Isolation
+    secret: list[Path]
+    batch_size: int
+    timeout: float | None
+    mem_limit_mb: int | None
+    job_fields: dict[str, Any]
+
+
+def _run_group(w: _World, specs: Sequence[Any]) -> list[_Run]:
+    """Run ``specs`` side by side through every day of the period, each in its sandbox."""
+    runs: list[_Run] = []
+    try:
+        for spec in specs:
+            job, launch = _launch(spec, w.period, w.scratch, w.iso, w.secret, w.batch_size,
+                                  **w.job_fields)
+            runs.append(_Run(job, launch, sandbox.Sandbox(launch, w.scratch, w.iso, w.mem_limit_mb)))
+        start = 0
+        for i, (day, (users, eids, refs)) in enumerate(
+                zip(w.days, _days(w.period, w.stops, w.batch_size))):
+            live = [r for r in runs if r.result is None]
+            if not live:
+                break
+            for run in live:
+                write_verdicts(run.out, i, _arriving(run, i, int(day)))
+            _wait(live, i, w.timeout, w.mem_limit_mb, w.iso)
+            for run in live:
+                if run.result is None:
+                    _alert(run, start, int(day), users, eids, refs, w.per_day, w.reviewer,
+                           w.lab_keys, w.lab_chance, w.tasking, i, len(w.days))
+            start = int(w.stops[i])
+        for run in runs:
+            if run.result is None:
+                _finish(run, w.period, w.per_day, w.lab_keys, w.timeout, w.mem_limit_mb, w.iso)
+    finally:
+        for run in runs:
+            run.box.close()
+            shutil.rmtree(run.launch.job_dir, ignore_errors=True)
+    return runs
 
 
 def _confirm_chances(period: ScoringPeriod, truth: Path, reviewer: Reviewer

@@ -176,7 +176,7 @@ def score(
                               timeout=timeout, regime=regime, feedback_delay=feedback_delay,
                               feedback_delay_days=feedback_delay_days, seed=seed,
                               mem_limit_mb=mem_limit_mb, require_sandbox=require_sandbox,
-                              verify=not no_verify)
+                              verify=not no_verify, jobs=jobs)
     else:
         result = score_dataset(dataset, detector or [], budget=budget, truth_dir=truth,
                                timeout=timeout, mem_limit_mb=mem_limit_mb,
