@@ -106,6 +106,7 @@ def test_an_exec_program_gets_each_days_verdicts_as_a_file(synthetic_dataset, su
     (["--feedback-delay-days", "-1"], "--feedback-delay-days"),
     (["--feedback-delay", "gamma"], "--feedback-delay"),
     (["--regime", "no-such-regime"], "--regime"),
+    (["--jobs", "0"], "--jobs"),
 ])
 def test_bad_online_options_exit_2_and_write_nothing(synthetic_dataset, tmp_path, args, key):
     out = tmp_path / "r.json"
