@@ -35,10 +35,11 @@ def days(tmp_path_factory):
             rest.filter(pa.array(first)), rest.filter(pa.array(~first)), int(day.min()))
 
 
-def _pair(days, rules: str = ""):
+def _pair(days, rules: str = "", suppress: float = 0.0):
     context, history, info, *_ = days
     extra = f":rules={rules}" if rules else ""
-    twin, adaptive = create("ensemble" + extra), create("adaptive" + extra)
+    twin = create("ensemble" + extra)
+    adaptive = create(f"adaptive:suppress={suppress}" + (f",rules={rules}" if rules else ""))
     twin.fit(context, history, info)
     adaptive.fit(context, history, info)
     return twin, adaptive
@@ -56,7 +57,7 @@ def _verdict(user: int, day: int, verdict: str, reason: str) -> pa.Table:
 
 
 def test_without_verdicts_it_is_the_ensemble(days):
-    twin, adaptive = _pair(days)
+    twin, adaptive = _pair(days, suppress=1.0)
     for table in days[3:5]:
         assert np.array_equal(_score(twin, table), _score(adaptive, table))
 
@@ -72,7 +73,7 @@ def _busy_user(days, twin_1: np.ndarray, twin_2: np.ndarray) -> int:
 
 def test_an_explained_clearance_suppresses_that_user(days):
     # one rule, so the rule that carried the cleared alert is the one that scores the user again
-    twin, adaptive = _pair(days, "explanation")
+    twin, adaptive = _pair(days, "explanation", suppress=1.0)
     s1 = _score(twin, days[3])
     assert np.array_equal(s1, _score(adaptive, days[3]))
     twin_copy, _ = _pair(days, "explanation")
@@ -83,6 +84,7 @@ def test_an_explained_clearance_suppresses_that_user(days):
     mine = days[4]["user_id"].to_numpy() == user
     assert (a2[mine] <= t2[mine] + 1e-9).all()
     assert (t2[mine] - a2[mine]).max() > 0.9  # the suppression (1.0) on the rule that carried it
+    assert create("adaptive").suppress == 0.0  # off by default (see the detector's docstring)
     others = ~mine & (t2 > 0)
     assert np.abs(t2[others] - a2[others]).max() < 0.1  # everyone else: barely reweighted
 
