@@ -40,11 +40,12 @@ import pyarrow.parquet as pq
 
 from snoopbench.benchmarks.dataset import open_dataset, scoring_period, truth_dir_of
 from snoopbench.benchmarks.harness import detector_alerts
-from snoopbench.benchmarks.metrics import Interval, key_days, mean_interval, user_day_keys
+from snoopbench.benchmarks.intervals import clipped_mean_interval, count_interval, poisson_bounds, share_interval
+from snoopbench.benchmarks.metrics import key_days, user_day_keys
 from snoopbench.benchmarks.regimes import OUTCOMES, PERIOD_DAYS, ROUTES, Regime
 from snoopbench.benchmarks.reviewer import delay_days
 from snoopbench.contract.info import local_days
-from snoopbench.contract.schema import SKILLS
+from snoopbench.detectors.registry import parse_spec
 
 FORMAT = "snoopbench/assessment/v1"
 FOUND_BY = ("alert",) + ("audit",) + ROUTES
@@ -208,7 +209,6 @@ def run_regime(regime: Regime, truth: _Truth, seed: int,
     run = RegimeRun(regime.name, seed, int(round(t.n_staff * scale)), n_days, scale)
     n_ep = len(t.kind)
     found_day = np.full((len(FOUND_BY), n_ep), _NEVER, np.int64)
-    rng = _rng(seed, "regime:" + regime.name)
 
     # reactive routes: common uniforms per (route, episode), from the seed alone
     shared = _rng(seed, "reactive")
@@ -223,27 +223,31 @@ def run_regime(regime: Regime, truth: _Truth, seed: int,
             day = np.where(fires, base + delay, _NEVER)
             found_day[2 + j, m] = np.where(day <= t.last_day, day, _NEVER)
 
-    # random audits of users, at the end of each period
+    # random audits of users, at the end of each period: each period's staff in a drawn order (the
+    # first share of them audited) and a uniform per episode, from the seed alone, so that a larger
+    # share audits a superset and every regime faces the same draws
     a = regime.data["audits"]
     if a["share"] > 0 and len(t.staff_ids):
         plen = PERIOD_DAYS[a["period"]]
         n_pick = min(len(t.staff_ids), int(round(a["share"] * len(t.staff_ids))))
         lab_user = (t.lab_key & 0xFFFFFFFF).astype(np.int64)
         lab_day = key_days(t.lab_key).astype(np.int64)
+        audit_rng = _rng(seed, "audit:" + a["period"])
         for day in range(t.first_day + plen - 1, t.last_day + 1, plen):
-            users = rng.choice(t.staff_ids, n_pick, replace=False)
+            users = audit_rng.permutation(t.staff_ids)[:n_pick]
+            u_hit = audit_rng.random(n_ep)
             run.audited += n_pick
             inside = np.isin(lab_user, users) & (lab_day > day - a["window_days"]) & (lab_day <= day)
             for ep in np.unique(t.lab_episode[inside]):
-                if rng.random() < a["hit_rate"]:
+                if u_hit[ep] < a["hit_rate"]:
                     found_day[1, ep] = min(found_day[1, ep], day)
 
     # proactive alerts within the review capacity
     capacity = regime.capacity(t.n_staff * scale) / scale
     usable = []
     for spec in regime.detectors:
-        row, keys, best = alerts[spec]
-        run.detectors.append({"name": spec, "status": row.status, "error": row.error})
+        row, keys, best = alerts[parse_spec(spec).name]  # rows are named as the SPEC names them
+        run.detectors.append({"name": row.name, "status": row.status, "error": row.error})
         if row.status == "ok":
             usable.append((keys, best))
     reviewed = _review(regime, capacity, usable)
@@ -251,13 +255,19 @@ def run_regime(regime: Regime, truth: _Truth, seed: int,
     hit = np.isin(t.lab_key, reviewed)
     run.reviewed_true = int(np.isin(reviewed, t.lab_key).sum())
     confirm = regime.data["proactive"]["confirm"]
-    for key, ep in zip(t.lab_key[hit], t.lab_episode[hit]):  # in key order: by day, then user
-        if rng.random() < confirm[str(t.skill[ep])]:
-            found_day[0, ep] = min(found_day[0, ep], int(key_days(np.array([key]))[0]))
+    p_confirm = np.array([confirm[str(s)] for s in t.skill], np.float64)[t.lab_episode]
+    u_confirm = _rng(seed, "confirm").random(len(t.lab_key))  # one per labelled user-day and episode
+    ok = hit & (u_confirm < p_confirm)
+    if ok.any():
+        days = key_days(t.lab_key[ok]).astype(np.int64)
+        np.minimum.at(found_day[0], t.lab_episode[ok], days)
 
     # misusers: found at their earliest route
     actors, inverse = np.unique(t.actor, return_inverse=True)
     run.active = len(actors)
+    shares = np.array([regime.data["outcomes"][o] for o in OUTCOMES])
+    cum = np.cumsum(shares / shares.sum())
+    u_outcome = _rng(seed, "outcome").random(len(actors))  # one per misuser, from the seed alone
     for i in range(len(actors)):
         eps = np.flatnonzero(inverse == i)
         first = eps[np.argmin(t.start_day[eps])]
@@ -274,19 +284,23 @@ def run_regime(regime: Regime, truth: _Truth, seed: int,
         run.days_to_find.append(int(days[route] - t.start_day[first]))
         row_k["found"] += 1
         row_s["found"] += 1
-        shares = np.array([regime.data["outcomes"][o] for o in OUTCOMES])
-        run.outcomes[OUTCOMES[int(rng.choice(len(OUTCOMES), p=shares / shares.sum()))]] += 1
+        run.outcomes[OUTCOMES[min(int(np.searchsorted(cum, u_outcome[i], side="right")), len(OUTCOMES) - 1)]] += 1
     return run
 
 
 def assess_dataset(dataset_dir: str | Path, regimes: Sequence[Regime], seed: int, *,
                    truth_dir: str | Path | None = None, timeout: float | None = None,
                    jobs: int = 1, batch_size: int = 65536, scale: float = 1.0,
-                   on_step: Callable[[str], None] | None = None) -> list[RegimeRun]:
-    """Every regime on one dataset: the detectors any of them names run once, then each regime."""
+                   on_step: Callable[[str], None] | None = None,
+                   variants: Sequence[tuple[Any, Regime, float]] = ()) -> list[RegimeRun]:
+    """Every regime on one dataset: the detectors any of them names run once, then each regime.
+
+    ``variants`` (key, regime, scale): more runs on the same alerts (other force sizes, other
+    intensities), returned after the regimes' own runs in their order."""
     period, truth = _truth(Path(dataset_dir), Path(truth_dir) if truth_dir else None, batch_size)
-    specs = list(dict.fromkeys(s for r in regimes for s in r.detectors))
-    most = max([math.ceil(r.capacity(truth.n_staff * scale) / scale) for r in regimes] + [1])
+    todo = [(r, scale) for r in regimes] + [(r, sc) for _, r, sc in variants]
+    specs = list(dict.fromkeys(s for r, _ in todo for s in r.detectors))
+    most = max([math.ceil(r.capacity(truth.n_staff * sc) / sc) for r, sc in todo] + [1])
     alerts: dict[str, tuple[Any, np.ndarray, np.ndarray]] = {}
     if specs:
         if on_step:
@@ -296,27 +310,79 @@ def assess_dataset(dataset_dir: str | Path, regimes: Sequence[Regime], seed: int
             alerts[row.name] = (row, keys, best)
     if on_step:
         on_step("regimes")
-    return [run_regime(r, truth, seed, alerts, scale) for r in regimes]
+    return [run_regime(r, truth, seed, alerts, sc) for r, sc in todo]
+
+
+# The intensities at which a regime is rerun for the published comparison's second inverse: its
+# review capacity and audit share multiplied by each (audit share at most 1; 0: reactive routes only).
+INTENSITIES = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def at_intensity(regime: Regime, factor: float) -> Regime:
+    """``regime`` with its proactive review capacity and its audit share multiplied by ``factor``."""
+    d = {**regime.data, "proactive": dict(regime.data["proactive"]), "audits": dict(regime.data["audits"])}
+    d["proactive"]["review_per_day"] *= factor
+    d["proactive"]["review_per_1000_staff"] *= factor
+    d["audits"]["share"] = min(1.0, d["audits"]["share"] * factor)
+    return Regime(regime.path, d)
+
+
+def intensity_settings(regime: Regime, factor: float) -> dict[str, Any]:
+    """What a factor of a regime's intensity means in its own settings."""
+    r = at_intensity(regime, factor)
+    return {"review_per_day": r.data["proactive"]["review_per_day"],
+            "review_per_1000_staff": r.data["proactive"]["review_per_1000_staff"],
+            "audit_share": r.data["audits"]["share"], "audit_period": r.data["audits"]["period"]}
+
+
+def scalable(regime: Regime) -> bool:
+    """Whether a regime has any proactive intensity to scale (reviewed alerts or audits)."""
+    p = regime.data["proactive"]
+    return bool(p["detectors"] and p["review_per_day"] + p["review_per_1000_staff"] > 0) or \
+        regime.data["audits"]["share"] > 0
+
+
+_SHARES = {"dark_share": ("never_found", "active"), "found_share": ("found", "active"),
+           "disciplined_share": ("disciplined", "active"),
+           "dismissed_or_resigned_share": ("dismissed_or_resigned", "active"),
+           "review_precision": (None, None)}  # reviewed_true / reviewed: from the runs themselves
+_RATES = {"days_to_find_median", "reviewed_per_day"}
 
 
 def summarise(runs: Sequence[RegimeRun]) -> dict[str, Any]:
-    """One regime's runs over seeds: each figure's mean and 95% interval, by kind and by skill."""
-    def iv(values) -> dict[str, float | None] | None:
-        i: Interval | None = mean_interval(values)
-        return None if i is None else {"mean": i.mean, "low": i.low, "high": i.high, "n": i.n}
-
-    names = list(runs[0].figures())
+    """One regime's runs over seeds: each figure's mean and 95% interval (:mod:`benchmarks.intervals`:
+    counts pooled as quasi-Poisson, shares as Wilson, never below 0 or a share above 1), by kind
+    and by skill."""
+    scale = runs[0].scale
     figs = [r.figures() for r in runs]
+
+    def counts(values: Sequence[float | None]) -> dict[str, Any] | None:
+        v = [x for x in values if x is not None]
+        return count_interval(v, scale) if v else None
+
+    def figure(name: str) -> dict[str, Any] | None:
+        if name in _RATES:
+            return clipped_mean_interval([f[name] for f in figs])
+        if name == "review_precision":
+            return share_interval([r.reviewed_true for r in runs], [r.reviewed for r in runs])
+        if name in _SHARES:
+            num, den = _SHARES[name]
+            return share_interval([f[num] / scale for f in figs], [f[den] / scale for f in figs])
+        return counts([f[name] for f in figs])
+
     out: dict[str, Any] = {"regime": runs[0].regime, "seeds": [r.seed for r in runs],
-                           "figures": {n: iv(f[n] for f in figs) for n in names}}
+                           "figures": {n: figure(n) for n in figs[0]},
+                           "intervals": "counts: quasi-Poisson over the seeds' total (Byar); shares: "
+                                        "Wilson on the pooled counts; days and review load: Student t, "
+                                        "bounded at 0"}
     per_year = 365.0 / runs[0].n_days
-    counts = ("active", "found", "disciplined", "dismissed_or_resigned")
-    out["per_year"] = {n: iv((f[n] or 0) * per_year for f in figs) for n in counts}
-    out["per_year_per_staff"] = {n: iv((f[n] or 0) * per_year / runs[0].n_staff for f in figs)
-                                 for n in counts}
+    n_staff = runs[0].n_staff
+    totals = ("active", "found", "disciplined", "dismissed_or_resigned")
+    out["per_year"] = {n: _times(out["figures"][n], per_year) for n in totals}
+    out["per_year_per_staff"] = {n: _times(out["figures"][n], per_year / n_staff) for n in totals}
     for group in ("by_kind", "by_skill"):
         keys = sorted({k for r in runs for k in getattr(r, group)})
-        out[group] = {k: {c: iv(getattr(r, group).get(k, {}).get(c, 0) * r.scale for r in runs)
+        out[group] = {k: {c: counts([getattr(r, group).get(k, {}).get(c, 0) * r.scale for r in runs])
                           for c in ("active", "found")} for k in keys}
     failures = {}
     for r in runs:
@@ -328,10 +394,16 @@ def summarise(runs: Sequence[RegimeRun]) -> dict[str, Any]:
     return out
 
 
+def _times(x: dict[str, Any] | None, factor: float) -> dict[str, Any] | None:
+    if x is None:
+        return None
+    return {k: (v * factor if k in ("mean", "low", "high") and v is not None else v) for k, v in x.items()}
+
+
 def run_assess(scenario: str | Path, regime_files: Sequence[str | Path], *, years: float = 1.0,
                days: int | None = None, seeds: int = 3, timeout: float | None = None,
                jobs: int = 1, workers: int = 1, compare: str | None = None,
-               sample_staff: int | None = None,
+               sample_staff: int | None = None, overlap: bool = True,
                progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Simulate ``scenario`` for ``years`` (or ``days``) at ``seeds`` seeds (its seed, seed+1, ...)
     and run every regime on each world; the assessment as ``snoopbench/assessment/v1``.
@@ -340,17 +412,16 @@ def run_assess(scenario: str | Path, regime_files: Sequence[str | Path], *, year
     the force's size (review capacity shared out per member of staff; misuse, audits and reactive
     routes are all per member of staff). Validated against whole-force runs in the tests.
 
+    ``overlap``: simulate the next world in a second process while this one is assessed (both
+    cores busy; two worlds on disk at once).
+
     Everything is validated before anything runs (bad input: :class:`InputError`, exit 2)."""
-    import shutil
-    import tempfile
     import time
 
     from snoopbench import __version__
     from snoopbench.benchmarks.regimes import find, load
     from snoopbench.contract.errors import InputError
     from snoopbench.simulator import scenario as scenario_mod
-    from snoopbench.simulator.run import simulate
-
     if seeds < 1:
         raise InputError(f"expected at least 1 seed, got {seeds}", key="--seeds")
     if days is None:
@@ -379,30 +450,37 @@ def run_assess(scenario: str | Path, regime_files: Sequence[str | Path], *, year
     scn.check_machine_fits(workers)
     seed_list = [scn.seed + i for i in range(seeds)]
     runs: dict[str, list[RegimeRun]] = {r.name: [] for r in regimes}
+    # the published comparison: every regime again at each published force's size (so an absolute
+    # review capacity stays absolute) and at each intensity, on the same worlds and alerts
+    simulated = scn["force"]["staff"]
+    variants = [((ci, r.name, f), at_intensity(r, f), c["workforce"] / simulated)
+                for ci, c in enumerate(counts) for r in regimes
+                for f in (INTENSITIES if scalable(r) else (1.0,))]
+    variant_runs: dict[Any, list[RegimeRun]] = {key: [] for key, _, _ in variants}
     timings = []
     total = 2 * seeds
-    for i, seed in enumerate(seed_list):
-        tmp = Path(tempfile.mkdtemp(prefix="snoopbench-assess-"))
-        try:
-            t0 = time.perf_counter()
+    with _Worlds(scn, seed_list, workers, ahead=overlap) as worlds:
+        for i, seed in enumerate(seed_list):
             if progress:
                 progress(f"seed {seed}: simulating {scn.days} days of {scn['force']['staff']:,} staff"
                          + (f" (a sample of {staff:,})" if scale != 1.0 else ""),
                          2 * i, total)
-            simulate(scn, tmp / "world", seed=seed, workers=workers)
+            world, simulate_s = worlds.get(i)
             t1 = time.perf_counter()
 
             def step(what: str) -> None:
                 if progress:
                     progress(f"seed {seed}: {what}", 2 * i + 1, total)
 
-            for run in assess_dataset(tmp / "world", regimes, seed, timeout=timeout, jobs=jobs,
-                                      scale=scale, on_step=step):
+            got = assess_dataset(world, regimes, seed, timeout=timeout, jobs=jobs,
+                                 scale=scale, on_step=step, variants=variants)
+            for run in got[:len(regimes)]:
                 runs[run.regime].append(run)
-            timings.append({"seed": seed, "simulate_s": t1 - t0,
+            for (key, _, _), run in zip(variants, got[len(regimes):]):
+                variant_runs[key].append(run)
+            timings.append({"seed": seed, "simulate_s": simulate_s,
                             "assess_s": time.perf_counter() - t1})
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            worlds.done(i)
     if progress:
         progress("done", total, total)
     summaries = [summarise(runs[r.name]) for r in regimes]
@@ -419,8 +497,77 @@ def run_assess(scenario: str | Path, regime_files: Sequence[str | Path], *, year
                   "parameter of the regime, not a known figure."],
     }
     if compare:
-        result["published"] = compare_published(summaries, counts)
+        by_force = {key: summarise(rs) for key, rs in variant_runs.items()}
+        result["published"] = compare_published(regimes, counts, by_force)
     return result
+
+
+def _simulate_world(scn: Any, out: str, seed: int, workers: int) -> float:
+    import time
+
+    from snoopbench.simulator.run import simulate
+
+    t0 = time.perf_counter()
+    simulate(scn, out, seed=seed, workers=workers)
+    return time.perf_counter() - t0
+
+
+class _Worlds:
+    """The worlds of an assessment, one per seed, in a temporary folder; with ``ahead``, the next
+    world is simulated in a second process while the current one is assessed. Leaving the block
+    (normally, on an error or on Ctrl-C) stops that process and removes every world."""
+
+    def __init__(self, scn: Any, seeds: Sequence[int], workers: int, ahead: bool) -> None:
+        self.scn, self.seeds, self.workers, self.ahead = scn, list(seeds), workers, ahead
+        self.pending: dict[int, Any] = {}
+        self.pool: Any = None
+
+    def __enter__(self) -> "_Worlds":
+        import tempfile
+
+        self.tmp = Path(tempfile.mkdtemp(prefix="snoopbench-assess-"))
+        if self.ahead and len(self.seeds) > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        return self
+
+    def path(self, i: int) -> Path:
+        return self.tmp / f"world-{i}"
+
+    def _submit(self, i: int) -> None:
+        if self.pool is not None and i < len(self.seeds) and i not in self.pending:
+            self.pending[i] = self.pool.submit(_simulate_world, self.scn, str(self.path(i)), self.seeds[i],
+                                               self.workers)
+
+    def get(self, i: int) -> tuple[Path, float]:
+        """World ``i`` (waiting for it if it is being simulated) and the seconds it took; the next
+        one starts simulating in the background."""
+        self._submit(i + 1)  # first, so that the first two worlds are simulated at once
+        if i in self.pending:
+            seconds = self.pending.pop(i).result()
+        else:
+            seconds = _simulate_world(self.scn, str(self.path(i)), self.seeds[i], self.workers)
+        return self.path(i), seconds
+
+    def done(self, i: int) -> None:
+        import shutil
+
+        shutil.rmtree(self.path(i), ignore_errors=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        import shutil
+
+        if self.pool is not None:
+            for f in self.pending.values():
+                f.cancel()
+            procs = list(getattr(self.pool, "_processes", {}).values())
+            if exc[0] is not None:  # stop a simulation still running, rather than wait for it
+                for p in procs:
+                    p.terminate()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 # --- published counts -------------------------------------------------------------------------
@@ -452,46 +599,102 @@ def load_published(path: str | Path = PUBLISHED_FILE) -> list[dict[str, Any]]:
     return out
 
 
-def _poisson_interval(n: int) -> tuple[float, float]:
-    """An approximate 95% interval of a Poisson mean given one count (Wilson-Hilferty-free: normal
-    on the square root, fine for counts above a handful)."""
-    lo = max(0.0, (math.sqrt(n) - 0.98) ** 2)
-    return lo, (math.sqrt(n + 1) + 0.98) ** 2
+def _crossing(factors: Sequence[float], values: Sequence[float], target: float) -> float | None:
+    """The intensity factor at which a rising curve reaches ``target`` (linear between grid points):
+    0 when even the lowest intensity gives more, None when even the highest gives less."""
+    y = np.maximum.accumulate(np.asarray(values, np.float64))
+    if target <= y[0]:
+        return 0.0
+    if target > y[-1]:
+        return None
+    i = int(np.searchsorted(y, target))
+    f0, f1, y0, y1 = factors[i - 1], factors[i], y[i - 1], y[i]
+    return float(f1 if y1 == y0 else f0 + (f1 - f0) * (target - y0) / (y1 - y0))
 
 
-def compare_published(summaries: list[dict[str, Any]], counts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per published count and regime: the model's expected count for that force's size and
-    period (mean and interval over seeds, scaled per member of staff per year), and two inverse
-    estimates: the misuse rate (misusers per 1,000 staff a year) consistent with the published
-    count under the regime, and the share of misusers a force must find and count to publish it
-    at the model's misuse rate."""
+def compare_published(regimes: Sequence[Regime], counts: list[dict[str, Any]],
+                      by_force: dict[Any, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per published count and regime: the model's expected count for that force's size and period
+    (the regime rerun at the force's workforce, so an absolute review capacity stays absolute;
+    mean and interval over seeds), and two inverse estimates:
+
+    - the misuse rate (misusers per 1,000 staff a year) at which the regime would give the
+      published count, at the share of misusers it counts;
+    - the detection intensity the count implies at the model's misuse rate: the factor on the
+      regime's review capacity and audit share (0: reactive routes alone) at which the expected
+      count equals the published one, with the interval where the model's interval meets the
+      published count's Poisson interval, and what that factor means in the regime's settings.
+
+    ``by_force``: summaries keyed (count index, regime name, intensity factor)."""
     rows = []
-    for c in counts:
+    for ci, c in enumerate(counts):
         measure = _COUNTED[c["counted"]]
-        pub_lo, pub_hi = _poisson_interval(c["count"])
-        for s in summaries:
-            per_staff_year = s["per_year_per_staff"]
-            m = per_staff_year[measure]
-            scale = c["workforce"] * c["years"]
-            model = None if m is None else {k: (None if m[k] is None else m[k] * scale)
-                                            for k in ("mean", "low", "high")}
+        pub_lo, pub_hi = poisson_bounds(c["count"])
+        for r in regimes:
+            s = by_force[(ci, r.name, 1.0)]
+            years = c["years"]
+
+            def expected(summary: dict[str, Any]) -> dict[str, float | None] | None:
+                m = summary["per_year"][measure]
+                return None if m is None else {k: (None if m[k] is None else m[k] * years)
+                                               for k in ("mean", "low", "high")}
+
+            model = expected(s)
             q = s["figures"].get(f"{measure}_share")  # counted per active misuser
-            active = per_staff_year["active"]
+            staff_years = c["workforce"] * years
             rate = need = None
             if q is not None and q["mean"] > 0:
-                pub = c["count"] / scale * 1000
-                # a share cannot be below 0 or above 1, whatever the t-interval says
-                hi_q = min(1.0, q["mean"] if q["high"] is None else q["high"])
-                lo_q = max(0.0, q["mean"] if q["low"] is None else q["low"])
-                rate = {"mean": pub / q["mean"], "low": pub_lo / scale * 1000 / hi_q,
-                        "high": (pub_hi / scale * 1000 / lo_q) if lo_q > 0 else None}
+                pub = c["count"] / staff_years * 1000
+                rate = {"mean": pub / q["mean"], "low": pub_lo / staff_years * 1000 / q["high"],
+                        "high": (pub_hi / staff_years * 1000 / q["low"]) if q["low"] > 0 else None}
+            active = expected({"per_year": {measure: s["per_year"]["active"]}})
             if active is not None and active["mean"] > 0:
-                a = active["mean"] * scale
+                a = active["mean"]
                 need = {"mean": c["count"] / a, "low": pub_lo / a, "high": pub_hi / a}
+            intensity = None
+            if scalable(r):
+                curve = [(f, expected(by_force[(ci, r.name, f)])) for f in INTENSITIES]
+                curve = [(f, m) for f, m in curve if m is not None]
+                fs = [f for f, _ in curve]
+                mean_f = _crossing(fs, [m["mean"] for _, m in curve], c["count"])
+                low_f = _crossing(fs, [m["high"] for _, m in curve], pub_lo)
+                high_f = _crossing(fs, [m["low"] for _, m in curve], pub_hi)
+                intensity = {
+                    "mean": mean_f, "low": low_f, "high": high_f,
+                    "below_reactive": mean_f == 0.0 and curve[0][1]["mean"] > c["count"],
+                    "above_grid": mean_f is None, "grid_max": INTENSITIES[-1],
+                    "settings": None if mean_f is None else intensity_settings(r, mean_f),
+                    "curve": [{"factor": f, **m} for f, m in curve]}
             rows.append({"force": c["force"], "period": c["period"], "counted": c["counted"],
-                         "published": c["count"], "workforce": c["workforce"],
+                         "published": c["count"], "published_interval": [pub_lo, pub_hi],
+                         "workforce": c["workforce"],
                          "workforce_estimate": bool(c.get("workforce_estimate")), "source": c["source"],
-                         "regime": s["regime"], "model": model,
+                         "regime": r.name, "model": model,
                          "misuse_per_1000_staff_year": rate, "share_found_needed": need,
-                         "share_found_model": q})
+                         "share_found_model": q, "intensity": intensity})
     return rows
+
+
+def describe_intensity(x: dict[str, Any] | None, settings: bool = True) -> str:
+    """An intensity inverse as one line of text (the report; the terminal without ``settings``)."""
+    if x is None:
+        return "– (nothing proactive to scale)" if settings else "–"
+    if x["above_grid"]:
+        return f"more than {x['grid_max']:g}×" + (" (not reached)" if settings else "")
+    if x["below_reactive"]:
+        return "0× (reactive routes alone give more)" if settings else "0× (reactive gives more)"
+
+    def f(v: float | None, none: str) -> str:
+        return none if v is None else f"{v:.2g}×"
+
+    s = x["settings"]
+    parts = []
+    if s["review_per_1000_staff"] or s["review_per_day"]:
+        parts.append(" + ".join(p for p in (
+            f"{s['review_per_day']:.2g}/day" if s["review_per_day"] else "",
+            f"{s['review_per_1000_staff']:.2g}/1,000 staff/day" if s["review_per_1000_staff"] else "") if p)
+            + " reviewed")
+    if s["audit_share"]:
+        parts.append(f"audits {100 * s['audit_share']:.2g}%/{s['audit_period']}")
+    return f"{f(x['mean'], '–')} [{f(x['low'], '0×')}–{f(x['high'], '>' + format(x['grid_max'], 'g') + '×')}]" + \
+        (f": {', '.join(parts)}" if parts and settings else "")

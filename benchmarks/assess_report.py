@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from snoopbench.benchmarks.assess import FOUND_BY
+from snoopbench.benchmarks.assess import FOUND_BY, describe_intensity
 from snoopbench.benchmarks.bench_report import e
 from snoopbench.contract.errors import InputError
 
@@ -91,14 +91,16 @@ def render(result: dict[str, Any]) -> str:
     if result.get("published"):
         p.append("<h2>Published counts against the model</h2><table><tr><th>force</th><th>period</th>"
                  "<th>counted</th><th>published</th><th>regime</th><th>model</th>"
-                 "<th>misuse per 1,000 staff a year consistent with it</th><th>share found needed</th></tr>")
+                 "<th>misuse per 1,000 staff a year consistent with it</th><th>share found needed</th>"
+                 "<th>detection intensity it implies</th></tr>")
         for r in result["published"]:
             est = " (estimate)" if r["workforce_estimate"] else ""
             p.append(f"<tr><td>{e(r['force'])} <span class=sub>{r['workforce']:,} staff{est}</span></td>"
                      f"<td>{e(r['period'])}</td><td>{e(r['counted'])}</td><td>{r['published']}</td>"
                      f"<td>{e(r['regime'])}</td><td>{_iv(r['model'])}</td>"
                      f"<td>{_iv(r['misuse_per_1000_staff_year'], '.2f')}</td>"
-                     f"<td>{_iv(r['share_found_needed'], '.3f')}</td></tr>")
+                     f"<td>{_iv(r['share_found_needed'], '.3f')}</td>"
+                     f"<td>{e(describe_intensity(r['intensity']))}</td></tr>")
         p.append("</table>")
     p.append("<p class=sub>Every number is in assessment.json (format snoopbench/assessment/v1).</p>")
     p.append("</body></html>")

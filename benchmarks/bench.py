@@ -6,8 +6,12 @@ folder (or under ``keep``), the harness scores every detector on it (each also a
 deleted unless kept. The seeds of a scenario are its own ``seed``, then ``seed + 1``,
 ``seed + 2``, ...: the first run is the dataset ``snoopbench simulate`` makes by default.
 
-Over seeds, each metric is the mean and 95% t-interval of the per-seed values
-(:func:`benchmarks.metrics.mean_interval`). A seed on which a detector failed counts in that
+Over seeds, each metric is the mean and 95% interval of the per-seed values: for shares
+(recall, precision, average precision, nCR-K) a Wilson interval matched to the spread between
+seeds (:func:`benchmarks.metrics.mean_share_interval`), always within [0, 1]; for the others a
+t-interval (:func:`benchmarks.metrics.mean_interval`) clipped at 0. Each detector is compared,
+paired over the same episodes and seeds, with the best and with the one ranked just above it
+(:mod:`benchmarks.compare`). A seed on which a detector failed counts in that
 detector's status and errors, never in its metrics; the other detectors and seeds carry on.
 """
 
@@ -23,8 +27,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from snoopbench.benchmarks.harness import check_isolation, resolve_specs, score_dataset
-from snoopbench.benchmarks.metrics import Interval, mean_interval
+from snoopbench.benchmarks.episodes import EpisodeRow, ExplanationScore, recall_by
+from snoopbench.benchmarks.harness import (DetectorProgress, check_isolation, resolve_specs,
+                                          score_dataset)
+from snoopbench.benchmarks.compare import CR_REPORTED, CR_STEP, METHOD, Paired, leaderboard_pairs
+from snoopbench.benchmarks.metrics import Interval, mean_interval, mean_share_interval
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult
 from snoopbench.simulator import __version__
 from snoopbench.simulator import scenario as scenario_mod
@@ -108,6 +115,17 @@ class Row:
     episodes_by_kind: dict[str, int] = field(default_factory=dict)
     recall_by_budget: dict[float, Interval | None] = field(default_factory=dict)
     ttd_days: list[float] = field(default_factory=list)
+    #: CR-K and nCR-K (daily budgets of user-days, as in the CERT literature) over seeds.
+    cumulative_recall: dict[str, Interval | None] = field(default_factory=dict)
+    #: The paired comparisons with the best detector and with the one ranked just above.
+    vs_best: Paired | None = None
+    vs_above: Paired | None = None
+    #: Per skill, recall over seeds; per "kind/skill", episodes caught and present, pooled.
+    recall_by_skill: dict[str, Interval | None] = field(default_factory=dict)
+    caught_by_kind_skill: dict[str, int] = field(default_factory=dict)
+    episodes_by_kind_skill: dict[str, int] = field(default_factory=dict)
+    #: Caught episodes and those whose alert's explanation named a target, pooled over seeds.
+    explained: ExplanationScore | None = None
 
     @property
     def n_ok(self) -> int:
@@ -142,6 +160,16 @@ class Row:
             "recall_by_budget": [{"budget": b, "recall": interval_json(v)}
                                  for b, v in sorted(self.recall_by_budget.items())],
             "ttd_days": self.ttd_days,
+            "cumulative_recall": {k: interval_json(v) for k, v in self.cumulative_recall.items()},
+            "vs_best": None if self.vs_best is None else self.vs_best.to_json(),
+            "vs_above": None if self.vs_above is None else self.vs_above.to_json(),
+            "recall_by_skill": {k: interval_json(v) for k, v in self.recall_by_skill.items()},
+            "caught_by_kind_skill": self.caught_by_kind_skill,
+            "episodes_by_kind_skill": self.episodes_by_kind_skill,
+            "explanation_accuracy": None if self.explained is None else self.explained.accuracy,
+            "n_caught_explained": None if self.explained is None else self.explained.n_explained,
+            "n_caught_named_target": None if self.explained is None
+            else self.explained.n_named_target,
         }
 
 
@@ -160,6 +188,8 @@ class BenchResult:
     leaderboard: list[Row]
     #: True if the worlds were sealed with secret seeds (revealed here only after scoring).
     sealed: bool = False
+    #: Per scenario, the leaderboard's paired comparisons (Holm-corrected together).
+    comparisons: dict[str, list[Paired]] = field(default_factory=dict)
 
     def rows(self, scenario: str) -> list[Row]:
         """The leaderboard rows of one scenario, best first."""
@@ -173,6 +203,9 @@ class BenchResult:
             "sealed": self.sealed,
             "detectors": self.detectors, "scenarios": [asdict(s) for s in self.scenarios],
             "leaderboard": [r.to_json() for r in self.leaderboard],
+            "comparisons": {"method": METHOD, "metric": "recall",
+                            "pairs": {s.name: [p.to_json() for p in self.comparisons.get(s.name, [])]
+                                      for s in self.scenarios}},
             "runs": [r.to_json() for r in self.runs],
         }
 
@@ -196,6 +229,7 @@ def run_bench(
     require_sandbox: bool = False,
     sweep: Sequence[float] = SWEEP_BUDGETS,
     sealed: bool = False,
+    detector_progress: DetectorProgress | None = None,
     online: dict[str, Any] | None = None,
 ) -> BenchResult:
     """Benchmark ``specs`` (default: every built-in detector) on ``scenarios`` (default: the
@@ -207,9 +241,12 @@ def run_bench(
     of each is written apart from its dataset, and the seeds appear in the results only after
     every detector has been scored, so the run stays reproducible afterwards.
 
+    ``progress`` is told of each run as it starts; ``detector_progress`` how each detector of
+    the run is getting on, in events (see :data:`benchmarks.harness.DetectorProgress`).
+
     ``online``: score each world with the online protocol (:func:`benchmarks.online.score_online`),
     these being its reviewer options (``regime``, ``feedback_delay``, ``feedback_delay_days``,
-    ``seed``); no budget sweep then.
+    ``seed``); no budget sweep, and no per-detector progress, then.
     """
     started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     t0 = time.perf_counter()
@@ -221,7 +258,7 @@ def run_bench(
         raise InputError(f"expected at least 1 worker, got {workers}", key="--workers")
     check_isolation(mem_limit_mb, require_sandbox)
     limits: dict[str, Any] = dict(timeout=timeout, mem_limit_mb=mem_limit_mb,
-                                  require_sandbox=require_sandbox)
+                                  require_sandbox=require_sandbox, progress=detector_progress)
     if online is not None:
         from snoopbench.benchmarks.online import reviewer_of
 
@@ -238,13 +275,37 @@ def run_bench(
                                  say, sealed))
     if progress is not None:
         progress("done", total, total)
-    leaderboard = [row for info, _ in plan
-                   for row in summarise([r for r in runs if r.scenario == info.name], budgets)]
+    leaderboard: list[Row] = []
+    comparisons: dict[str, list[Paired]] = {}
+    for info, _ in plan:
+        of_scenario = [r for r in runs if r.scenario == info.name]
+        rows = summarise(of_scenario, budgets)
+        comparisons[info.name] = compare_rows(rows, of_scenario)
+        leaderboard += rows
     return BenchResult(
         scenarios=[info for info, _ in plan], detectors=names, budget=budget,
         sweep_budgets=budgets, version=__version__, started=started,
         seconds=round(time.perf_counter() - t0, 3), runs=runs, leaderboard=leaderboard, sealed=sealed,
+        comparisons=comparisons,
     )
+
+
+def compare_rows(rows: Sequence[Row], runs: Sequence[Run]) -> list[Paired]:
+    """Pair each row's detector with the best and with the one just above it, on recall at
+    the headline budget over the same episodes and seeds; set ``vs_best``/``vs_above``."""
+    caught: dict[str, dict[int, Any]] = {}
+    for run in runs:
+        for d in run.result.detectors:
+            if d.ranks is not None and run.result.alerts_per_day is not None:
+                caught.setdefault(d.name, {})[run.seed] = d.ranks.caught(run.result.alerts_per_day)
+    pairs = leaderboard_pairs([r.detector for r in rows], caught) if caught else []
+    by_pair = {(p.a, p.b): p for p in pairs}
+    for i, row in enumerate(rows):
+        if i:
+            row.vs_best = by_pair.get((rows[0].detector, row.detector))
+        if i > 1:  # just below the best, the one above is the best
+            row.vs_above = by_pair.get((rows[i - 1].detector, row.detector))
+    return pairs
 
 
 def _default_specs() -> list[str]:
@@ -319,7 +380,7 @@ def _run_one(info: ScenarioRun, scn: scenario_mod.Scenario, seed: int, specs: li
         if online is not None:
             from snoopbench.benchmarks.online import score_online
 
-            rest = {k: v for k, v in limits.items() if k != "online"}
+            rest = {k: v for k, v in limits.items() if k not in ("online", "progress")}
             result = score_online(target, specs, budget=budget, truth_dir=truth, **rest, **online)
         else:
             result = score_dataset(target, specs, budget=budget, budgets=budgets, truth_dir=truth,
@@ -354,19 +415,48 @@ def _row(scenario: str, name: str, seen: list[tuple[int, DetectorResult]],
     row = Row(scenario=scenario, detector=name, seeds=[s for s, _ in seen],
               statuses=[d.status for _, d in seen],
               errors=[d.error for _, d in seen])
-    row.metrics = {k: clipped(mean_interval(getattr(d.metrics, k) for d in ok),
-                              1.0 if k in _SHARES else None) for k in SUMMARY_METRICS}
+    trials = {"recall": sum(d.metrics.n_episodes for d in ok),
+              "precision": sum(d.metrics.n_alerts for d in ok)}
+    row.metrics = {k: mean_share_interval((getattr(d.metrics, k) for d in ok), trials.get(k))
+                   if k in _SHARES else clipped(mean_interval(getattr(d.metrics, k) for d in ok))
+                   for k in SUMMARY_METRICS}
     kinds = sorted({k for d in ok for k in d.metrics.episodes_by_kind})
     for kind in kinds:
-        row.recall_by_kind[kind] = clipped(
-            mean_interval(d.metrics.recall_by_kind.get(kind) for d in ok), 1.0)
+        row.recall_by_kind[kind] = mean_share_interval(
+            (d.metrics.recall_by_kind.get(kind) for d in ok),
+            sum(d.metrics.episodes_by_kind.get(kind, 0) for d in ok))
         row.caught_by_kind[kind] = sum(d.metrics.caught_by_kind.get(kind, 0) for d in ok)
         row.episodes_by_kind[kind] = sum(d.metrics.episodes_by_kind.get(kind, 0) for d in ok)
     for b in budgets:
-        row.recall_by_budget[b] = clipped(
-            mean_interval(d.budget_sweep[b].recall for d in ok if b in d.budget_sweep), 1.0)
+        row.recall_by_budget[b] = mean_share_interval(
+            (d.budget_sweep[b].recall for d in ok if b in d.budget_sweep), trials["recall"])
     row.ttd_days = sorted(t for d in ok for t in d.metrics.ttd_days)
+    ranked = [d.ranks for d in ok if d.ranks is not None]
+    for k in CR_REPORTED:
+        crs = [r.cumulative_recall(k) for r in ranked]
+        ncr = mean_share_interval((c[1] for c in crs if c is not None), trials["recall"])
+        row.cumulative_recall[f"ncr_{k}"] = ncr
+        row.cumulative_recall[f"cr_{k}"] = None if ncr is None else Interval(  # CR = nCR x K/25
+            *(None if v is None else v * k / CR_STEP for v in (ncr.mean, ncr.low, ncr.high)), ncr.n)
+    summarise_episodes(row, [d.episodes for d in ok])
     return row
+
+
+def summarise_episodes(row: Row, per_seed: Sequence[Sequence[EpisodeRow]]) -> None:
+    """Fill a leaderboard row's per-skill and kind x skill recall and its explanation accuracy
+    from the per-episode rows of each seed it worked on."""
+    per_seed = [rows for rows in per_seed if rows]
+    skills = sorted({r.skill for rows in per_seed for r in rows})
+    for skill in skills:
+        row.recall_by_skill[skill] = clipped(
+            mean_interval(recall_by(rows, "skill").get(skill) for rows in per_seed), 1.0)
+    for rows in per_seed:
+        for r in rows:
+            g = f"{r.kind}/{r.skill}"
+            row.episodes_by_kind_skill[g] = row.episodes_by_kind_skill.get(g, 0) + 1
+            row.caught_by_kind_skill[g] = row.caught_by_kind_skill.get(g, 0) + int(r.caught)
+    if per_seed:
+        row.explained = ExplanationScore.of([r for rows in per_seed for r in rows])
 
 
 def _rank(row: Row) -> tuple:

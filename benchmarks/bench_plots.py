@@ -1,7 +1,9 @@
 """PNG plots of a :class:`~benchmarks.bench.BenchResult`, three per scenario (matplotlib, Agg).
 
 - recall against budget: each detector's mean recall over seeds at every budget of the sweep,
-  with its 95% interval as a band;
+  with its 95% interval as a band; past :data:`BANDS_UP_TO` detectors the overview drops the
+  bands (they would overlap into one smear) and small multiples follow, one panel per detector
+  with its band, the baselines and the best detector drawn faintly in each for reference;
 - recall by misuse kind: a heatmap of the share of episodes caught, pooled over seeds;
 - time to detect: every caught episode's days to detection, pooled over seeds, with the median.
 """
@@ -24,6 +26,16 @@ PLOTS = (
     ("time-to-detect", "Time to detect"),
 )
 _LABEL_CHARS = 28
+#: Above this many detectors, the overview has no bands and small multiples are drawn.
+BANDS_UP_TO = 6
+#: Colours chosen to be told apart (Kelly's colours of maximum contrast, less white, black and
+#: grey, which the baselines use; the palest last), and a blue and a teal: 21 distinct.
+PALETTE = ("#0067A5", "#BE0032", "#008856", "#F38400", "#875692", "#882D17", "#8DB600",
+           "#E68FAC", "#604E97", "#F6A600", "#B3446C", "#2B3D26", "#E25822", "#654522",
+           "#1F3A93", "#17A2B8", "#DCD300", "#C2B280", "#F99379", "#A1CAF1", "#F3C300")
+#: Markers cycled alongside the colours, so no two detectors look alike even in greyscale.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p")
+_SMALL = ("recall-vs-budget-panels", "Recall against alert budget, one panel per detector")
 
 
 def short(name: str) -> str:
@@ -46,12 +58,20 @@ def write_plots(result: BenchResult, out_dir: str | Path) -> dict[str, list[tupl
                  (_time_to_detect, (rows, colours)))
         sizes = ((9.0, 5.2), _heatmap_size(rows), (9.0, 0.9 + 0.5 * max(len(rows), 2)))
         written[info.name] = []
-        for (stem, title), (draw, args), size in zip(PLOTS, draws, sizes):
+        plots = list(zip(PLOTS, draws, sizes))
+        if len(_working(rows)) > BANDS_UP_TO:
+            cols = min(5, len(_working(rows)))
+            plots.insert(1, (_SMALL, (_panels, (rows, result.budget, colours)),
+                             (3.0 * cols, 2.4 * -(-len(_working(rows)) // cols) + 0.6)))
+        for (stem, title), (draw, args), size in plots:
             fig, ax = plt.subplots(figsize=size, dpi=110)
             try:
                 draw(ax, *args)
-                ax.set_title(f"{info.name}: {title.lower()} ({len(info.seeds)} seeds)",
-                             fontsize=11, loc="left")
+                heading = f"{info.name}: {title.lower()} ({len(info.seeds)} seeds)"
+                if draw is _panels:
+                    fig.suptitle(heading, fontsize=11, x=0.01, ha="left")
+                else:
+                    ax.set_title(heading, fontsize=11, loc="left")
                 fig.tight_layout()
                 path = out / f"{stem}-{slug(info.name)}.png"
                 fig.savefig(path, bbox_inches="tight", pad_inches=0.15)
@@ -61,14 +81,13 @@ def write_plots(result: BenchResult, out_dir: str | Path) -> dict[str, list[tupl
     return written
 
 
-def _colours(names: Sequence[str]) -> dict[str, Any]:
-    """A fixed colour per detector: greys for the baselines, tab10 for the others."""
-    import matplotlib
-
-    cycle = matplotlib.colormaps["tab10"].colors
+def _colours(names: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """A fixed (colour, marker) per detector: greys and circles for the baselines, distinct
+    colours and a marker cycle for the others (all distinct up to 21 detectors, and the pair
+    distinct far beyond)."""
     others = [n for n in names if n not in BASELINES]
-    out: dict[str, Any] = {n: cycle[i % len(cycle)] for i, n in enumerate(others)}
-    out.update({"null": "#555555", "random": "#999999"})
+    out = {n: (PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]) for i, n in enumerate(others)}
+    out.update({"null": ("#555555", "o"), "random": ("#999999", "o")})
     return out
 
 
@@ -76,22 +95,63 @@ def _working(rows: Sequence[Row]) -> list[Row]:
     return [r for r in rows if r.n_ok]
 
 
-def _recall_vs_budget(ax: Any, rows: Sequence[Row], budget: float, colours: dict) -> None:
+def _recall_vs_budget(ax: Any, rows: Sequence[Row], budget: float, colours: dict,
+                      bands: bool | None = None, legend: bool = True) -> None:
     budgets: list[float] = []
-    for row in _working(rows):
-        pts = [(b, iv) for b, iv in sorted(row.recall_by_budget.items()) if iv is not None]
-        if not pts:
-            continue
-        x = np.array([b for b, _ in pts])
-        budgets = sorted(set(budgets) | set(x.tolist()))
-        mean = np.array([iv.mean for _, iv in pts])
-        baseline = row.detector in BASELINES
-        ax.plot(x, mean, marker="o", ms=4, lw=1.2 if baseline else 2,
-                ls="--" if baseline else "-", color=colours[row.detector],
-                label=short(row.detector), zorder=4 if baseline else 3)
-        if all(iv.low is not None for _, iv in pts):
-            ax.fill_between(x, [iv.low for _, iv in pts], [iv.high for _, iv in pts],
-                            color=colours[row.detector], alpha=0.15, lw=0)
+    working = _working(rows)
+    bands = len(working) <= BANDS_UP_TO if bands is None else bands
+    for row in working:
+        budgets = sorted(set(budgets) | set(_line(ax, row, colours, bands)))
+    _budget_axis(ax, budgets, budget)
+    if legend and ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False,
+                  ncol=1 if len(working) <= 14 else 2)
+
+
+def _line(ax: Any, row: Row, colours: dict, band: bool, faint: bool = False) -> list[float]:
+    """One detector's recall against budget (and its band): the budgets drawn."""
+    pts = [(b, iv) for b, iv in sorted(row.recall_by_budget.items()) if iv is not None]
+    if not pts:
+        return []
+    x = np.array([b for b, _ in pts])
+    colour, marker = colours[row.detector]
+    baseline = row.detector in BASELINES
+    ax.plot(x, [iv.mean for _, iv in pts], marker=marker, ms=3 if faint else 5,
+            lw=1 if faint or baseline else 1.8, ls="--" if baseline else "-",
+            color="#bbbbbb" if faint else colour, alpha=0.9, label=short(row.detector),
+            zorder=2 if faint else (4 if baseline else 3))
+    if band and all(iv.low is not None for _, iv in pts):
+        ax.fill_between(x, [iv.low for _, iv in pts], [iv.high for _, iv in pts],
+                        color=colour, alpha=0.18, lw=0)
+    return x.tolist()
+
+
+def _panels(ax: Any, rows: Sequence[Row], budget: float, colours: dict) -> None:
+    """Small multiples: one panel per working detector, best first, each with its own band;
+    the baselines and the best detector in faint grey for reference; shared axes."""
+    working = _working(rows)
+    fig = ax.figure
+    fig.delaxes(ax)
+    cols = min(5, len(working))
+    grid = fig.subplots(-(-len(working) // cols), cols, sharex=True, sharey=True, squeeze=False)
+    refs = [r for r in working if r.detector in BASELINES][:2] + working[:1]
+    for i, (panel, row) in enumerate(zip(grid.flat, working)):
+        budgets: list[float] = []
+        for ref in refs:
+            if ref is not row:
+                budgets += _line(panel, ref, colours, band=False, faint=True)
+        budgets += _line(panel, row, colours, band=True)
+        _budget_axis(panel, sorted(set(budgets)), budget, labels=False)
+        panel.set_title(f"{i + 1}. {short(row.detector)}", fontsize=8.5, loc="left",
+                        color=colours[row.detector][0])
+        panel.tick_params(labelsize=7)
+    for panel in list(grid.flat)[len(working):]:
+        panel.set_axis_off()
+    fig.supxlabel("alerts per day per 1,000 staff (log scale)", fontsize=9)
+    fig.supylabel("episode recall, mean over seeds, 95% band", fontsize=9)
+
+
+def _budget_axis(ax: Any, budgets: list[float], budget: float, labels: bool = True) -> None:
     positive = [b for b in budgets if b > 0]
     if positive:
         ax.set_xscale("log")
@@ -99,20 +159,27 @@ def _recall_vs_budget(ax: Any, rows: Sequence[Row], budget: float, colours: dict
         ax.minorticks_off()
     if budget > 0:
         ax.axvline(budget, color="#333333", lw=0.8, ls=":")
-        ax.annotate(f"headline budget {budget:g}", (budget, 0.98), xytext=(4, 0),
-                    textcoords="offset points", fontsize=8, va="top",
-                    xycoords=("data", "axes fraction"))
+        if labels:
+            ax.annotate(f"headline budget {budget:g}", (budget, 0.98), xytext=(4, 0),
+                        textcoords="offset points", fontsize=8, va="top",
+                        xycoords=("data", "axes fraction"))
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("alert budget: alerts per day per 1,000 staff (log scale)")
-    ax.set_ylabel("episode recall (mean over seeds)")
+    if labels:
+        ax.set_xlabel("alert budget: alerts per day per 1,000 staff (log scale)")
+        ax.set_ylabel("episode recall (mean over seeds)")
     ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+
+
+#: Above this many detectors, the heatmap puts detectors in rows (it would grow too wide).
+_HEATMAP_COLUMNS = 10
 
 
 def _heatmap_size(rows: Sequence[Row]) -> tuple[float, float]:
-    kinds = {k for r in rows for k in r.episodes_by_kind}
-    return (max(6.0, 3.2 + 1.1 * len(_working(rows))), max(3.0, 1.4 + 0.42 * len(kinds)))
+    kinds = len({k for r in rows for k in r.episodes_by_kind})
+    n = len(_working(rows))
+    if n > _HEATMAP_COLUMNS:
+        return (max(6.0, 3.6 + 0.95 * kinds), max(3.0, 1.6 + 0.36 * n))
+    return (max(6.0, 3.2 + 1.1 * n), max(3.0, 1.4 + 0.42 * kinds))
 
 
 def _recall_by_kind(ax: Any, rows: Sequence[Row]) -> None:
@@ -133,18 +200,22 @@ def _recall_by_kind(ax: Any, rows: Sequence[Row]) -> None:
             n = row.episodes_by_kind.get(kind, 0)
             if n:
                 share[i, j] = row.caught_by_kind.get(kind, 0) / n
-    image = ax.imshow(np.ma.masked_invalid(share), cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    flip = len(cols) > _HEATMAP_COLUMNS  # detectors in rows
+    image = ax.imshow(np.ma.masked_invalid(share.T if flip else share), cmap="Blues", vmin=0,
+                      vmax=1, aspect="auto")
     for j, row in enumerate(cols):
         for i, kind in enumerate(kinds):
             n = row.episodes_by_kind.get(kind, 0)
             text = f"{row.caught_by_kind.get(kind, 0)}/{n}" if n else "–"
             dark = n and share[i, j] > 0.6
-            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+            ax.text(*((i, j) if flip else (j, i)), text, ha="center", va="center", fontsize=8,
                     color="white" if dark else "#222222")
-    ax.set_xticks(range(len(cols)), [short(r.detector) for r in cols], rotation=30, ha="right",
+    names = [short(r.detector) for r in cols]
+    kind_names = [f"{k.replace('_', ' ')} ({totals[k]})" for k in kinds]
+    ax.set_xticks(range(len(kinds) if flip else len(cols)), kind_names if flip else names,
+                  rotation=30, ha="right", fontsize=9)
+    ax.set_yticks(range(len(cols) if flip else len(kinds)), names if flip else kind_names,
                   fontsize=9)
-    ax.set_yticks(range(len(kinds)),
-                  [f"{k.replace('_', ' ')} ({totals[k]})" for k in kinds], fontsize=9)
     ax.figure.colorbar(image, ax=ax, fraction=0.04, pad=0.02,
                        label="share of episodes caught (pooled over seeds)")
 
@@ -164,7 +235,8 @@ def _time_to_detect(ax: Any, rows: Sequence[Row], colours: dict) -> None:
         for value in np.unique(days):
             at = np.flatnonzero(days == value)
             jitter[at] = np.linspace(-0.25, 0.25, len(at)) if len(at) > 1 else 0.0
-        ax.scatter(days, y + jitter, s=28, alpha=0.75, color=colours[row.detector], lw=0,
+        colour, marker = colours[row.detector]
+        ax.scatter(days, y + jitter, s=28, alpha=0.75, color=colour, marker=marker, lw=0,
                    zorder=3)
         median = float(np.median(days))
         ax.plot([median, median], [y - 0.38, y + 0.38], color="black", lw=2, alpha=0.6,

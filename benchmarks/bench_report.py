@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Iterable
 
 from snoopbench.benchmarks.bench import BenchResult, Row, ScenarioRun
-from snoopbench.benchmarks.bench_plots import write_plots
+from snoopbench.benchmarks.bench_plots import _colours, write_plots
+from snoopbench.benchmarks.compare import METHOD, Paired
+from snoopbench.benchmarks.episodes import write_episodes
+from snoopbench.benchmarks.episodes_report import episode_sections
 from snoopbench.benchmarks.harness import BASELINES
 from snoopbench.benchmarks.metrics import Interval
 from snoopbench.benchmarks.profile_plots import pyplot
@@ -39,6 +42,8 @@ td.l, th.l { text-align: left; }
 code { font-size: 0.9em; word-break: break-all; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; }
+.sw { display: inline-block; width: 1.6em; font-weight: 700; }
+.sig { color: #1d1d1f; font-weight: 700; } .ns { color: #999; }
 """
 
 _HOW_TO_READ = (
@@ -53,7 +58,13 @@ _HOW_TO_READ = (
     "detect</b> counts days from an episode's first misuse to the first alert that caught it. "
     "<b>Event AP</b> (average precision) ranks single events by score, without a budget.",
     "Figures are means over seeds; the grey range under each is the 95% interval of that mean, "
-    "wide when seeds disagree or are few. The <b>null</b> detector (never alerts) and the "
+    "wide when seeds disagree or are few (for shares such as recall a Wilson interval, so it "
+    "never leaves 0 to 1). Overlapping intervals do not mean two detectors are alike: the "
+    "<b>Δ</b> columns compare each detector with the best and with the one just above it on the "
+    "very same episodes (a paired test), and mark with * the differences that hold after "
+    "correcting for the number of comparisons. <b>nCR-400</b> and <b>nCR-1000</b> are the "
+    "normalised cumulative recall of the insider-threat literature (CERT): the mean recall when "
+    "an analyst inspects 25, 50, ... up to 400 or 1,000 user-days a day. The <b>null</b> detector (never alerts) and the "
     "<b>random</b> detector (alerts at random) are the floor: a detector earns its reviews "
     "only where it clearly beats them.",
 )
@@ -87,6 +98,7 @@ def write_report(result: BenchResult, out_dir: str | Path) -> Path:
         raise InputError(f"cannot create the report folder ({exc.strerror})",
                          file=str(out)) from exc
     result.write_json(out / RESULTS)
+    write_episodes(result, out / RESULTS)
     plots = write_plots(result, out)
     page = out / INDEX
     page.write_text(render(result, {k: [(t, p.name) for t, p in v] for k, v in plots.items()}),
@@ -153,6 +165,21 @@ def _iv(iv: Interval | None, fmt: str = ".2f") -> str:
     return text
 
 
+#: The plot's marker of each detector, as a character beside its name in the tables.
+_GLYPHS = {"o": "●", "s": "■", "^": "▲", "D": "◆", "v": "▼", "P": "✚", "X": "✖", "<": "◀",
+           ">": "▶", "h": "⬢", "*": "★", "p": "⬟"}
+
+
+def _delta(p: Paired | None) -> str:
+    """A Δ cell: this row's recall minus the other's (the pair is other - this), starred if
+    significant, with its interval."""
+    if p is None:
+        return ""
+    star = '<span class="sig">*</span>' if p.significant else '<span class="ns">&nbsp;</span>'
+    return (f"{0.0 - p.difference:+.2f}{star}<span class=\"iv\">[{0.0 - p.high:+.2f}, "
+            f"{0.0 - p.low:+.2f}]</span>")
+
+
 def _scenario_section(info: ScenarioRun, rows: list[Row], result: BenchResult,
                       plots: Iterable[tuple[str, str]]) -> list[str]:
     seeds = ", ".join(str(s) for s in info.seeds)
@@ -164,19 +191,35 @@ def _scenario_section(info: ScenarioRun, rows: list[Row], result: BenchResult,
              f"({info.warmup_days} of warm-up, not scored); budget {e(f'{result.budget:g}')} "
              f"alerts per day per 1,000 staff{cap}. Best recall first.</p>",
              "<table><tr><th>detector</th><th class=\"l\">status</th><th>recall"
-             "</th><th>precision</th><th>false alerts<br>per day</th><th>time to detect<br>"
-             "median, days</th><th>time to detect<br>p90, days</th><th>event AP</th></tr>"]
+             "</th><th>Δ recall<br>vs best</th><th>Δ recall<br>vs above</th>"
+             "<th>precision</th><th>false alerts<br>per day</th><th>time to detect<br>"
+             "median, days</th><th>event AP</th><th>nCR-400</th><th>nCR-1000</th></tr>"]
+    colours = _colours([r.detector for r in rows])
     for row in rows:
         css = ' class="base"' if row.detector in BASELINES else ""
         status = f'<span class="{"ok" if row.status == "ok" else "bad"}">{e(row.status)}</span>'
+        colour, marker = colours[row.detector]
+        swatch = f'<span class="sw" style="color:{e(colour)}">{e(_GLYPHS.get(marker, "●"))}</span>'
         parts.append(
-            f"<tr{css}><td><code>{e(row.detector)}</code></td><td class=\"l\">{status}</td>"
-            f"<td>{_iv(row.get('recall'))}</td><td>{_iv(row.get('precision'))}</td>"
+            f"<tr{css}><td>{swatch}<code>{e(row.detector)}</code></td>"
+            f"<td class=\"l\">{status}</td>"
+            f"<td>{_iv(row.get('recall'))}</td><td>{_delta(row.vs_best)}</td>"
+            f"<td>{_delta(row.vs_above)}</td><td>{_iv(row.get('precision'))}</td>"
             f"<td>{_iv(row.get('false_alerts_per_day'))}</td>"
             f"<td>{_iv(row.get('ttd_median_days'), '.1f')}</td>"
-            f"<td>{_iv(row.get('ttd_p90_days'), '.1f')}</td>"
-            f"<td>{_iv(row.get('average_precision'), '.3f')}</td></tr>")
+            f"<td>{_iv(row.get('average_precision'), '.3f')}</td>"
+            f"<td>{_iv(row.cumulative_recall.get('ncr_400'), '.3f')}</td>"
+            f"<td>{_iv(row.cumulative_recall.get('ncr_1000'), '.3f')}</td></tr>")
     parts.append("</table>")
+    parts.append(f'<p class="sub">Δ: this detector\'s recall minus the other\'s, paired over the '
+                 f"same episodes and seeds, [95% interval]; * significant: {e(METHOD)}, over "
+                 f"the {len(result.comparisons.get(info.name, []))} comparisons of this table. "
+                 "nCR-K: recall averaged over daily budgets of 25, 50, ..., K user-days "
+                 "(docs/scoring.md).</p>")
+    significant = [p for p in result.comparisons.get(info.name, []) if p.significant]
+    if significant:
+        parts.append("<ul>" + "".join(f"<li>{e(p.sentence())}</li>" for p in significant)
+                     + "</ul>")
     failures = [(row.detector, *f) for row in rows for f in row.failures()]
     if failures:
         parts.append("<p><b>Failures</b> (these seeds are left out of the detector's figures):"
@@ -185,6 +228,7 @@ def _scenario_section(info: ScenarioRun, rows: list[Row], result: BenchResult,
                   f"{e(', '.join(map(str, seeds)))}: {e(reason)}</li>"
                   for d, status, reason, seeds in failures]
         parts.append("</ul>")
+    parts += episode_sections(rows)
     for title, name in plots:
         parts.append(f'<figure><img src="{e(name)}" alt="{e(title)}: {e(info.name)}">'
                      f"<figcaption>{e(title)}. {e(_CAPTIONS.get(title, ''))}</figcaption></figure>")

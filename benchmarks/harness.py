@@ -36,29 +36,41 @@ import numpy as np
 
 from snoopbench.benchmarks import sandbox
 from snoopbench.benchmarks.alerts import score_alerts
+from snoopbench.benchmarks.compare import RANK_CAP, episode_ids_of, episode_ranks
 from snoopbench.benchmarks.dataset import ScoringPeriod, open_dataset, scoring_period, truth_dir_of
+from snoopbench.benchmarks.episodes import EpisodeTruth, episode_rows
+from snoopbench.benchmarks.explanations import EXPLANATIONS_FILE, read_explanations, users_at
 from snoopbench.benchmarks.metrics import alerts_per_day
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_result
 from snoopbench.benchmarks.streaming import ScoreFold
-from snoopbench.benchmarks.worker import (EXEC_LOG, JOB_FILE, SCORE_DTYPE, SCORES_FILE,
-                                          STATUS_FILE, Job)
-from snoopbench.detectors.registry import DetectorSpec, SpecError, check_spec, parse_spec, target_of
+from snoopbench.benchmarks.worker import (EXEC_LOG, JOB_FILE, PROGRESS_FILE, SCORE_DTYPE,
+                                          SCORES_FILE, STATUS_FILE, Job, read_progress)
+from snoopbench.detectors.registry import (DetectorSpec, SpecError, check_names, check_spec, expand,
+                                          parse_spec, target_of)
 from snoopbench.contract.errors import InputError
 
 BASELINES = ("null", "random")
 
+#: Told how each detector is getting on: (its name, phase, events scored, events to score). The
+#: phase is ``start`` as its sandbox starts, then what its worker last said (``fit``, ``score``;
+#: ``exec`` while an outside program runs, ``read`` while its output is read), and at the end its
+#: status (``ok``, ``error``, ``timeout``, ``oom``). Called from the harness's own thread.
+DetectorProgress = Callable[[str, str, int, int], None]
+
 
 def resolve_specs(specs: Sequence[str]) -> list[DetectorSpec]:
-    """Parse SPECs, drop exact duplicates and add the baselines the list lacks."""
+    """Parse SPECs (the sets ``builtin`` and ``all`` expanded), drop exact duplicates and add
+    the baselines the list lacks; :class:`InputError` if two would share a name."""
     parsed: list[DetectorSpec] = []
     try:
-        for text in dict.fromkeys(specs):
+        for text in expand(specs):
             # unknown ids and bad parameters are bad input, found before anything runs
             parsed.append(check_spec(parse_spec(text)))
+        ids = {s.id for s in parsed}
+        parsed += [parse_spec(b) for b in BASELINES if b not in ids]
+        check_names(parsed)
     except SpecError as exc:
         raise InputError(str(exc), key="--detector") from exc
-    ids = {s.id for s in parsed}
-    parsed += [parse_spec(b) for b in BASELINES if b not in ids]
     return parsed
 
 
@@ -75,6 +87,7 @@ def score_dataset(
     jobs: int = 1,
     budgets: Sequence[float] = (),
     verify: bool = True,
+    progress: DetectorProgress | None = None,
 ) -> ScoreResult:
     """Run each detector of ``specs`` (plus the baselines) in its own sandbox and score it.
 
@@ -85,7 +98,8 @@ def score_dataset(
     ``budget_sweep``), without running it again. ``require_sandbox``: refuse to run detectors
     without the bubblewrap sandbox. ``verify``: re-hash the dataset against its manifest first
     (the results record whether it was), so the fingerprint in the results is that of the data
-    scored. Bad input raises :class:`InputError` before anything runs.
+    scored. ``progress``: told how each detector gets on (:data:`DetectorProgress`). Bad input
+    raises :class:`InputError` before anything runs.
     """
     if not 0 <= budget < float("inf"):
         raise InputError(f"expected a finite number >= 0, got {budget}", key="--budget")
@@ -102,25 +116,45 @@ def score_dataset(
     per_day = alerts_per_day(budget, period.n_staff)
     most_per_day = max([per_day, *(alerts_per_day(b, period.n_staff) for b in budgets)])
     secret = [dataset.root.resolve(), truth.resolve()]
+    episodes = EpisodeTruth.load(period, truth, batch_size)
+
+    episode_ids = episode_ids_of(truth)
+    cap = max(most_per_day, RANK_CAP)  # also every daily budget of CR-K
 
     def finish(job: Job, box: sandbox.Sandbox) -> DetectorResult:
         result = _collect(job, box)
         if result.status == "ok":
-            fold = fold_scores(period, box.job_dir / "output" / SCORES_FILE, most_per_day,
-                               batch_size)
+            fold = fold_scores(period, box.job_dir / "output" / SCORES_FILE, cap, batch_size)
             result.metrics = fold.metrics(budget)
             result.budget_sweep = fold.sweep(budgets)
+            result.ranks = episode_ranks(period.labelled, episode_ids, *fold.ranked_alerts(cap),
+                                         cap=cap)
+            keys, _ = fold.ranked_alerts(per_day)
+            result.episodes = episode_rows(episodes, period, keys, read_explanations(
+                box.job_dir / "output" / EXPLANATIONS_FILE,
+                lambda pos: users_at(period, pos, batch_size), period.days_at))
         return result
 
     with sandbox.exits_on_signals(), sandbox.Scratch(dataset.parts, dataset.context_dir,
                                                      dataset.info.to_dict()) as scratch:
-        launches = [_launch(s, period, scratch, iso, secret, batch_size) for s in parsed]
-        results = _run_all(launches, scratch, iso, timeout, mem_limit_mb, max(1, jobs), finish)
+        launches = [_launch(s, period, scratch, iso, secret, batch_size,
+                            explain_per_day=per_day) for s in parsed]
+        results = _run_all(launches, scratch, iso, timeout, mem_limit_mb, max(1, jobs), finish,
+                           progress)
+    _name_specs(results, parsed)
     result = build_result(period, budget, per_day, results)
     result.isolation = iso.level
     if iso.level != "strong":
         result.notes.insert(0, sandbox.weak_warning(iso))
     return result
+
+
+def _name_specs(results: list[DetectorResult], specs: list[DetectorSpec]) -> None:
+    """Give each row whose name is not its SPEC the SPEC it ran (what a short name stands for)."""
+    texts = {s.name: s.text for s in specs}
+    for row in results:
+        if texts.get(row.name, row.name) != row.name:
+            row.spec = texts[row.name]
 
 
 def check_isolation(mem_limit_mb: int | None, require_sandbox: bool) -> sandbox.Isolation:
@@ -146,6 +180,7 @@ def detector_alerts(
     require_sandbox: bool = False,
     batch_size: int = 65536,
     jobs: int = 1,
+    progress: DetectorProgress | None = None,
 ) -> list[tuple[DetectorResult, np.ndarray, np.ndarray]]:
     """Run each detector of ``specs`` (no baselines added) as :func:`score_dataset` does, in its
     sandbox, and give back, per detector, its row (status and cost; no metrics) and its alerted
@@ -153,10 +188,11 @@ def detector_alerts(
     The alerts are those :func:`score_dataset` scores: the same fold, the same rules.
     ``truth_dir``: where the truth is kept, so that no sandbox is ever given a view of it."""
     try:
-        parsed = [parse_spec(t) for t in dict.fromkeys(specs)]
+        parsed = [parse_spec(t) for t in expand(specs)]
         for spec in parsed:
             if not spec.is_exec:
                 target_of(spec.id)
+        check_names(parsed)
     except SpecError as exc:
         raise InputError(str(exc), key="--detector") from exc
     iso = check_isolation(mem_limit_mb, require_sandbox)
@@ -175,7 +211,9 @@ def detector_alerts(
     with sandbox.exits_on_signals(), sandbox.Scratch(dataset.parts, dataset.context_dir,
                                                      dataset.info.to_dict()) as scratch:
         launches = [_launch(s, period, scratch, iso, secret, batch_size) for s in parsed]
-        results = _run_all(launches, scratch, iso, timeout, mem_limit_mb, max(1, jobs), finish)
+        results = _run_all(launches, scratch, iso, timeout, mem_limit_mb, max(1, jobs), finish,
+                           progress)
+    _name_specs(results, parsed)
     empty = (np.empty(0, np.int64), np.empty(0))
     return [(r, *alerts.get(r.name, empty)) for r in results]
 
@@ -208,11 +246,10 @@ _SNOOPBENCH_PARTS = ("snoopbench.contract", "snoopbench.detectors", "snoopbench.
 
 
 def _launch(spec: DetectorSpec, period: ScoringPeriod, scratch: sandbox.Scratch,
-            iso: sandbox.Isolation, secret: list[Path], batch_size: int, **online: Any
-            ) -> tuple[Job, sandbox.Launch]:
+            iso: sandbox.Isolation, secret: list[Path], batch_size: int,
+            explain_per_day: int = 0, **online: Any) -> tuple[Job, sandbox.Launch]:
     """A detector's job file and sandbox. Paths the SPEC names (a program, a model file) are
-    bound read-only, unless they would show the dataset or its truth. ``online``: the online
-    protocol's fields of the :class:`Job` (:mod:`benchmarks.online`)."""
+    bound read-only, unless they would show the dataset or its truth."""
     job_dir = scratch.job_dir()
     strong = iso.level == "strong"
     where = {"out": f"{sandbox.OUTPUT}", "events": f"{sandbox.INPUT}/events",
@@ -228,11 +265,12 @@ def _launch(spec: DetectorSpec, period: ScoringPeriod, scratch: sandbox.Scratch,
     modules = [_WORKER, *_SNOOPBENCH_PARTS, *([target.partition(":")[0]] if target else [])]
     code = [p for p in sandbox.code_paths(modules) if not sandbox.refuse(Path(p), secret)]
     job = Job(
-        name=spec.text, out_dir=where["out"],
+        name=spec.name, out_dir=where["out"],
         parts=tuple(f"{where['events']}/{p.name}" for p in period.dataset.parts),
         context_dir=where["context"], info=where["info"], n_warmup=period.n_warmup,
         n_total=period.n_total, target=target, params=dict(spec.params), command=spec.command,
-        batch_size=batch_size, sys_path=tuple(p for p in code if os.path.isdir(p)), **online,
+        batch_size=batch_size, sys_path=tuple(p for p in code if os.path.isdir(p)),
+        explain_per_day=explain_per_day, **online,
     )
     job.write(job_dir / "output" / JOB_FILE)
     argv = [sys.executable, "-m", _WORKER, f"{where['out']}/{JOB_FILE}"]
@@ -250,23 +288,38 @@ def _run_all(
     launches: list[tuple[Job, sandbox.Launch]], scratch: sandbox.Scratch, iso: sandbox.Isolation,
     timeout: float | None, mem_limit_mb: int | None, parallel: int,
     finish: Callable[[Job, sandbox.Sandbox], DetectorResult],
+    progress: DetectorProgress | None = None,
 ) -> list[DetectorResult]:
     """Run the sandboxes, at most ``parallel`` at once; kill those past ``timeout`` or over the
-    memory limit; whatever happens, kill every one still running before returning."""
+    memory limit; whatever happens, kill every one still running before returning.
+    ``progress``: told what each worker last wrote to its progress file, as it changes."""
     limit = timeout if timeout else float("inf")
     outcomes: list[DetectorResult | None] = [None] * len(launches)
     pending = list(range(len(launches)))
     running: dict[int, tuple[sandbox.Sandbox, float]] = {}
+    said: dict[int, tuple[str, int]] = {}
+
+    def tell(i: int, phase: str, done: int) -> None:
+        job = launches[i][0]
+        if progress is not None and said.get(i) != (phase, done):
+            said[i] = (phase, done)
+            progress(job.name, phase, done, job.n_total - job.n_warmup)
+
     try:
         while pending or running:
             while pending and len(running) < parallel:
                 i = pending.pop(0)
                 box = sandbox.Sandbox(launches[i][1], scratch, iso, mem_limit_mb)
                 running[i] = (box, time.monotonic() + limit)
+                tell(i, "start", 0)
             time.sleep(sandbox.POLL_S)
             for i, (box, deadline) in list(running.items()):
                 job, launch = launches[i]
                 code = box.poll()
+                if progress is not None:
+                    now = read_progress(launch.job_dir / "output" / PROGRESS_FILE)
+                    if now is not None:
+                        tell(i, *now)
                 if code is None and time.monotonic() < deadline:
                     continue
                 del running[i]
@@ -283,6 +336,9 @@ def _run_all(
                     else:
                         outcomes[i] = finish(job, box)
                     outcomes[i].log = _log(launch.job_dir) or None
+                    done = job.n_total - job.n_warmup if outcomes[i].status == "ok" \
+                        else said.get(i, ("", 0))[1]
+                    tell(i, outcomes[i].status, done)
                 finally:
                     box.close()
                     shutil.rmtree(launch.job_dir, ignore_errors=True)
@@ -320,7 +376,8 @@ def _collect(job: Job, box: sandbox.Sandbox) -> DetectorResult:
         last = sandbox.tail(box.job_dir / "sandbox-stderr.txt", lines=1)
         return DetectorResult(job.name, "error", why + (f": {last}" if last else ""))
     peak = max(status.get("peak_mem_mb") or 0.0, box.peak_bytes / 2**20) or None
-    result = DetectorResult(job.name, status["status"], status.get("error"), peak_mem_mb=peak)
+    result = DetectorResult(job.name, status["status"], status.get("error"), peak_mem_mb=peak,
+                            wall_seconds=status.get("wall_seconds"))
     if result.status != "ok":
         return result
     scores = out / SCORES_FILE
@@ -343,5 +400,5 @@ def _rate(n: int, seconds: float | None) -> float | None:
     return n / max(seconds, 1e-9)
 
 
-__all__ = ["BASELINES", "DetectorResult", "ScoreResult", "check_isolation", "detector_alerts", "resolve_specs",
+__all__ = ["BASELINES", "DetectorProgress", "DetectorResult", "ScoreResult", "check_isolation", "detector_alerts", "resolve_specs",
            "score_alerts", "score_dataset"]

@@ -36,6 +36,7 @@ from typing import Iterable
 
 import numpy as np
 
+from snoopbench.benchmarks.intervals import Z95, wilson
 from snoopbench.contract.info import user_day_keys  # the one definition of a user-day key
 from snoopbench.detectors.base import hash64
 
@@ -165,21 +166,28 @@ def select_alerts(
     """
     keys = np.asarray(keys, np.int64)
     scores = clean(scores)
-    mask = np.zeros(len(keys), dtype=bool)
     if not len(keys) or per_day <= 0:
-        return mask
+        return np.zeros(len(keys), dtype=bool)
+    take = daily_rank(keys, scores) < per_day
+    if floor is not None:
+        take &= scores > floor
+    return take
+
+
+def daily_rank(keys: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Each user-day's place in its day's queue (0: the day's highest score), ties by a fixed
+    hash: the order in which :func:`select_alerts` takes them."""
+    keys = np.asarray(keys, np.int64)
+    scores = clean(scores)
     day = key_days(keys)
     order = np.lexsort((hash64(keys, _TIE_KEY), -scores, day))
     sorted_day = day[order]
     new = np.ones(len(order), dtype=bool)
     new[1:] = sorted_day[1:] != sorted_day[:-1]
     group_start = np.maximum.accumulate(np.where(new, np.arange(len(order)), 0))
-    rank = np.arange(len(order)) - group_start
-    take = rank < per_day
-    if floor is not None:
-        take &= scores[order] > floor
-    mask[order[take]] = True
-    return mask
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order)) - group_start
+    return rank
 
 
 def evaluate_alerts(period: Period, alert_keys: np.ndarray) -> Metrics:
@@ -325,7 +333,7 @@ def t_quantile_975(df: int) -> float:
         raise ValueError("need at least one degree of freedom")
     if df <= len(_T975):
         return _T975[df - 1]
-    z = 1.959964
+    z = Z95
     return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
 
@@ -339,3 +347,39 @@ def mean_interval(values: Iterable[float | None]) -> Interval | None:
         return Interval(mean, None, None, 1)
     half = t_quantile_975(v.size - 1) * float(v.std(ddof=1)) / math.sqrt(v.size)
     return Interval(mean, mean - half, mean + half, int(v.size))
+
+
+def mean_share_interval(values: Iterable[float | None], trials: int | None = None
+                        ) -> Interval | None:
+    """Mean over seeds of a share (a proportion in [0, 1]) and its 95% interval, within [0, 1].
+
+    A Wilson score interval around the mean of the per-seed shares, with an effective sample
+    size matched to the spread between seeds (a design-effect adjustment, as for clustered
+    samples: Korn & Graubard 1998): ``n_eff = mean * (1 - mean) / (s**2 / n)``, at most
+    ``trials`` (the pooled count of what the shares are shares of, e.g. episodes: the
+    interval is never narrower than pure binomial sampling allows). The quantile is Student's
+    t with n - 1 degrees of freedom, as for :func:`mean_interval`, since the spread is
+    estimated from few seeds; where the seeds agree more closely than binomial sampling of
+    ``trials`` would let them, it is the plain Wilson interval of the pooled count (normal
+    quantile). Unlike a t-interval, the bounds stay in [0, 1] and always hold
+    the mean. ``trials`` unknown and every seed equal: the interval is the mean itself.
+    (:func:`benchmarks.intervals.share_interval` is the pooled form, for counted numerators.)
+    """
+    v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
+    if not v.size:
+        return None
+    if ((v < 0) | (v > 1)).any():
+        raise ValueError("shares must lie in [0, 1]")
+    mean = float(v.mean())
+    if v.size < 2:
+        return Interval(mean, None, None, 1)
+    var_of_mean = float(v.var(ddof=1)) / v.size if np.ptp(v) > 0 else 0.0  # no rounding noise
+    n_eff = math.inf if var_of_mean == 0 else mean * (1 - mean) / var_of_mean
+    z = t_quantile_975(v.size - 1)
+    if trials is not None and trials > 0 and n_eff >= trials:
+        n_eff, z = float(trials), Z95  # seeds agree within binomial noise: the pooled count
+    if not math.isfinite(n_eff) or n_eff <= 0:
+        return Interval(mean, mean, mean, int(v.size))
+    low, high = wilson(mean * n_eff, n_eff, z)
+    return Interval(mean, min(low, mean), max(high, mean), int(v.size))
+

@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from snoopbench.benchmarks.dataset import open_dataset
+from snoopbench.benchmarks.profile_authoring import MisuseRow, RotaRow, misuse_rows, rota_rows
 from snoopbench.benchmarks.profile_scan import Context, Tallies, scan
 from snoopbench.simulator import scenario as scenario_mod
 from snoopbench.contract.errors import DatasetError, ScenarioError
@@ -74,6 +75,10 @@ class Profile:
     events_by_hour: np.ndarray = field(default_factory=lambda: np.zeros(24, np.int64))
     events_per_shift: dict[str, np.ndarray] = field(default_factory=dict)
     system_mix: dict[str, int] = field(default_factory=dict)
+    #: The rota pattern worked and the misuse produced, against the scenario (see
+    #: :mod:`benchmarks.profile_authoring`); misuse is None with the truth sealed and not given.
+    rota: list[RotaRow] = field(default_factory=list)
+    misuse: list[MisuseRow] | None = None
 
     @property
     def failed(self) -> list[Check]:
@@ -146,7 +151,20 @@ def profile_dataset(dataset_dir: str | Path, truth_dir: str | Path | None = None
         events_by_hour=t.by_hour, events_per_shift=per_shift, system_mix=dict(t.by_system),
     )
     prof.checks = _checks(targets, t, ctx.roles_in_staff, per_shift, ds.n_staff, n_days)
+    scenario = _scenario_tables(ds.root)
+    prof.rota = rota_rows(ds.context_dir, scenario, ds.timezone, n_days)
+    if truth is not None and (truth / "episodes.parquet").is_file():
+        prof.misuse = misuse_rows(truth, scenario)
     return prof
+
+
+def _scenario_tables(root: Path) -> dict[str, Any]:
+    """The dataset's resolved ``scenario.toml`` as read (its seed is not needed, sealed or not)."""
+    path = root / "scenario.toml"
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise DatasetError(f"unreadable TOML ({exc})", file=str(path)) from exc
 
 
 def _days(root: Path, t: Tallies) -> int:

@@ -10,8 +10,9 @@
 - peak memory: the resident set of the whole ``simulate`` process tree (psutil, polled, when it is
   installed; never less than the largest single process's ``ru_maxrss``), N days against 3N days;
 - speed-up: ``--workers 2`` against ``--workers 1`` wall time, runs interleaved;
-- detector throughput: each built-in rule's events/s through :func:`benchmarks.harness.score_dataset`
-  on the N-day dataset (score calls only, over the scoring period after the scenario's warm-up).
+- detectors: each built-in rule's and the ensemble's score and fit events/s, each detector process's
+  end-to-end events/s and peak memory, and what ``null`` costs, through
+  :func:`benchmarks.harness.score_dataset` on the N-day dataset (:mod:`benchmarks.detector_figures`).
 
 Times are medians of ``--repeat`` runs. The script runs ``simulate`` in subprocesses and the harness
 starts detector processes with forkserver, hence the ``__main__`` guard.
@@ -169,28 +170,10 @@ NOT_RULES = {"ensemble": "runs every rule on each batch", "isolation_forest": "a
 
 
 def detector_figures(dataset: Path) -> list[Figure]:
-    """Each rule's events/s through the harness (one detector process at a time)."""
-    from snoopbench.benchmarks.harness import score_dataset
+    """Each detector's figures against its target: see :mod:`benchmarks.detector_figures`."""
+    from snoopbench.benchmarks.detector_figures import detector_figures as figures
 
-    ids = rule_ids()
-    if not ids:
-        return [Figure("rule detectors", None, "events/s", ">= 5M/s", None, "no built-in rules importable")]
-    print(f"  harness: {len(ids)} rules on {dataset.name} ...", file=sys.stderr, flush=True)
-    result = score_dataset(dataset, ids)
-    figures = []
-    for r in result.detectors:
-        if r.name not in ids:
-            continue  # the baselines the harness always adds
-        rate = r.events_per_s if r.status == "ok" else None
-        detail = f"{r.events_per_s * r.score_seconds:,.0f} events in {r.score_seconds:.2f} s; " \
-                 f"fit {r.fit_seconds:.1f} s" if rate is not None else f"{r.status}: {r.error}"
-        if r.name in NOT_RULES:
-            figures.append(Figure(f"detector {r.name}", rate, "events/s", "", None,
-                                  f"{detail}; {NOT_RULES[r.name]}"))
-        else:
-            figures.append(Figure(f"detector {r.name}", rate, "events/s", ">= 5M/s",
-                                  None if rate is None else rate >= 5e6, detail))
-    return figures
+    return figures(dataset)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from snoopbench.benchmarks.compare import EpisodeRanks, paired_json
 from snoopbench.benchmarks.dataset import ScoringPeriod
+from snoopbench.benchmarks.episodes import EpisodeRow, summary_json
 from snoopbench.benchmarks.metrics import Metrics
 from snoopbench.contract.schema import RESULTS_FORMAT
 
@@ -35,10 +37,18 @@ class DetectorResult:
     fit_events_per_s: float | None = None
     events_per_s: float | None = None
     peak_mem_mb: float | None = None
+    #: The detector process's own run, end to end: reading, fit, scoring, writing its scores.
+    wall_seconds: float | None = None
     #: Alert metrics of the same scores at other budgets (``score_dataset(budgets=...)``).
     budget_sweep: dict[float, Metrics] = field(default_factory=dict)
     #: The end of what the detector wrote to stderr (None if nothing).
     log: str | None = None
+    #: The SPEC that was run, when ``name`` is not it (a named or an outside detector).
+    spec: str | None = None
+    #: Per episode, its best daily queue place: recall at any budget, CR-K, paired comparisons.
+    ranks: EpisodeRanks | None = None
+    #: One row per episode of the period (empty unless ok): :mod:`benchmarks.episodes`.
+    episodes: list[EpisodeRow] = field(default_factory=list)
     #: Online protocol only (:mod:`benchmarks.online`): learning curve by month, alerts until the
     #: first catch, alert fatigue, verdicts.
     online: dict[str, Any] | None = None
@@ -59,10 +69,14 @@ class DetectorResult:
             row[key] = m.get(key)
         row["ttd_days"] = list(m["ttd_days"]) if m else None
         row["log"] = self.log
+        row["spec"] = self.spec
         row["budget_sweep"] = [
             {"budget": b, **{k: getattr(bm, k) for k in _SWEEP_KEYS}}
             for b, bm in sorted(self.budget_sweep.items())
         ]
+        if self.ranks is not None:
+            row["cumulative_recall"] = self.ranks.to_json()
+        row.update(summary_json(self.episodes))
         if self.online is not None:
             row["online"] = self.online
         return row
@@ -97,8 +111,12 @@ class ScoreResult:
         """The whole result in results format ``snoopbench/results/v1``."""
         head = {k: v for k, v in asdict(self).items() if k != "detectors"
                 and not (k == "online" and v is None)}
-        return {"format": RESULTS_FORMAT, **head,
-                "detectors": [d.to_json() for d in self.detectors]}
+        out = {"format": RESULTS_FORMAT, **head,
+               "detectors": [d.to_json() for d in self.detectors]}
+        paired = paired_json(self.detectors)
+        if paired is not None:
+            out["paired"] = paired
+        return out
 
     def write_json(self, path: str | Path) -> None:
         """Write :meth:`to_json` to ``path`` (strict JSON: no NaN)."""

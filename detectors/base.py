@@ -3,6 +3,10 @@
 A detector has two methods and one score direction: ``fit(context, history)`` learns from the
 force's context tables and the unlabelled warm-up events, ``score(batch)`` returns one finite float
 per event, higher meaning more suspicious. Turning scores into alerts is the harness's job.
+
+A detector may also *explain* its scores: an optional ``explain(batch, rows)`` (see
+:meth:`Detector.explain`), which the base class does not define, so that the harness knows
+which detectors explain.
 """
 
 from __future__ import annotations
@@ -40,6 +44,15 @@ class Detector:
     #: True if a row's score does not depend on how the stream is cut into batches. The
     #: conformance suite checks it; a detector that normalises per batch must say False.
     batch_invariant: ClassVar[bool] = True
+    #: False if ``fit`` never looks at the context tables: the harness then hands it none.
+    uses_context: ClassVar[bool] = True
+    #: False if ``fit`` never looks at the warm-up events (and ``score`` carries nothing from
+    #: batch to batch that they would have set): the harness then neither reads nor holds them,
+    #: and hands ``fit`` a warm-up of no rows.
+    uses_warmup: ClassVar[bool] = True
+    #: The event columns ``score`` reads, or None for all of them. With ``uses_warmup = False``
+    #: the harness hands it batches of these columns only (in the contract's order).
+    reads: ClassVar[tuple[str, ...] | None] = None
 
     def fit(self, context: Mapping[str, pa.Table], history: pa.Table,
             info: DatasetInfo | None = None) -> None:
@@ -53,6 +66,18 @@ class Detector:
     def score(self, batch: pa.RecordBatch) -> np.ndarray:
         """Return one finite float per row of ``batch``; higher means more suspicious."""
         raise NotImplementedError(f"{type(self).__name__}.score")
+
+    # Optional, and so not defined here (the harness asks a detector that has it):
+    #
+    # def explain(self, batch: pa.RecordBatch, rows: np.ndarray) -> Sequence[str | None]:
+    #     """Why the events ``rows`` (indices into ``batch``) scored as they did: one string or
+    #     None per row. Called right after ``score(batch)`` on the same batch, before the next,
+    #     so the detector's state is the one that scored it; it must not change that state.
+    #     Name what the alert is about as TYPE:ID (``person:1234``, ``vehicle:88``): the
+    #     benchmark checks whether an explanation names the misuse's target."""
+    #
+    # The harness asks only for the events that may become alerts (each user-day's top event
+    # while it is among its day's top scores), so its cost grows with the alerts, not the events.
 
     @classmethod
     def hyperparameters(cls) -> dict[str, Param]:
@@ -129,6 +154,11 @@ class Detector:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k, '?')!r}" for k in self.hyperparameters())
         return f"{type(self).__name__}({args})"
+
+
+def explains(detector: object) -> bool:
+    """Whether a detector has the optional ``explain(batch, rows)`` method."""
+    return callable(getattr(detector, "explain", None))
 
 
 def call_fit(detector: Detector, context: Mapping[str, pa.Table], history: pa.Table,

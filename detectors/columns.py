@@ -100,11 +100,15 @@ def ints(table: pa.Table, name: str, fill: int = -1) -> np.ndarray:
 
 
 def group_cummax(group: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Running max of ``values`` within runs of equal, sorted (non-negative) ``group`` codes."""
+    """Running max of ``values`` within runs of equal ``group`` codes (each run starts afresh,
+    whatever the codes; no product of a code and a count is formed, so none can overflow)."""
     if not len(values):
         return np.asarray(values)
+    group = np.asarray(group)
     vals, rank = np.unique(values, return_inverse=True)
-    offset = np.asarray(group, np.int64) * len(vals)
+    run = np.zeros(len(group), np.int64)
+    np.cumsum(group[1:] != group[:-1], out=run[1:])
+    offset = run * len(vals)  # below len(values) ** 2 <= 2**62 for any array that fits in memory
     return vals[np.maximum.accumulate(offset + rank.reshape(-1)) - offset]
 
 

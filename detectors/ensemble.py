@@ -146,6 +146,9 @@ class EnsembleDetector(RuleDetector):
         user = np.where(f.user >= 0, f.user, len(index.user_ids))  # unknown users share a slot
         role = f.role
         cuts = np.flatnonzero(np.diff(day)) + 1
+        top = np.zeros(len(f), np.int64)  # per event, the rule carrying most of its score
+        top_value = np.full(len(f), -np.inf)
+        self.top_ = (f, top)
         for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(f)]):
             if self.day_ is None or day[lo] > self.day_:
                 self.day_ = int(day[lo])
@@ -160,6 +163,9 @@ class EnsembleDetector(RuleDetector):
                 surprise = np.rint(self.calibrations_[k](s, role[lo:hi]) * _SCALE)
                 carried = self._adjust(k, self.running_[k].update(groups, surprise) / _SCALE,
                                        groups, user[lo:hi])
+                better = carried > top_value[lo:hi]
+                top[lo:hi][better] = k
+                top_value[lo:hi][better] = carried[better]
                 out[lo:hi] = out[lo:hi] + carried if self.combine == "sum" \
                     else np.maximum(out[lo:hi], carried)
                 self.running_[k].forget_below(self.day_ << 32)
@@ -168,3 +174,15 @@ class EnsembleDetector(RuleDetector):
     def _adjust(self, k: int, carried: np.ndarray, groups: Groups, user: np.ndarray) -> np.ndarray:
         """Rule ``k``'s carried surprise as the ensemble combines it: as is (``adaptive`` weighs it)."""
         return carried
+
+    def explain_frame(self, f: Frame, rows: np.ndarray) -> list[str | None]:
+        """The explanation of the rule that carries most of the event's score."""
+        kept = getattr(self, "top_", None)
+        if kept is None or kept[0] is not f:
+            return [None] * len(rows)
+        out: list[str | None] = []
+        for r in rows.tolist():
+            rule = self.rules_[int(kept[1][r])]
+            text = rule.explain_frame(f, np.array([r], np.int64))[0]
+            out.append(None if text is None else f"ensemble ({rule.name}): {text}")
+        return out

@@ -130,6 +130,12 @@ class ExplanationDetector(RuleDetector):
     looked up under a held reference counts as only weakly explained until another user has
     touched it under the same case. Creating and updating records is work, not snooping: writes
     score 0.
+
+    Parameters
+    ----------
+    popular : float
+        Scale of a subject's warm-up touches by which an unexplained access to it scores less:
+        ``1 / sqrt(1 + n / popular)`` for a subject touched n times (0: no such discount).
     """
 
     name = "explanation"
@@ -158,3 +164,9 @@ class ExplanationDetector(RuleDetector):
 
     def score_frame(self, f: Frame) -> np.ndarray:
         return self._event_scores(f, explanation_state(f, self.paths_))
+
+    def explain_frame(self, f: Frame, rows: np.ndarray) -> list[str | None]:
+        from snoopbench.detectors.describe import describe
+
+        return [f"explanation: no reference the user held explains {d}"
+                for d in describe(f, rows)]

@@ -38,6 +38,11 @@ class IsolationForestDetector(RuleDetector):
     user-days would, and scores every event with its user-day's anomaly score (each user-day is
     judged on its own features; the period is only cut into user-days). Needs the ``learn``
     extra (scikit-learn); without it, ``fit`` raises ImportError saying so.
+
+    Parameters
+    ----------
+    n_estimators : int
+        Trees in the forest: more give steadier scores, at more time.
     """
 
     name = "isolation_forest"
@@ -84,6 +89,10 @@ class IsolationForestDetector(RuleDetector):
         x, role, keys, event_keys = self._features(f)
         day_score = -self.forest_.score_samples((x - self.mean_[role]) / self.sd_[role])
         return day_score[np.searchsorted(keys, event_keys)]
+
+    def explain_frame(self, f: Frame, rows: np.ndarray) -> list[str | None]:
+        """A whole user-day is scored, so no record is to blame: the forest says only that."""
+        return ["isolation_forest: the user-day's activity is unusual for the role"] * len(rows)
 
     def _features(self, f: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Features per user-day (rows in key order), the role of each, the user-day keys, and

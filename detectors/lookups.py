@@ -25,23 +25,29 @@ class BucketSearch:
     know their bucket: a binary search is a cache miss per step on a large array, this is a
     direct table of where each bucket starts and a short scan within it.
 
-    ``buckets`` (codes in ``[0, n_buckets)``) must be a non-decreasing function of the keys,
-    and a query's bucket the same function of the query (clipped to the range).
+    ``buckets`` (codes in ``[0, n_buckets)``, non-decreasing) give each key its bucket, and
+    the keys are sorted within each bucket. The answer is the position of the first key of the
+    query's bucket above the query, or the bucket's end: that is ``np.searchsorted`` on sorted
+    keys when the bucket is a non-decreasing function of the key and a query's bucket the same
+    function of the query (clipped to the range). Keys need not be sorted across buckets, so a
+    key can leave out what the bucket says (no ``bucket << bits | key`` to overflow).
     """
 
     def __init__(self, keys: np.ndarray, buckets: np.ndarray, n_buckets: int) -> None:
         self.keys = keys
         self.n_buckets = n_buckets
-        self.first = np.searchsorted(buckets, np.arange(n_buckets + 1))
+        # where each bucket starts; bucket n_buckets (past the last) is empty, at the end
+        self.first = np.searchsorted(buckets, np.arange(n_buckets + 2))
         self.run = int(np.bincount(buckets).max()) if len(keys) else 0
 
     def right(self, query: np.ndarray, bucket: np.ndarray) -> np.ndarray:
-        pos = self.first[np.clip(bucket, 0, self.n_buckets)]
+        b = np.clip(bucket, 0, self.n_buckets)
+        pos, end = self.first[b], self.first[b + 1]
         last = len(self.keys) - 1
         active = np.arange(len(query))
         for _ in range(self.run):  # within the bucket: at most ``run`` keys to step over
             p = pos[active]
-            step = (p <= last) & (self.keys[np.minimum(p, last)] <= query[active])
+            step = (p < end[active]) & (self.keys[np.minimum(p, last)] <= query[active])
             active = active[step]
             if not len(active):
                 break

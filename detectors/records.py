@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from snoopbench.detectors.columns import ACT, COPY_ACTIONS, ET, VOCAB, codes, entity_key, ints, ms
+from snoopbench.detectors.describe import describe
 from snoopbench.detectors.lookups import HashIndex
 from snoopbench.detectors.explanation import BLANK, EXPLAINED, Rarity
 from snoopbench.detectors.frame import Frame
@@ -149,6 +150,12 @@ class VipDetector(RuleDetector):
             out[idx] = np.maximum(out[idx], base * (1.0 + rarity) * factor)
         return out
 
+    def explain_frame(self, f: Frame, rows: np.ndarray) -> list[str | None]:
+        flagged = self.rows_(entity_key(f.etype[rows], f.entity[rows])) >= 0
+        return [f"vip: restricted record opened with no part in its case: {d}" if hit else
+                f"vip: many users with no reference opened this record today: {d}"
+                for hit, d in zip(flagged, describe(f, rows))]
+
 
 class WatchlistDetector(RuleDetector):
     """Look-ups of a criminal network's people, vehicles and intelligence (``watchlists``) by
@@ -159,6 +166,11 @@ class WatchlistDetector(RuleDetector):
     hits score the rarity of such a day for the user: ``-log10`` of the share of their warm-up
     days with one, shrunk towards their role's (analysts search networks every week), raised a
     little with each further hit that day.
+
+    Parameters
+    ----------
+    prior : float
+        Days' worth of the role's rate the user's own warm-up rate is shrunk towards.
     """
 
     name = "watchlist"
@@ -229,6 +241,10 @@ class WatchlistDetector(RuleDetector):
         p = self.p_day_[np.where(user >= 0, user, len(self.p_day_) - 1)]
         out[odd] = -np.log10(p) * (1.0 + 0.25 * np.log2(n))
         return out
+
+    def explain_frame(self, f: Frame, rows: np.ndarray) -> list[str | None]:
+        return [f"watchlist: a listed network's record looked up with no task: {d}"
+                for d in describe(f, rows)]
 
 
 class MediaExportDetector(RuleDetector):
@@ -315,3 +331,7 @@ class MediaExportDetector(RuleDetector):
         copy = np.isin(f.action[idx], COPY_ACTIONS)
         out[idx] = poisson_excess(n, lam) + np.where(copy, 0.1, 0.01)
         return out
+
+    def explain_frame(self, f: Frame, rows: np.ndarray) -> list[str | None]:
+        return [f"media_export: media with no link to the user's work: {d}"
+                for d in describe(f, rows)]

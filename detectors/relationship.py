@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from snoopbench.detectors.columns import ET, lookup, padded
+from snoopbench.detectors.describe import describe
 from snoopbench.detectors.lookups import HashIndex, IdIndex
 from snoopbench.detectors.explanation import explanation_state, path_links
 from snoopbench.detectors.frame import Frame
@@ -33,6 +34,16 @@ class RelationshipDetector(RuleDetector):
     incident), one under a held reference never linked to it ``weak_weight`` times. Roles that
     look up people close to them as a matter of course (vetting, professional standards) are
     scaled down by how often their role fired on the warm-up.
+
+    Parameters
+    ----------
+    repeat_weight : float
+        How much each further look-up of the same person or place by the user adds: the n-th
+        counts ``1 + repeat_weight * log2(n)`` times the first.
+    popular : float
+        Scale of a subject's warm-up look-ups by which its weight falls: a subject seen n times
+        in the warm-up counts ``1 / sqrt(1 + n / popular)`` (repeat victims and offenders are
+        everyone's work).
     """
 
     name = "relationship"
@@ -163,3 +174,45 @@ class RelationshipDetector(RuleDetector):
         role = self.index_.role_of(f.user[cand])
         out[cand] = w * factor * popularity * again * self.role_scale_[role]
         return out
+
+    def explain_frame(self, f: Frame, rows: np.ndarray) -> list[str | None]:
+        """The tie: whose record or home it was, and how that person is close to the user."""
+        index, pop = self.index_, self.index_.population
+        out: dict[int, str] = {}
+        subj = pop.subject_at(f, rows)
+        sp = pop.person_pos(subj)
+        place = pop.place_at(f, rows, subj, sp)
+        for r, s, p, spos in zip(rows.tolist(), subj.tolist(), place.tolist(), sp.tolist()):
+            u = int(f.user[r])
+            if u < 0:
+                continue
+            ties = []
+            if s >= 0 and s == self.user_person_[u]:
+                ties.append(f"person:{s}, the user's own record")
+            if p >= 0 and p == self.user_home_[u]:
+                ties.append(f"address:{p}, the user's own home")
+            if s >= 0 and self.declared_(np.array([(u << 40) | s]))[0] >= 0:
+                ties.append(f"person:{s}, a relation the user declared")
+            elif s >= 0 and self.team_declared_(
+                    np.array([(int(index.unit[u]) << 40) | s]))[0] >= 0:
+                ties.append(f"person:{s}, a relation a team-mate declared")
+            if p >= 0 and self.declared_home_(np.array([(u << 40) | p]))[0] >= 0:
+                ties.append(f"address:{p}, the home of a relation the user declared")
+            if s >= 0 and s != self.user_person_[u]:
+                pos, found = lookup(self.staff_persons_, np.array([s]))
+                if found[0]:
+                    mate = index.unit[self.staff_users_[pos[0]]] == index.unit[u]
+                    ties.append(f"person:{s}, a {'team-mate' if mate else 'colleague'}'s own record")
+                surname = pop.people_column("surname", np.array([spos]))[0]
+                if surname >= 0 and surname == self.user_surname_[u]:
+                    ties.append(f"person:{s}, who shares the user's surname")
+            if p >= 0:
+                px, py, pk = pop.address_xy_at(pop.address_pos(np.array([p])))
+                d = float(np.hypot(px[0] - self.user_xy_[0, u], py[0] - self.user_xy_[1, u]))
+                if pk[0] and d < self.near_m and p != self.user_home_[u]:
+                    ties.append(f"address:{p}, {d:.0f} m from the user's home")
+            if ties:
+                out[r] = "; ".join(ties)
+        what = describe(f, rows)
+        return [f"relationship: {out[r]} ({w})" if r in out else None
+                for r, w in zip(rows.tolist(), what)]

@@ -17,7 +17,7 @@ class Holdings:
     Most (user, case) pairs have one interval: its start and end are found through a bitmap of
     the (user, case) grid (or a hash table on large forces). So do pairs held over several
     intervals (directly, then through the team) that leave no gap between them. Pairs with a
-    gap take a second search on ``(pair << 42 | since)`` keys, with the latest end among the
+    gap take a second search, of their starts within the pair, with the latest end among the
     intervals started so far; so does every pair held several times for times outside
     ``[0, 2**42)`` ms, where starts are clipped.
     """
@@ -39,14 +39,14 @@ class Holdings:
         np.maximum.at(last, rank, until)
         multi = np.bincount(rank, minlength=n) > 1
         m = multi[rank]
-        packed = (rank[m] << T_BITS) | since[m]
-        order = np.argsort(packed, kind="stable")
-        self.packed = packed[order]
-        self.packed_until = group_cummax(rank[m][order], until[m][order])
-        self.intervals = BucketSearch(self.packed, self.packed >> T_BITS, n)
-        pair = self.packed >> T_BITS
-        gap = (pair[1:] == pair[:-1]) & ((self.packed[1:] & ((1 << T_BITS) - 1))
-                                         > self.packed_until[:-1] + 1)
+        # the intervals of pairs held several times, by pair then start (both kept apart: a
+        # pair << 42 | start key overflows past 2**21 pairs, which a large force has)
+        order = np.lexsort((since[m], rank[m]))  # stable, like a sort of the pair and start
+        self.pair, self.start = rank[m][order], since[m][order]
+        self.until_so_far = group_cummax(self.pair, until[m][order])
+        self.intervals = BucketSearch(self.start, self.pair, n)
+        pair = self.pair
+        gap = (pair[1:] == pair[:-1]) & (self.start[1:] > self.until_so_far[:-1] + 1)
         gapped = np.zeros(n, bool)
         gapped[pair[1:][gap]] = True
         self.multi = padded(multi, False)
@@ -75,8 +75,7 @@ class Holdings:
             multi = np.flatnonzero(until == -2)
         if len(multi):
             r, t = at[multi] // 2, ts[multi]
-            i = self.intervals.right((r << T_BITS) | np.clip(t, 0, (1 << T_BITS) - 1), r) - 1
+            i = self.intervals.right(np.clip(t, 0, (1 << T_BITS) - 1), r) - 1
             j = np.maximum(i, 0)
-            held[multi] = (i >= 0) & ((self.packed[j] >> T_BITS) == r) \
-                & (self.packed_until[j] >= t)
+            held[multi] = (i >= 0) & (self.pair[j] == r) & (self.until_so_far[j] >= t)
         return held

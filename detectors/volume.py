@@ -116,4 +116,18 @@ class VolumeDetector(RuleDetector):
         count = self.counter_.update(self.index_.local_day(f), user * _N_CELLS + cell)
         value = np.log1p(count) if self.log else count
         z = (value - self.mean_[user, cell]) / self.sd_[user, cell]
+        self.counted_ = (f, count, self.mean_[user, cell])
         return np.where((z >= self.z) & (count >= self.min_events), z, 0.0)
+
+    def explain_frame(self, f: Frame, rows: np.ndarray) -> list[str | None]:
+        """The day's count in the event's system and entity type against the user's usual: a
+        volume rule knows how much, not whom."""
+        counted = getattr(self, "counted_", None)
+        if counted is None or counted[0] is not f:
+            return [None] * len(rows)
+        _, count, mean = counted
+        system, etype = f.system_at(rows), f.etype[rows]
+        return [f"volume: {int(c)} {SYSTEMS[s] if s >= 0 else '?'} "
+                f"{ENTITY_TYPES[e] if e >= 0 else '?'} events so far today, against a usual "
+                f"{'log ' if self.log else ''}{m:.1f}"
+                for c, m, s, e in zip(count[rows], mean[rows], system, etype)]

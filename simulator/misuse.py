@@ -38,6 +38,11 @@ class Episode:
     last_ms: int = -1
     public_ms: int = -1
     story: int = -1            # for a press leak about a local crime: its reference
+    route: str = "self"
+    #: Days the episode meant to act but could not, by why: ``no_shift`` (whoever types it was
+    #: not on shift), ``nothing`` (nothing to look at yet), ``no_operator`` (control room empty),
+    #: and days it chose not to (``skipped``: its look-ups spread over its planned days).
+    stalled: dict[str, int] = field(default_factory=dict)
 
     def to_row(self, ctx: ShardContext) -> dict:
         p, users = self.plan, ctx.force.user_id
@@ -48,6 +53,7 @@ class Episode:
             "targets": sorted(set(int(t) for t in self.targets)), "n_events": self.rows,
             "summary": summary(self, ctx), "detectable_from": self.first_ms,
             "public_at": self.public_ms if self.public_ms >= 0 else None,
+            "_silent": silence(self, ctx) if self.rows == 0 else None,
         }
 
 
@@ -81,6 +87,7 @@ def episode(env, ctx: ShardContext, ep: Episode, plan: MisusePlan):
                 ep.proxy = int(rng.choice(mates))
             else:
                 route = "control_room"
+    ep.route = route
     public_delay = int((rng.exponential(ctx.scn["misuse"]["public_delay_days_mean"]) + 0.1) * DAY)
     lo, hi = SESSION_ROWS[p.skill]
     remaining = p.lookups
@@ -95,21 +102,25 @@ def episode(env, ctx: ShardContext, ep: Episode, plan: MisusePlan):
             chance = min(1.0, chance * factor)
         overdue = day >= last
         if not overdue and rng.random() >= chance:
+            ep.stalled["skipped"] = ep.stalled.get("skipped", 0) + 1
             day += 1
             continue
         t, user, ref = _when_and_who(ctx, ep, route, day, rng)
         if t is None:
+            ep.stalled["no_shift"] = ep.stalled.get("no_shift", 0) + 1
             day += 1
             continue
         yield env.timeout(max(t - env.now, 0))
         if route == "control_room" and user is None:
             user, ref = _control_room(ctx, ep, int(env.now), rng)
             if user is None:
+                ep.stalled["no_operator"] = ep.stalled.get("no_operator", 0) + 1
                 day += 1
                 continue
         k = int(min(remaining, rng.integers(lo, hi + 1)))
         system, action, etype, eid = to_arrays(kind.recipe(ctx, ep, plan, k, rng, int(env.now)))
         if not len(eid):  # nothing to look at yet: another day
+            ep.stalled["nothing"] = ep.stalled.get("nothing", 0) + 1
             day += 1
             continue
         if route == "control_room":
@@ -166,6 +177,27 @@ def _control_room(ctx: ShardContext, ep: Episode, t: int, rng):
         ep.proxy = op
     held = ctx.own.pick(np.array([ep.plan.actor]), np.array([t]), rng.random(1))[0]
     return op, int(held)
+
+
+def silence(ep: Episode, ctx: ShardContext) -> str:
+    """Why an episode left no event in the period, in words (for the run's warnings)."""
+    p = ep.plan
+    first = int(np.searchsorted(ctx.midnights, p.start_ms, side="right") - 1)
+    left = ctx.days - max(first, 0)
+    span = f"the {left} day{'s' * (left != 1)} from its start (day {first + 1} of {ctx.days}) to the end"
+    who = {"colleague": "the team-mate it works through", "control_room": "its actor"}.get(ep.route, "its actor")
+    why = []
+    if ep.stalled.get("no_shift"):
+        why.append(f"{who} had no shift on {ep.stalled['no_shift']} of {span}, and {p.skill} misuse "
+                   "is done on shift")
+    if ep.stalled.get("no_operator"):
+        why.append(f"no control-room operator was on duty on {ep.stalled['no_operator']} of them")
+    if ep.stalled.get("nothing"):
+        why.append(f"it found nothing to look at yet on {ep.stalled['nothing']} of them")
+    if ep.stalled.get("skipped"):
+        why.append(f"on {ep.stalled['skipped']} of them it did not sit down to it (its {p.lookups} "
+                   "look-ups are spread over its planned days)")
+    return "; ".join(why) or f"it had none of {span} to act on"
 
 
 def summary(ep: Episode, ctx: ShardContext) -> str:

@@ -251,13 +251,20 @@ def _eligible(force: Force, kind: MisuseKind, pl: Planning, n: int) -> int:
     return int(ok.sum())
 
 
-def acted_shortfalls(kinds_cfg: dict, acted: dict[str, int], days: int) -> list[str]:
-    """Kinds with fewer episodes leaving events in the period than the scenario asked for."""
+def acted_shortfalls(kinds_cfg: dict, acted: dict[str, int], days: int,
+                     silent: list[dict] | tuple = ()) -> list[str]:
+    """Kinds with fewer episodes leaving events in the period than the scenario asked for, each
+    with why its silent episodes (``silent``: ``episode_id``, ``kind``, ``skill`` and
+    ``_silent``, the reason) never acted."""
     out = []
     for name, k in kinds_cfg.items():
         if acted.get(name, 0) < k["episodes"]:
-            out.append(f"misuse.kinds.{name}.episodes: {k['episodes']} asked for, {acted.get(name, 0)} left events "
-                       f"in the {days} days (the rest start later, or found nothing to look at in time)")
+            why = [f"episode {e['episode_id']} ({e['skill']}) never acted: {e['_silent']}"
+                   for e in silent if e["kind"] == name]
+            tail = "; ".join(why) if why else (
+                "the rest were not placed (see the plan's warning above)")
+            out.append(f"misuse.kinds.{name}.episodes: {k['episodes']} asked for, {acted.get(name, 0)} "
+                       f"left events in the {days} days: {tail}")
     return out
 
 

@@ -116,6 +116,8 @@ def simulate(scenario: str | Path | Scenario, out: str | Path, *, seed: int | No
         if not (workers == 1 and scheduler is None):
             warnings += result["world_warnings"]
         truth_src = tmp / "truth"
+        warnings += acted_shortfalls(scn["misuse"]["kinds"], result["acted"], scn.days, result["silent"])
+        write_misuse_notes(truth_src, warnings)
         if tmp_truth is not None:
             for f in truth_src.iterdir():
                 shutil.move(str(f), tmp_truth / f.name)
@@ -139,7 +141,17 @@ def simulate(scenario: str | Path | Scenario, out: str | Path, *, seed: int | No
         events=result["events"], episodes=result["episodes"], labelled_events=result["labelled"],
         staff=scn["force"]["staff"], fingerprint=fingerprint(result["files"] + result["truth"]),
         seconds=time.perf_counter() - t0, files={e.path: e.rows for e in result["files"]},
-        warnings=tuple(warnings + acted_shortfalls(scn["misuse"]["kinds"], result["acted"], scn.days)))
+        warnings=tuple(warnings))
+
+
+def write_misuse_notes(truth: Path, warnings: list[str]) -> None:
+    """Keep the misuse warnings (``misuse.*`` keys) of a run beside its truth: outside the manifest
+    and the fingerprint (a note of the run, not data), and with the truth because it tells how
+    many episodes there are (:data:`contract.manifest.MISUSE_NOTES`)."""
+    from snoopbench.contract.manifest import MISUSE_NOTES
+
+    notes = [w for w in warnings if w.startswith("misuse.")]
+    (truth / MISUSE_NOTES).write_text(json.dumps({"warnings": notes}, indent=2) + "\n")
 
 
 def _move_into(src: Path, dst: Path) -> None:
@@ -186,7 +198,10 @@ def _simulate_into(scn: Scenario, root: Path, workers: int, scheduler: str | Non
     ep_table = _episodes_table(episodes, labels)
     truth.append(write_table(root, EPISODES.path, ep_table, EPISODES))
     shutil.rmtree(work)
+    silent = [{k: e[k] for k in ("episode_id", "kind", "skill", "_silent")}
+              for e in episodes if e.get("_silent")]
     return {"files": files, "truth": truth, "events": int(per_day.sum()), "episodes": ep_table.num_rows,
+            "silent": sorted(silent, key=lambda e: e["episode_id"]),
             "labelled": label_table.num_rows,
             "acted": Counter(ep_table["kind"].to_pylist()) if ep_table.num_rows else Counter(),
             "world_warnings": world_warnings}
@@ -239,6 +254,7 @@ def _episodes_table(episodes: list[dict], labels: pa.Table | None) -> pa.Table:
         i = e["episode_id"]
         if counts[i] == 0:
             continue
+        e = {k: v for k, v in e.items() if not k.startswith("_")}  # the run's notes, not truth
         rows.append({**e, "start": int(first[i]), "end": int(last[i]), "n_events": int(counts[i]),
                      "detectable_from": int(first[i])})
     t = pa.Table.from_pylist(rows)

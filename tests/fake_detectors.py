@@ -147,3 +147,21 @@ class Hog(Detector):
 
 
 FAKES += (Retrospective, Hog)
+
+
+class ExplainsEntity(Detector):
+    """Scores each event by its entity id and explains it by naming that entity: for the
+    round trip of explanations through the sandbox."""
+
+    name = "fake_explainer"
+
+    def score(self, batch: pa.RecordBatch) -> np.ndarray:
+        return batch.column("entity_id").to_numpy().astype(np.float64)
+
+    def explain(self, batch: pa.RecordBatch, rows: np.ndarray) -> list[str | None]:
+        types = batch.column("entity_type").to_pylist()
+        ids = batch.column("entity_id").to_pylist()
+        return [f"python {types[r]}:{ids[r]}" for r in rows]
+
+
+FAKES += (ExplainsEntity,)

@@ -135,16 +135,58 @@ def test_review_takes_each_days_best_alerts_up_to_capacity():
 def test_published_counts_load_and_compare():
     counts = A.load_published()
     assert {(c["force"], c["count"]) for c in counts} >= {("Surrey", 50), ("Met", 18)}
-    summary = {"regime": "x", "figures": {"disciplined_share": {"mean": 0.1, "low": 0.05, "high": 0.15}},
-               "per_year_per_staff": {"disciplined": {"mean": 0.001, "low": 0.0008, "high": 0.0012},
-                                      "active": {"mean": 0.01, "low": 0.009, "high": 0.011}}}
-    rows = A.compare_published([summary], counts[:1])
+    reg = R.load(R.find("rules-light"))
+
+    def summary(per_year: float, share: float) -> dict:
+        return {"regime": reg.name,
+                "figures": {"disciplined_share": {"mean": share, "low": share / 2, "high": share * 1.5}},
+                "per_year": {"disciplined": {"mean": per_year, "low": per_year * 0.8, "high": per_year * 1.2},
+                             "active": {"mean": per_year / share, "low": None, "high": None}}}
+
+    # the expected count rises with the intensity: 0 (reactive only) gives 5 a year, 8x gives 80
+    by_force = {(0, reg.name, f): summary(5 + 75 * f / 8, 0.1) for f in A.INTENSITIES}
+    rows = A.compare_published([reg], counts[:1], by_force)
     r = rows[0]
-    assert r["model"]["mean"] == pytest.approx(0.001 * 3600 * 2)
+    assert r["model"]["mean"] == pytest.approx((5 + 75 / 8) * 2)
     # 50 disciplined in 3,600 staff over 2 years, 10% of misusers disciplined: 69 per 1,000 a year
     assert r["misuse_per_1000_staff_year"]["mean"] == pytest.approx(50 / 7200 * 1000 / 0.1)
     assert r["misuse_per_1000_staff_year"]["low"] < r["misuse_per_1000_staff_year"]["mean"] < \
         r["misuse_per_1000_staff_year"]["high"]
+    # 50 in two years is 25 a year: 5 + 75 f / 8 = 25 at f = 2.13
+    x = r["intensity"]
+    assert x["mean"] == pytest.approx(20 * 8 / 75, rel=1e-6)
+    assert 0 < x["low"] < x["mean"] < x["high"]
+    assert x["settings"]["review_per_day"] == pytest.approx(5 * x["mean"])
+    # a count below what reactive routes alone give, and one beyond the grid
+    low = A.compare_published([reg], [{**counts[0], "count": 2}], by_force)[0]["intensity"]
+    assert low["mean"] == 0.0 and low["below_reactive"]
+    high = A.compare_published([reg], [{**counts[0], "count": 5000}], by_force)[0]["intensity"]
+    assert high["above_grid"] and high["mean"] is None
+
+
+def test_an_absolute_review_capacity_stays_absolute_at_each_published_forces_size(world, tmp_path):
+    """A force 10 times the size with the same 5 alerts a day reviews a tenth as much per member of
+    staff; with 5 per 1,000 staff it reviews the same share, and the runs are identical."""
+    absolute = _regime(tmp_path, "abs", '[proactive]\ndetectors = ["volume"]\nreview_per_day = 5.0\n')
+    per_staff = _regime(tmp_path, "rel", '[proactive]\ndetectors = ["volume"]\nreview_per_1000_staff = 5.0\n')
+    runs = A.assess_dataset(world, [], 3, variants=[("a1", absolute, 1.0), ("a10", absolute, 10.0),
+                                                    ("r1", per_staff, 1.0), ("r10", per_staff, 10.0)])
+    a1, a10, r1, r10 = runs
+    assert a1.reviewed > 0 and a10.reviewed < a1.reviewed
+    assert a10.reviewed == pytest.approx(a1.reviewed / 10, abs=a1.n_days)
+    assert r1.reviewed == r10.reviewed and r1.found_by == r10.found_by
+
+
+def test_more_intensity_never_finds_fewer(world, tmp_path):
+    """Common random numbers: a larger audit share audits a superset and more review capacity
+    reviews a superset, so findings by those routes never fall as intensity rises."""
+    reg = _regime(tmp_path, "both", '[proactive]\ndetectors = ["volume", "off_shift"]\nreview_per_day = 1.0\n'
+                  '[audits]\nshare = 0.05\nwindow_days = 30\nhit_rate = 0.7\n')
+    variants = [(f, A.at_intensity(reg, f), 1.0) for f in A.INTENSITIES]
+    runs = A.assess_dataset(world, [], 11, variants=variants)
+    audit = [r.found_by["audit"] + r.found_by["alert"] for r in runs]
+    assert audit == sorted(audit) and audit[0] == 0 and audit[-1] > 0
+    assert [r.reviewed for r in runs] == sorted(r.reviewed for r in runs)
 
 
 def test_repeat_offenders_offend_again_after_their_first_episode(tmp_path):
@@ -196,3 +238,10 @@ def test_a_sample_of_the_force_scaled_up_falls_within_the_whole_forces_interval(
     # the review capacity is the whole force's: 4 alerts a day per 1,000 staff
     assert f["reviewed_per_day"]["mean"] > 1
     assert s["reviewed_per_day"]["mean"] == pytest.approx(f["reviewed_per_day"]["mean"], rel=0.2)
+
+
+def test_simulating_the_next_world_alongside_gives_the_same_assessment():
+    regs = [R.find("none"), R.find("rules-light")]
+    a = A.run_assess("tiny", regs, days=35, seeds=2, overlap=True)
+    b = A.run_assess("tiny", regs, days=35, seeds=2, overlap=False)
+    assert a["runs"] == b["runs"] and a["regimes"] == b["regimes"]

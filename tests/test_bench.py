@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from snoopbench.detectors.registry import parse_spec
+
 pytest.importorskip("matplotlib")
 
 from snoopbench.benchmarks.bench import BENCH_FORMAT, SUITE, run_bench  # noqa: E402
@@ -57,9 +59,14 @@ def _non_decreasing(values: list[float]) -> bool:
 def test_bench_prints_the_leaderboard_and_writes_the_report(tmp_path, capsys):
     report = tmp_path / "report"
     code = main(["bench", *TINY, "-d", "fake_volume", "-d", "fake_raise", "-d", HOSTILE,
-                 "--report", str(report)])
-    text = capsys.readouterr().out
+                 "--report", str(report), "--progress"])
+    captured = capsys.readouterr()
+    text = captured.out
     assert code == 0
+    # progress per run and per detector, in events, on stderr only
+    assert "progress: run 1/2" in captured.err and "progress: run 2/2" in captured.err
+    assert re.search(r"progress: fake_volume: done [\d,]+/[\d,]+ events \(100%\)", captured.err)
+    assert "progress:" not in text
     assert "tiny: leaderboard" in text
     for name in ("fake_volume", "fake_raise", "null", "random", "error 2/2", "boom in score"):
         assert name in text, name
@@ -84,10 +91,17 @@ def test_bench_prints_the_leaderboard_and_writes_the_report(tmp_path, capsys):
     assert len(data["runs"]) == 2 and all(len(r["fingerprint"]) == 64 for r in data["runs"])
     assert all(r["result"]["format"] == RESULTS_FORMAT for r in data["runs"])
     rows = {r["detector"]: r for r in data["leaderboard"]}
-    assert set(rows) == {"fake_volume", "fake_raise", HOSTILE, "null", "random"}
+    assert set(rows) == {"fake_volume", "fake_raise", parse_spec(HOSTILE).name, "null", "random"}
     assert rows["fake_raise"]["statuses"] == ["error", "error"]
     assert rows["fake_raise"]["recall"] is None
     assert rows["fake_volume"]["status"] == "ok" and rows["fake_volume"]["recall"]["n"] == 2
+    # CR-K over seeds, and the paired comparisons the leaderboard marks (method stated)
+    ncr = rows["fake_volume"]["cumulative_recall"]["ncr_400"]
+    assert ncr["n"] == 2 and 0 <= ncr["low"] <= ncr["mean"] <= ncr["high"] <= 1
+    assert "bootstrap" in data["comparisons"]["method"] and "Holm" in data["comparisons"]["method"]
+    pairs = data["comparisons"]["pairs"]["tiny"]
+    assert pairs and all(-1 <= c["low"] <= c["high"] <= 1 and c["p_holm"] >= c["p"] for c in pairs)
+    assert "Holm-corrected" in text and "nCR-400" in text and "nCR-400" in page
 
 
 def test_open_seeds_follow_the_scenario_and_sealed_runs_reproduce_from_the_revealed_seed(tmp_path):

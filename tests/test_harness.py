@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from snoopbench.benchmarks.dataset import open_dataset, scoring_period, truth_dir_of
+from snoopbench.detectors.registry import parse_spec
 from snoopbench.benchmarks.harness import score_alerts, score_dataset
 from snoopbench.benchmarks.results import CONTRACT_KEYS
 from snoopbench.benchmarks.worker import split_stream
@@ -28,7 +29,9 @@ TRUTH_NAMES = {"labels.parquet", "episodes.parquet", "relations.parquet", "manif
                "scenario.toml"}
 
 
-def _row(result, name):
+def _row(result, spec):
+    """A detector's row, found by its SPEC (an outside program's row carries its short name)."""
+    name = parse_spec(spec).name
     return next(d for d in result.detectors if d.name == name)
 
 
@@ -77,6 +80,7 @@ def test_failing_detectors_get_their_status_while_the_others_finish(synthetic_da
              "fake_volume"]
     result = score_dataset(synthetic_dataset, specs, timeout=4, jobs=4)
     got = {d.name: (d.status, d.error) for d in result.detectors}
+    got.update({s: got[parse_spec(s).name] for s in specs})  # by SPEC, as given
     assert got["fake_raise"][0] == "error" and "boom in score" in got["fake_raise"][1]
     assert got["fake_nan"][0] == "error" and "non-finite" in got["fake_nan"][1]
     assert got["fake_short"][0] == "error" and "shape" in got["fake_short"][1]

@@ -10,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from snoopbench.benchmarks.dataset import local_days, local_midnight_ms
+from snoopbench.benchmarks.intervals import wilson
 from snoopbench.benchmarks.metrics import (
     Period, alerts_per_day, average_precision, evaluate_alerts, evaluate_scores, key_days,
-    mean_interval, select_alerts, user_day_keys, user_day_max,
+    Interval, mean_interval, mean_share_interval, select_alerts, user_day_keys, user_day_max,
 )
 
 from strategies import grid_scores, periods
@@ -191,3 +192,35 @@ def test_mean_interval_fixed_cases() -> None:
     assert (one.mean, one.low, one.high, one.n) == (0.5, None, None, 1)
     iv = mean_interval([0.0, 1.0])  # sd 0.707, t(1) = 12.706 -> half width 6.353
     assert iv.mean == 0.5 and iv.high - iv.mean == pytest.approx(6.353, abs=1e-3)
+
+
+@given(st.lists(st.one_of(st.floats(0, 1), st.sampled_from([0.0, 1.0])), min_size=1, max_size=12),
+       st.one_of(st.none(), st.integers(1, 500)))
+def test_share_intervals_stay_within_0_and_1_and_hold_the_mean(values, trials) -> None:
+    iv = mean_share_interval(values, trials)
+    assert iv.mean == pytest.approx(float(np.mean(values))) and iv.n == len(values)
+    if len(values) < 2:
+        assert iv.low is None and iv.high is None
+        return
+    assert 0.0 <= iv.low <= iv.mean <= iv.high <= 1.0
+    if trials is None and len(set(values)) == 1:  # no spread and no count: nothing to widen
+        assert iv.low == iv.high == iv.mean
+
+
+@given(st.lists(st.floats(0, 1), min_size=2, max_size=8), st.integers(1, 400))
+def test_a_share_interval_is_never_narrower_than_binomial_sampling(values, trials) -> None:
+    iv = mean_share_interval(values, trials)
+    low, high = wilson(iv.mean * trials, trials)
+    assert iv.low <= low + 1e-9 and iv.high >= high - 1e-9
+
+
+def test_share_interval_fixed_cases() -> None:
+    # recall 0 on every seed of 26 episodes: not [0, 0], but the Wilson bound of 0/26
+    iv = mean_share_interval([0.0, 0.0], trials=26)
+    assert iv.low == 0.0 and iv.high == pytest.approx(3.8415 / (26 + 3.8415), abs=1e-4)
+    # the t-interval of [0.1, 0.2, 0.0] runs below 0; this one does not
+    assert mean_interval([0.1, 0.2, 0.0]).low < 0 <= mean_share_interval([0.1, 0.2, 0.0]).low
+    assert mean_share_interval([0.3, 0.3]) == Interval(0.3, 0.3, 0.3, 2)  # no spread, no count
+    assert mean_share_interval([None, 0.5]).low is None and mean_share_interval([]) is None
+    with pytest.raises(ValueError):
+        mean_share_interval([0.5, 1.5])

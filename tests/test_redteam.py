@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from snoopbench.detectors.registry import parse_spec
+
 from snoopbench.benchmarks import sandbox
 from snoopbench.benchmarks.harness import score_dataset
 from snoopbench.detectors import register
@@ -130,7 +132,7 @@ def test_outside_programs_find_no_truth_and_damage_nothing(world: Path) -> None:
     assert data["isolation"] == "strong"
     rows = {r["name"]: r for r in data["detectors"]}
     for route, spec in zip(EXEC_ROUTES, specs):
-        row = rows[spec]
+        row = rows[parse_spec(spec).name]
         assert row["status"] == "ok", (route, row["error"])
         assert found_by(row["log"]) == [], route
         assert_no_better_than_random(row, data["detectors"])
@@ -147,6 +149,7 @@ def test_plugins_and_escapers_are_contained(world: Path, monkeypatch) -> None:
     result = score_dataset(world / "dataset", ["redteam_stack", setsid, hog], timeout=20,
                            mem_limit_mb=500, jobs=3)
     rows = {r.name: r for r in result.detectors}
+    rows.update({s: rows[parse_spec(s).name] for s in (setsid, hog)})  # by SPEC, as given
     stack = rows["redteam_stack"]
     assert stack.status == "ok", stack.error
     assert found_by(stack.log) == []

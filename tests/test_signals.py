@@ -74,3 +74,34 @@ def test_a_signal_ends_every_worker_and_leaves_nothing(tmp_path: Path, sig: int,
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "partial output was left behind"
     shutil.rmtree(tmp_path, ignore_errors=True)
     os.makedirs(tmp_path, exist_ok=True)
+
+
+@pytest.mark.skipif(not SCRIPT.exists() or not Path("/proc").is_dir(), reason="needs the console script and /proc")
+def test_ctrl_c_during_assess_ends_the_background_simulation_and_leaves_no_world(tmp_path: Path) -> None:
+    """assess simulates the next world in a second process while it assesses this one: Ctrl-C ends
+    both, and neither world is left in the temporary folder."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    proc = subprocess.Popen([str(SCRIPT), "assess", "small-force", "--days", "60", "--seeds", "3",
+                             "-r", "none"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path, env=env)
+    deadline = time.monotonic() + 90
+    kids: set[int] = set()
+    while time.monotonic() < deadline and not kids:  # the background simulation has started
+        kids = _descendants(proc.pid)
+        time.sleep(0.2)
+    time.sleep(3.0)
+    kids = _descendants(proc.pid)
+    assert kids, "assess should have a background simulation by now"
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("assess did not end within 60 s of Ctrl-C")
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    time.sleep(0.5)
+    assert not _alive(kids), "the background simulation outlived the run"
+    assert list(tmp.iterdir()) == [], "a world was left behind"

@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+from snoopbench.detectors.registry import parse_spec
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -151,13 +153,13 @@ def test_the_harness_gives_what_the_in_memory_rules_give(synthetic_dataset, part
         history, stream = split_stream(parts, 700, period.n_warmup)
         call_fit(detector, context, history, ds.info)
         scores = np.concatenate([check_scores(detector.score(b), b) for b in stream])
-        row = next(d for d in result.detectors if d.name == spec)
+        row = next(d for d in result.detectors if d.name == parse_spec(spec).name)
         assert row.metrics == evaluate_scores(period.period, scores, 5), spec
         assert row.budget_sweep == sweep_budgets(period.period, scores, budgets), spec
     ids = period.event_id[period.n_warmup:]
     scores = np.where(np.arange(period.n_total)[period.n_warmup:] % 2 == 0, (ids % 7) * 1.0,
                       -np.inf)
-    row = next(d for d in result.detectors if d.name == partial_exec)
+    row = next(d for d in result.detectors if d.name == parse_spec(partial_exec).name)
     assert row.metrics == evaluate_scores(period.period, scores, 5) and row.metrics.n_alerts
     assert row.budget_sweep == sweep_budgets(period.period, scores, budgets)
 

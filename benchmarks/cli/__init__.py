@@ -39,7 +39,9 @@ err_console = Console(stderr=True)
 # Command modules register themselves on the apps above.
 from snoopbench.benchmarks.cli import assess as _assess  # noqa: E402,F401
 from snoopbench.benchmarks.cli import bench as _bench  # noqa: E402,F401
+from snoopbench.benchmarks.cli import compare as _compare  # noqa: E402,F401
 from snoopbench.benchmarks.cli import data as _data  # noqa: E402,F401
+from snoopbench.benchmarks.cli import episodes as _episodes  # noqa: E402,F401
 from snoopbench.benchmarks.cli import profile as _profile  # noqa: E402,F401
 from snoopbench.benchmarks.cli import scoring as _scoring  # noqa: E402,F401
 

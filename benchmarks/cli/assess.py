@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from snoopbench.benchmarks.assess import FOUND_BY, run_assess
+from snoopbench.benchmarks.assess import FOUND_BY, describe_intensity, run_assess
 from snoopbench.benchmarks.cli import app, console, err_console
 from snoopbench.benchmarks.cli.scoring import _COMPACT, check_json_target
 from snoopbench.contract.errors import InputError
@@ -63,14 +63,16 @@ def published_table(result: dict[str, Any]) -> Table:
     t = Table(title="published counts against the model", caption=(
         "model: expected count for that workforce and period; misuse rate: misusers per 1,000 staff a "
         "year consistent with the published count under the regime; share needed: share of the model's "
-        "misusers a force must find and count to publish it"), caption_justify="left", **_COMPACT)
+        "misusers a force must find and count to publish it; intensity: the factor on the regime's review "
+        "capacity and audit share at which the model gives the published count, at the model's misuse "
+        "rate"), caption_justify="left", **_COMPACT)
     for h in ("force", "period", "counted", "published", "regime", "model", "misuse rate", "share needed",
-              "model share"):
+              "model share", "intensity"):
         t.add_column(h, justify="right" if h in ("published", "model") else "left")
     for r in result["published"]:
         t.add_row(r["force"], r["period"], r["counted"], str(r["published"]), r["regime"], iv(r["model"]),
                   iv(r["misuse_per_1000_staff_year"], ".2f"), iv(r["share_found_needed"], ".3f"),
-                  iv(r["share_found_model"], ".3f"))
+                  iv(r["share_found_model"], ".3f"), describe_intensity(r["intensity"], settings=False))
     return t
 
 
@@ -106,6 +108,8 @@ def assess(
     workers: Annotated[int, typer.Option(help="Worker processes per simulation.")] = 1,
     sample_staff: Annotated[Optional[int], typer.Option(
         help="Simulate this many staff and scale the counts to the force's size (a large force).")] = None,
+    overlap: Annotated[bool, typer.Option(
+        help="Simulate the next world in a second process while this one is assessed.")] = True,
 ) -> None:
     """Run monitoring regimes over simulated force-years: who is found, by which route, and who never is."""
     check_json_target(json_path)
@@ -115,7 +119,7 @@ def assess(
         check_report_dir(report)
     bar, update = _progress()
     kwargs = dict(years=years, days=days, seeds=seeds, timeout=timeout, jobs=jobs, workers=workers,
-                  compare=compare, sample_staff=sample_staff, progress=update)
+                  compare=compare, sample_staff=sample_staff, overlap=overlap, progress=update)
     if bar is not None:
         with bar:
             result = run_assess(scenario, regime, **kwargs)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from snoopbench.benchmarks.bench import SUITE, BenchResult, ScenarioRun, run_bench
 from snoopbench.benchmarks.cli import app, console
 from snoopbench.benchmarks.cli.online import ONLINE_HELP, REGIME_HELP
+from snoopbench.benchmarks.cli.progress import PROGRESS_HELP, ProgressView
+from snoopbench.benchmarks.cli.compare import COMPARE_CAPTION, cr_bench_table, mark
 from snoopbench.benchmarks.cli.scoring import (_COMPACT, JSON_HELP, MEM_HELP, SANDBOX_HELP,
                                               SPEC_HELP, check_json_target, write_results)
 from snoopbench.benchmarks.metrics import Interval
@@ -45,30 +45,55 @@ def bench_table(result: BenchResult, info: ScenarioRun) -> Table:
                   **_COMPACT)
     table.add_column("detector", min_width=12, overflow="fold")
     table.add_column("status", no_wrap=True)
-    for header in ("recall [95% interval]", "prec.", "FA/day", "TTD d\nmedian", "event\nAP"):
+    for header in ("recall [95%]", "Δ best\n·above", "prec.", "FA/day", "TTD d\nmedian",
+                   "event\nAP"):
         table.add_column(header, justify="right", no_wrap=True)
     for row in rows:
         style = "green" if row.status == "ok" else "red"
+        delta = " ".join(x for x in (mark(row.vs_best), mark(row.vs_above)) if x)
         table.add_row(escape(row.detector), f"[{style}]{row.status}[/]", _iv(row.get("recall")),
-                      _mean(row.get("precision")), _mean(row.get("false_alerts_per_day")),
+                      delta, _mean(row.get("precision")), _mean(row.get("false_alerts_per_day")),
                       _mean(row.get("ttd_median_days"), ".1f"),
                       _mean(row.get("average_precision"), ".3f"))
+    table.caption += "\n" + COMPARE_CAPTION
     return table
 
 
-def _progress_bar():
-    """A rich progress bar over runs on a terminal; nothing in a pipe."""
-    if not sys.stderr.isatty():
-        return None, None
-    bar = Progress(TextColumn("[bold]bench"), BarColumn(), TextColumn("{task.description}"),
-                   TimeElapsedColumn(), console=console, transient=True)
-    task = bar.add_task("", total=1)
+def skills_bench_table(result: BenchResult, info: ScenarioRun) -> Table:
+    """Recall by skill (mean over seeds, 95% interval) and explanation accuracy (pooled)."""
+    from snoopbench.contract.schema import SKILLS
 
-    def update(what: str, done: int, total: int) -> None:
-        bar.update(task, description=f"run {min(done + 1, total)}/{total}: {what}",
-                   completed=done, total=total)
+    rows = [r for r in result.rows(info.name) if r.recall_by_skill]
+    skills = sorted({s for r in rows for s in r.recall_by_skill},
+                    key=lambda s: SKILLS.index(s) if s in SKILLS else len(SKILLS))
+    table = Table(title=f"{escape(info.name)}: recall by skill; explanations", **_COMPACT)
+    table.add_column("detector", min_width=12, overflow="fold")
+    for s in skills:
+        table.add_column(s, justify="right", no_wrap=True)
+    table.add_column("names\ntarget", justify="right")
+    for r in rows:
+        x = r.explained
+        table.add_row(escape(r.detector), *[_iv(r.recall_by_skill.get(s)) for s in skills],
+                      "–" if x is None or x.accuracy is None else
+                      f"{x.accuracy:.2f} [dim]({x.n_named_target}/{x.n_caught})[/]")
+    return table
 
-    return bar, update
+
+def kind_skill_bench_table(result: BenchResult, info: ScenarioRun) -> Table:
+    """Recall by misuse kind x skill: episodes caught out of present, pooled over seeds."""
+    rows = [r for r in result.rows(info.name) if r.episodes_by_kind_skill]
+    table = Table(title=f"{escape(info.name)}: recall by kind x skill (pooled over seeds)",
+                  **_COMPACT)
+    table.add_column("kind / skill", overflow="fold")
+    table.add_column("episodes", justify="right")
+    for r in rows:
+        table.add_column(escape(r.detector), justify="right", overflow="fold", min_width=6)
+    for g in sorted({g for r in rows for g in r.episodes_by_kind_skill}):
+        n = max(r.episodes_by_kind_skill.get(g, 0) for r in rows)
+        table.add_row(escape(g), str(n), *[
+            f"{r.caught_by_kind_skill.get(g, 0) / r.episodes_by_kind_skill[g]:.2f}"
+            if r.episodes_by_kind_skill.get(g) else "–" for r in rows])
+    return table
 
 
 @app.command("bench")
@@ -95,6 +120,7 @@ def bench(
     mem_limit_mb: Annotated[Optional[int], typer.Option("--mem-limit-mb", help=MEM_HELP)] = None,
     require_sandbox: Annotated[bool, typer.Option(
         "--require-sandbox", help=SANDBOX_HELP)] = False,
+    progress: Annotated[bool, typer.Option("--progress", help=PROGRESS_HELP)] = False,
     online: Annotated[bool, typer.Option("--online", help=ONLINE_HELP)] = False,
     regime: Annotated[str, typer.Option(help=REGIME_HELP)] = "monitoring-team",
     feedback_delay: Annotated[Optional[str], typer.Option(
@@ -110,21 +136,23 @@ def bench(
         from snoopbench.benchmarks.bench_report import check_report_dir
 
         check_report_dir(report)  # no matplotlib, or no folder: say so before a long run
-    bar, update = _progress_bar()
     check_json_target(json_path, keep)
-    kwargs = dict(scenarios=scenarios or (), seeds=seeds, specs=detector, budget=budget,
-                  days=days, workers=workers, keep=keep, timeout=timeout,
-                  mem_limit_mb=mem_limit_mb, require_sandbox=require_sandbox,
-                  sealed=report is not None if sealed is None else sealed,
-                  online=dict(regime=regime, feedback_delay=feedback_delay,
-                              feedback_delay_days=feedback_delay_days) if online else None)
-    if bar is not None:
-        with bar:
-            result = run_bench(**kwargs, progress=update)
-    else:
-        result = run_bench(**kwargs)
+    view = ProgressView.choose(progress)
+    on = view.mode != "off"
+    with view.shown():
+        result = run_bench(scenarios=scenarios or (), seeds=seeds, specs=detector, budget=budget,
+                           days=days, workers=workers, keep=keep, timeout=timeout,
+                           mem_limit_mb=mem_limit_mb, require_sandbox=require_sandbox,
+                           sealed=report is not None if sealed is None else sealed,
+                           progress=view.run if on else None,
+                           detector_progress=view.detector if on and not online else None,
+                           online=dict(regime=regime, feedback_delay=feedback_delay,
+                                       feedback_delay_days=feedback_delay_days) if online else None)
     for info in result.scenarios:
         console.print(bench_table(result, info))
+        console.print(cr_bench_table(result.rows(info.name), info.name))
+        console.print(skills_bench_table(result, info))
+        console.print(kind_skill_bench_table(result, info))
     for note in dict.fromkeys(n for r in result.runs for n in r.result.notes):
         if note.startswith("WARNING"):
             console.print(f"[bold yellow]{note}[/]")

@@ -5,9 +5,7 @@ Thin: each command calls a plain function returning a :class:`ScoreResult` and p
 
 from __future__ import annotations
 
-import inspect
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -17,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from snoopbench.benchmarks.cli import app, console, detectors_app
+from snoopbench.benchmarks.cli.progress import PROGRESS_HELP, ProgressView
 from snoopbench.benchmarks.cli.online import ONLINE_HELP, REGIME_HELP, print_online
 from snoopbench.benchmarks.harness import score_alerts, score_dataset
 from snoopbench.benchmarks.online import DEFAULT_REGIME, score_online
@@ -25,7 +24,8 @@ from snoopbench.contract.errors import InputError
 
 # Fits ten columns in an 80-column terminal: no vertical rules, one space between columns.
 _COMPACT = dict(box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False)
-SPEC_HELP = "SPEC: id, id:key=value,..., or exec:COMMAND. Repeatable."
+SPEC_HELP = ("SPEC: id, id:key=value,..., exec:COMMAND, or a set: builtin, all (with plug-ins). "
+             "Name one with id[name=NAME]:... or exec[name=NAME]:COMMAND. Repeatable.")
 JSON_HELP = "Write results JSON here."
 TRUTH_HELP = "Truth folder of a sealed dataset."
 MEM_HELP = "MiB a detector's whole process tree may use (> 0; else its row says oom)."
@@ -107,11 +107,15 @@ def kinds_table(result: ScoreResult) -> Table:
 
 def write_results(result, json_path: Path) -> None:
     """Write a result's JSON, turning a filesystem error into bad input naming the file."""
+    from snoopbench.benchmarks.episodes import write_episodes
+
     try:
         result.write_json(json_path)
+        episodes = write_episodes(result, json_path)  # one row per detector and episode
     except OSError as exc:
         raise InputError(f"cannot write ({exc.strerror})", file=str(json_path)) from exc
-    console.print(f"results written to {escape(str(json_path))}", highlight=False)
+    console.print(f"results written to {escape(str(json_path))} (episodes: "
+                  f"{escape(episodes.name)})", highlight=False)
 
 
 def check_json_target(json_path: Path | None, *inside_none_of: Path | None) -> None:
@@ -158,6 +162,7 @@ def score(
         "--require-sandbox", help=SANDBOX_HELP)] = False,
     jobs: Annotated[int, typer.Option(help="Detectors run at once (1 = honest timings).")] = 1,
     no_verify: Annotated[bool, typer.Option("--no-verify", help=VERIFY_HELP)] = False,
+    progress: Annotated[bool, typer.Option("--progress", help=PROGRESS_HELP)] = False,
     online: Annotated[bool, typer.Option("--online", help=ONLINE_HELP)] = False,
     regime: Annotated[str, typer.Option(help=REGIME_HELP)] = DEFAULT_REGIME,
     feedback_delay: Annotated[Optional[str], typer.Option(
@@ -177,14 +182,25 @@ def score(
                               feedback_delay_days=feedback_delay_days, seed=seed,
                               mem_limit_mb=mem_limit_mb, require_sandbox=require_sandbox,
                               verify=not no_verify, jobs=jobs)
-    else:
+        console.print(leaderboard_table(result))
+        console.print(kinds_table(result))
+        print_online(result)
+        _finish(result, json_path)
+        return
+    view = ProgressView.choose(progress)
+    with view.shown():
         result = score_dataset(dataset, detector or [], budget=budget, truth_dir=truth,
                                timeout=timeout, mem_limit_mb=mem_limit_mb,
-                               require_sandbox=require_sandbox, jobs=jobs, verify=not no_verify)
+                               require_sandbox=require_sandbox, jobs=jobs, verify=not no_verify,
+                               progress=view.detector if view.mode != "off" else None)
     console.print(leaderboard_table(result))
     console.print(kinds_table(result))
-    if online:
-        print_online(result)
+    from snoopbench.benchmarks.cli.compare import cr_table
+
+    console.print(cr_table(result))
+    from snoopbench.benchmarks.cli.episodes import print_episode_tables
+
+    print_episode_tables(result)
     _finish(result, json_path)
 
 
@@ -211,61 +227,76 @@ def score_alerts_command(
 
 @detectors_app.command("list")
 def detectors_list() -> None:
-    """Built-in and installed detectors, by id."""
-    from snoopbench.detectors.registry import available, import_target, source_of
+    """Built-in and installed detectors, by id, with their hyperparameters."""
+    from snoopbench.detectors import docs
+    from snoopbench.detectors.registry import SETS, available, import_target, source_of
 
     table = Table(title="detectors")
-    for col in ("id", "source", "class", "about"):
-        table.add_column(col)
+    for col in ("id", "source", "hyperparameters", "about"):
+        table.add_column(col, overflow="fold")
     for ident, target in sorted(available().items()):
         try:
-            doc = (import_target(target).__doc__ or "").strip().splitlines()
-            about = strip_rst(doc[0]) if doc else ""
+            cls = import_target(target)
+            params = ", ".join(_hyperparameters(cls))
+            about = escape(docs.summary(cls))
         except Exception as exc:  # noqa: BLE001 - a broken plug-in is listed, not fatal
-            about = f"[red]cannot import: {escape(f'{type(exc).__name__}: {exc}')}[/]"
-        else:
-            about = escape(about)
-        table.add_row(escape(ident), source_of(ident), escape(target), about)
+            params = "?"
+            about = f"[red]cannot import {escape(target)}: {escape(f'{type(exc).__name__}: {exc}')}[/]"
+        table.add_row(escape(ident), source_of(ident), escape(params), about)
     console.print(table)
-    console.print("[dim]also: exec:COMMAND runs an outside program ({events}, {context}, {out})[/]")
+    sets = "; ".join(f"{k}: {v}" for k, v in SETS.items())
+    console.print(f"[dim]sets for -d: {escape(sets)}. exec:COMMAND (or exec\\[name=NAME]:COMMAND) runs "
+                  "an outside program ({events}, {context}, {out}). "
+                  "More: snoopbench detectors show ID[/]")
 
 
-_RST_ROLE = re.compile(r":[a-z:]+:`(?:([^`<]*?)\s*<[^`>]*>|~?(?:[\w.]*\.)?([^`]*))`")
+def _hyperparameters(cls: type) -> dict:
+    from snoopbench.detectors.params import signature_params
+
+    hp = getattr(cls, "hyperparameters", None)
+    return hp() if callable(hp) else signature_params(cls)
 
 
 def strip_rst(text: str) -> str:
-    """Docstring text without its reStructuredText markup: ``code``, :role:`~a.b.Name`, *em*."""
-    text = _RST_ROLE.sub(lambda m: m.group(1) or m.group(2), text)
-    text = re.sub(r"``([^`]+)``", r"\1", text)
-    text = re.sub(r"(?<![\w`])`([^`]+)`(?!\w)", r"\1", text)
-    text = re.sub(r"\*\*([^*]+)\*\*", r"\1", text)
-    return re.sub(r"(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])", r"\1", text)
+    """Docstring text without its reStructuredText markup (see :mod:`detectors.docs`)."""
+    from snoopbench.detectors.docs import strip_rst as strip
+
+    return strip(text)
 
 
 @detectors_app.command("show")
 def detectors_show(
     ident: Annotated[str, typer.Argument(metavar="ID", help="A detector id (see: detectors list).")],
 ) -> None:
-    """A detector's hyperparameters (types, defaults) and its documentation."""
-    from snoopbench.detectors.registry import load, source_of, target_of
+    """A detector's hyperparameters (types, defaults, meaning) and its documentation."""
+    from snoopbench.detectors import docs
+    from snoopbench.detectors.registry import SpecError, import_target, source_of, target_of
 
-    cls = load(ident.strip())
-    console.print(f"[bold]{escape(ident)}[/] ({source_of(ident)}: {escape(target_of(ident))})",
+    ident = ident.strip()
+    target = target_of(ident)
+    try:
+        cls = import_target(target)
+    except Exception as exc:  # noqa: BLE001 - a broken plug-in is bad input, said in one line
+        raise SpecError(f"detector {ident!r} ({target}) cannot be imported: "
+                        f"{type(exc).__name__}: {exc}") from None
+    console.print(f"[bold]{escape(ident)}[/] ({source_of(ident)}: {escape(target)})",
                   highlight=False)
-    for paragraph in _paragraphs(strip_rst(inspect.cleandoc(cls.__doc__ or ""))):
+    for paragraph in docs.paragraphs(docs.text(cls)):
         console.print(paragraph, markup=False, highlight=False)
         console.print()
-    params = cls.hyperparameters() if hasattr(cls, "hyperparameters") else {}
+    params = _hyperparameters(cls)
     if not params:
         console.print("no hyperparameters")
     else:
+        meaning = docs.param_docs(cls, list(params))
         table = Table(title="hyperparameters", title_justify="left", **_COMPACT)
-        for col in ("name", "type", "default"):
-            table.add_column(col)
+        for col in ("name", "type", "default", "meaning"):
+            table.add_column(col, overflow="fold")
         for p in params.values():
             default = "(required)" if p.required else repr(p.default)
-            table.add_row(escape(p.name), escape(p.type_text()), escape(default))
-        table.columns[-1].overflow = "fold"
+            table.add_row(escape(p.name), escape(p.type_text()), escape(default),
+                          escape(meaning[p.name] or "–"))
+        table.columns[0].no_wrap = True
         console.print(table)
         example = ",".join(f"{p.name}={_spec_text(p.default)}" for p in params.values()
                            if not p.required)
@@ -276,19 +307,48 @@ def detectors_show(
     console.print(f"scoring: {mode}; batch-size invariant: {invariant}", highlight=False)
 
 
-def _paragraphs(doc: str) -> list[str]:
-    """A docstring's paragraphs, each on one line for the terminal to wrap; a line starting a
-    list item (``-``) or indented starts a new line."""
-    out = []
-    for block in re.split(r"\n\s*\n", doc.strip()):
-        lines: list[str] = []
-        for line in block.splitlines():
-            if lines and not re.match(r"\s|[-*] ", line):
-                lines[-1] += " " + line.strip()
-            else:
-                lines.append(line.rstrip())
-        out.append("\n".join(lines))
-    return [p for p in out if p]
+@detectors_app.command("check")
+def detectors_check(
+    spec: Annotated[str, typer.Argument(metavar="SPEC", help="A detector SPEC: id, id:key=value,..., "
+                                        "or exec:COMMAND.")],
+    dataset: Annotated[Optional[Path], typer.Option(
+        help="Check on this dataset (default: a small synthetic one, made and removed).")] = None,
+    truth: Annotated[Optional[Path], typer.Option(help=TRUTH_HELP)] = None,
+    events: Annotated[int, typer.Option(
+        "--events", help="At most this many scoring-period events for a Python detector's checks.")] = 20000,
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds for all the checks.")] = None,
+    mem_limit_mb: Annotated[Optional[int], typer.Option("--mem-limit-mb", help=MEM_HELP)] = None,
+    require_sandbox: Annotated[bool, typer.Option(
+        "--require-sandbox", help=SANDBOX_HELP)] = False,
+) -> None:
+    """Run the conformance checks on one detector, in its sandbox, and say which pass.
+
+    Exit 0 if all pass, 1 naming the checks that failed, 2 for a bad SPEC.
+    """
+    from snoopbench.benchmarks.cli import error
+    from snoopbench.benchmarks.conformance import check_spec
+
+    result = check_spec(spec, dataset, truth_dir=truth, timeout=timeout, mem_limit_mb=mem_limit_mb,
+                        require_sandbox=require_sandbox, max_events=events)
+    console.print(f"[bold]{escape(result.name)}[/] ({'outside program' if result.kind == 'exec' else 'Python detector'}) "
+                  f"on {escape(result.dataset)}", highlight=False)
+    for c in result.checks:
+        mark = {True: "[green]PASS[/]", False: "[red]FAIL[/]", None: "[dim]SKIP[/]"}[c.ok]
+        line = f"{mark} {escape(c.check)}"
+        if c.ok is not True and c.reason:
+            line += f": {escape(c.reason)}"
+        elif c.about:
+            line += f" [dim]({escape(c.about)})[/]"
+        console.print(line, highlight=False)
+    if result.error:
+        error(f"{result.name}: the checks did not finish ({result.error})")
+        if result.log:
+            console.print(f"[dim]{escape(result.log)}[/]", highlight=False)
+        raise typer.Exit(1)
+    if result.failed:
+        error(f"{result.name} failed {len(result.failed)} check(s): {', '.join(result.failed)}")
+        raise typer.Exit(1)
+    console.print(f"all {len(result.checks)} checks passed", highlight=False)
 
 
 def _spec_text(value: object) -> str:

@@ -43,6 +43,9 @@ from snoopbench.contract.schema import DATASET_FORMAT
 TRUTH_FORMAT = "snoopbench/truth/v1"
 MANIFEST = "manifest.json"
 TRUTH_MANIFEST = "truth.json"
+#: In the truth folder, outside the manifest and the fingerprint: the run's warnings about misuse
+#: it was asked for and did not make (``{"warnings": [...]}``), a note of the run, not data.
+MISUSE_NOTES = "misuse_notes.json"
 SEALED = "sealed"
 #: The libraries whose versions decide the bytes of a dataset, recorded in every manifest.
 VERSIONED = ("numpy", "pyarrow", "faker", "simpy", "snoopbench")
