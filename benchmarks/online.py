@@ -37,7 +37,8 @@ from snoopbench.benchmarks import regimes, sandbox
 from snoopbench.benchmarks.dataset import ScoringPeriod, iter_event_batches, open_dataset, \
     scoring_period, truth_dir_of
 from snoopbench.benchmarks.feedback import FEEDBACK, done_file, write_verdicts
-from snoopbench.benchmarks.harness import _collect, _launch, _log, check_isolation, resolve_specs
+from snoopbench.benchmarks.harness import (_collect, _launch, _log, _name_specs, check_isolation,
+                                           resolve_specs)
 from snoopbench.benchmarks.metrics import alerts_per_day, clean, evaluate_alerts, select_alerts
 from snoopbench.benchmarks.online_metrics import alerts_to_first_catch, fatigue, learning_curve
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult, build_result
@@ -132,7 +133,9 @@ def score_online(
         size = max(1, jobs) if jobs else len(parsed)
         runs = [run for g in range(0, len(parsed), size)
                 for run in _run_group(world, parsed[g:g + size])]
-    result = build_result(period, budget, per_day, [r.result for r in runs])
+    rows = [r.result for r in runs]
+    _name_specs(rows, parsed)
+    result = build_result(period, budget, per_day, rows)
     result.isolation = iso.level
     result.online = {"regime": reg.name, "reviewer": reviewer.to_json(),
                      "seconds": time.perf_counter() - t_start}
