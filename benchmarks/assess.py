@@ -43,6 +43,7 @@ from snoopbench.benchmarks.harness import detector_alerts
 from snoopbench.benchmarks.intervals import clipped_mean_interval, count_interval, poisson_bounds, share_interval
 from snoopbench.benchmarks.metrics import key_days, user_day_keys
 from snoopbench.benchmarks.regimes import OUTCOMES, PERIOD_DAYS, ROUTES, Regime
+from snoopbench.benchmarks.reviewer import delay_days
 from snoopbench.contract.info import local_days
 from snoopbench.detectors.registry import parse_spec
 
@@ -166,18 +167,6 @@ def _rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(name.encode())]))
 
 
-def _delays(route: dict[str, Any], u: np.ndarray) -> np.ndarray:
-    """Delays in whole days from uniforms in (0, 1) (inverse transform: common random numbers)."""
-    mean = route["delay_mean_days"]
-    if route["delay"] == "fixed":
-        d = np.full(len(u), mean)
-    elif route["delay"] == "uniform":
-        d = 2 * mean * u
-    else:
-        d = -mean * np.log1p(-u)
-    return np.ceil(d).astype(np.int64)
-
-
 def _review(regime: Regime, capacity: float, alerts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """The user-days a regime's reviewers look at: each day, alerts best first by rank across its
     detectors (then by detector order), a user-day once, up to ``capacity`` (a fractional capacity
@@ -230,7 +219,8 @@ def run_regime(regime: Regime, truth: _Truth, seed: int,
             m = t.kind == kind
             base = t.public_day[m] if route == "public" else t.end_day[m]
             fires = (u_fire[j, m] < spec["probability"]) & (base != _NEVER)
-            day = np.where(fires, base + _delays(spec, u_delay[j, m]), _NEVER)
+            delay = delay_days(spec["delay"], spec["delay_mean_days"], u_delay[j, m])
+            day = np.where(fires, base + delay, _NEVER)
             found_day[2 + j, m] = np.where(day <= t.last_day, day, _NEVER)
 
     # random audits of users, at the end of each period: each period's staff in a drawn order (the

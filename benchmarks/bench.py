@@ -234,6 +234,7 @@ def run_bench(
     sweep: Sequence[float] = SWEEP_BUDGETS,
     sealed: bool = False,
     detector_progress: DetectorProgress | None = None,
+    online: dict[str, Any] | None = None,
 ) -> BenchResult:
     """Benchmark ``specs`` (default: every built-in detector) on ``scenarios`` (default: the
     :data:`SUITE`) at ``seeds`` seeds each. Bad input raises :class:`InputError` before anything
@@ -246,6 +247,10 @@ def run_bench(
 
     ``progress`` is told of each run as it starts; ``detector_progress`` how each detector of
     the run is getting on, in events (see :data:`benchmarks.harness.DetectorProgress`).
+
+    ``online``: score each world with the online protocol (:func:`benchmarks.online.score_online`),
+    these being its reviewer options (``regime``, ``feedback_delay``, ``feedback_delay_days``,
+    ``seed``); no budget sweep, and no per-detector progress, then.
     """
     started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     t0 = time.perf_counter()
@@ -256,8 +261,14 @@ def run_bench(
     if workers < 1:
         raise InputError(f"expected at least 1 worker, got {workers}", key="--workers")
     check_isolation(mem_limit_mb, require_sandbox)
-    limits = dict(timeout=timeout, mem_limit_mb=mem_limit_mb, require_sandbox=require_sandbox,
-                  progress=detector_progress)
+    limits: dict[str, Any] = dict(timeout=timeout, mem_limit_mb=mem_limit_mb,
+                                  require_sandbox=require_sandbox, progress=detector_progress)
+    if online is not None:
+        from snoopbench.benchmarks.online import reviewer_of
+
+        reviewer_of(online.get("regime", "monitoring-team"), online.get("feedback_delay"),
+                    online.get("feedback_delay_days"), online.get("seed", 0))  # bad input: now
+        limits["online"] = online
     budgets = sorted({float(b) for b in (*sweep, budget)})
     total = sum(len(s.seeds) for s, _ in plan)
     runs: list[Run] = []
@@ -369,7 +380,15 @@ def _run_one(info: ScenarioRun, scn: scenario_mod.Scenario, seed: int, specs: li
         sim = simulate(scn, target, seed=seed, workers=workers, sealed=truth)
         t1 = time.perf_counter()
         say(f"scoring {len(specs)} detectors")
-        result = score_dataset(target, specs, budget=budget, budgets=budgets, truth_dir=truth, **limits)
+        online = limits.get("online")
+        if online is not None:
+            from snoopbench.benchmarks.online import score_online
+
+            rest = {k: v for k, v in limits.items() if k not in ("online", "progress")}
+            result = score_online(target, specs, budget=budget, truth_dir=truth, **rest, **online)
+        else:
+            result = score_dataset(target, specs, budget=budget, budgets=budgets, truth_dir=truth,
+                                   **limits)
         t2 = time.perf_counter()
     finally:
         if tmp is not None:

@@ -30,7 +30,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -252,7 +252,7 @@ _SNOOPBENCH_PARTS = ("snoopbench.contract", "snoopbench.detectors", "snoopbench.
 
 def _launch(spec: DetectorSpec, period: ScoringPeriod, scratch: sandbox.Scratch,
             iso: sandbox.Isolation, secret: list[Path], batch_size: int,
-            explain_per_day: int = 0) -> tuple[Job, sandbox.Launch]:
+            explain_per_day: int = 0, **online: Any) -> tuple[Job, sandbox.Launch]:
     """A detector's job file and sandbox. Paths the SPEC names (a program, a model file) are
     bound read-only, unless they would show the dataset or its truth."""
     job_dir = scratch.job_dir()
@@ -275,7 +275,7 @@ def _launch(spec: DetectorSpec, period: ScoringPeriod, scratch: sandbox.Scratch,
         context_dir=where["context"], info=where["info"], n_warmup=period.n_warmup,
         n_total=period.n_total, target=target, params=dict(spec.params), command=spec.command,
         batch_size=batch_size, sys_path=tuple(p for p in code if os.path.isdir(p)),
-        explain_per_day=explain_per_day,
+        explain_per_day=explain_per_day, **online,
     )
     job.write(job_dir / "output" / JOB_FILE)
     argv = [sys.executable, "-m", _WORKER, f"{where['out']}/{JOB_FILE}"]

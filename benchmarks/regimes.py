@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from snoopbench.benchmarks.reviewer import DELAYS
 from snoopbench.contract.errors import InputError, ScenarioError
 from snoopbench.contract.schema import SKILLS
 from snoopbench.simulator import misuse_kinds
@@ -32,7 +33,6 @@ ROUTES = ("complaint", "intelligence", "colleague", "public")
 OUTCOMES = ("no_action", "management_action", "written_warning", "dismissal_or_resignation",
             "conviction_or_caution")
 PERIOD_DAYS = {"month": 30, "quarter": 91}
-DELAYS = ("exponential", "fixed", "uniform")
 
 # Big Brother Watch (2016), outcome of 2,315 breaches (DOMAIN.md, "Published counts"): 55% no or
 # informal action, 13% resignation or dismissal, 11% written or verbal warning, 3% conviction or
@@ -94,6 +94,11 @@ REGIME = Section({
                                        min=0.0),
         "confirm": Section({s: _p(d, f"chance a reviewer confirms a {s} misuser's alert (estimate)")
                             for s, d in zip(SKILLS, (0.9, 0.6, 0.3))}),
+        # online protocol (score --online): when a reviewer's verdict reaches the detector
+        "verdict_delay": Field("str", "exponential", "delay distribution of a verdict, from the "
+                               "end of the alert's day", choices=DELAYS),
+        "verdict_delay_mean_days": Field("float", 7.0, "mean days until a verdict is back "
+                                         "(estimate: a weekly review meeting)", min=0.0),
     }),
     "audits": Section({
         "share": _p(0.0, "share of users audited each period"),

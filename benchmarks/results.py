@@ -51,6 +51,9 @@ class DetectorResult:
     episodes: list[EpisodeRow] = field(default_factory=list)
     #: Before and after each change of the dataset's timeline (benchmarks.robustness), as JSON.
     robustness: list[dict] = field(default_factory=list)
+    #: Online protocol only (:mod:`benchmarks.online`): learning curve by month, alerts until the
+    #: first catch, alert fatigue, verdicts.
+    online: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The row in results format ``snoopbench/results/v1`` (null for missing metrics)."""
@@ -77,6 +80,8 @@ class DetectorResult:
             row["cumulative_recall"] = self.ranks.to_json()
         row.update(summary_json(self.episodes))
         row["robustness"] = self.robustness
+        if self.online is not None:
+            row["online"] = self.online
         return row
 
 
@@ -102,10 +107,13 @@ class ScoreResult:
     #: How the detectors ran: "strong" (each in a bubblewrap sandbox) or "weak" (unsandboxed);
     #: None when no detector ran (an alerts file).
     isolation: str | None = None
+    #: Online protocol only: the regime, the reviewer and the run's wall-clock seconds.
+    online: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The whole result in results format ``snoopbench/results/v1``."""
-        head = {k: v for k, v in asdict(self).items() if k != "detectors"}
+        head = {k: v for k, v in asdict(self).items() if k != "detectors"
+                and not (k == "online" and v is None)}
         out = {"format": RESULTS_FORMAT, **head,
                "detectors": [d.to_json() for d in self.detectors]}
         paired = paired_json(self.detectors)

@@ -16,11 +16,12 @@ import json
 import os
 import resource
 import shlex
+import shutil
 import subprocess
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping
 
@@ -34,6 +35,7 @@ from snoopbench.detectors.base import call_fit, explains
 from snoopbench.benchmarks.dataset import EventLocator, iter_event_batches
 from snoopbench.benchmarks.explanations import (EXPLANATIONS_FILE, CandidateFilter,
                                                 ExplanationWriter, check_texts)
+from snoopbench.benchmarks.feedback import mark_done, wait_verdicts
 from snoopbench.detectors.registry import import_target
 
 _OOM_HINTS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "Out of memory")
@@ -73,6 +75,12 @@ class Job:
     check_events: int = 20000
     #: Ask for explanations of events that may be among this many alerts a day (0: none).
     explain_per_day: int = 0
+    #: Online protocol (:mod:`benchmarks.feedback`): score day by day, taking verdicts between days.
+    online: bool = False
+    #: Online: the position in the scoring period just after each local day's last event, and
+    #: each day's date (ISO).
+    day_stops: tuple[int, ...] = ()
+    day_dates: tuple[str, ...] = ()
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)))
@@ -81,7 +89,9 @@ class Job:
     def read(cls, path: str | Path) -> Job:
         data = json.loads(Path(path).read_text())
         return cls(**{**data, "parts": tuple(data["parts"]),
-                      "sys_path": tuple(data.get("sys_path", ()))})
+                      "sys_path": tuple(data.get("sys_path", ())),
+                      "day_stops": tuple(data.get("day_stops", ())),
+                      "day_dates": tuple(data.get("day_dates", ()))})
 
 
 class Progress:
@@ -130,9 +140,10 @@ def run_job(job: Job) -> None:
             from snoopbench.benchmarks.conformance import run_checks
 
             status.update(run_checks(job))
+        elif job.command is not None:
+            status.update(run_exec_online(job) if job.online else _run_exec(job, progress))
         else:
-            status.update(_run_exec(job, progress) if job.command is not None
-                          else _run_python(job, progress))
+            status.update(_run_python(job, progress))
     except MemoryError:
         status = {"status": "oom", "error": "MemoryError: the detector ran out of memory"}
     except OutOfMemory as exc:
@@ -268,6 +279,8 @@ def _run_python(job: Job, progress: Progress) -> dict[str, Any]:
     fit_s = time.perf_counter() - t0
     n_fit = history.num_rows
     del history
+    if job.online:
+        return {"fit_seconds": fit_s, "n_fit": n_fit, **score_online(job, detector, stream)}
 
     if getattr(detector, "retrospective", False):
         whole = pa.Table.from_batches(list(stream), schema=pq.read_schema(job.parts[0]))
@@ -327,6 +340,15 @@ def _run_exec(job: Job, progress: Progress) -> dict[str, Any]:
     t0 = time.perf_counter()
     proc = run_program(job, out, log)
     wall = time.perf_counter() - t0
+    _check_program(proc, out, log)
+    progress("read")
+    with open(Path(job.out_dir) / SCORES_FILE, "wb") as fh:
+        _write_exec_scores(out, job, fh)
+    return {"fit_seconds": None, "score_seconds": wall, "n_fit": 0}
+
+
+def _check_program(proc: subprocess.CompletedProcess, out: Path, log: Path) -> None:
+    """An outside program's exit judged: out of memory, failed, or no ``{out}`` written."""
     tail = log.read_text(errors="replace").strip().splitlines()[-3:]
     if proc.returncode != 0:
         why = f"exited with code {proc.returncode}" + (f": {' | '.join(tail)}" if tail else "")
@@ -335,20 +357,19 @@ def _run_exec(job: Job, progress: Progress) -> dict[str, Any]:
         raise DetectorFault(f"outside program {why}")
     if not out.is_file():
         raise DetectorFault("outside program exited 0 but did not write {out}")
-    progress("read")
-    with open(Path(job.out_dir) / SCORES_FILE, "wb") as fh:
-        _write_exec_scores(out, job, fh)
-    return {"fit_seconds": None, "score_seconds": wall, "n_fit": 0}
 
 
-def run_program(job: Job, out: Path, log: Path) -> subprocess.CompletedProcess:
+def run_program(job: Job, out: Path, log: Path,
+                extra: dict[str, Any] | None = None) -> subprocess.CompletedProcess:
     """Run the job's outside program with its placeholders filled (``{out}`` as ``out``), its
-    stderr to ``log``; its exit code is the caller's to judge."""
+    stderr to ``log``; its exit code is the caller's to judge. ``extra``: more placeholders
+    (the online protocol's), and ``log`` is then appended to, day after day."""
     command = job.command or ""
     for key, value in (("{events}", Path(job.parts[0]).parent if job.parts else ""),
-                       ("{context}", job.context_dir), ("{info}", job.info), ("{out}", out)):
+                       ("{context}", job.context_dir), ("{info}", job.info), ("{out}", out),
+                       *(extra or {}).items()):
         command = command.replace(key, shlex.quote(str(value)))
-    with open(log, "wb") as err:
+    with open(log, "ab" if extra else "wb") as err:
         return subprocess.run(command, shell=True, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=err)
 
@@ -436,6 +457,95 @@ class _Rechunk:
 
 def _write_scores(out: BinaryIO, scores: np.ndarray) -> None:
     scores.astype(SCORE_DTYPE, copy=False).tofile(out)
+
+
+# -- the online protocol (benchmarks.feedback): a day at a time, verdicts in between --------
+
+def _days(stream: Iterator[pa.RecordBatch], stops: tuple[int, ...]) -> Iterator[list[pa.RecordBatch]]:
+    """The scoring stream cut at the day stops: one list of batches per local day."""
+    held: pa.RecordBatch | None = None
+    done = 0
+    for stop in stops:
+        day: list[pa.RecordBatch] = []
+        while done < stop:
+            if held is None or not held.num_rows:
+                held = next(stream)
+            take = min(held.num_rows, stop - done)
+            day.append(held.slice(0, take))
+            held = held.slice(take)
+            done += take
+        yield day
+
+
+def score_online(job: Job, detector: Any, stream: Iterator[pa.RecordBatch]) -> dict[str, Any]:
+    """Score day by day; before each day, hand the verdicts that arrived to the detector's
+    optional ``feedback(verdicts)`` method (a table of :data:`benchmarks.feedback.FEEDBACK`)."""
+    if getattr(detector, "retrospective", False):
+        raise DetectorFault("a retrospective detector scores the whole period at once; it cannot "
+                            "run online (day by day)")
+    feedback = getattr(detector, "feedback", None)
+    score_s = learn_s = 0.0
+    n_verdicts = 0
+    with open(Path(job.out_dir) / SCORES_FILE, "wb") as out:
+        for i, day in enumerate(_days(stream, job.day_stops)):
+            verdicts = wait_verdicts(job.out_dir, i)
+            if verdicts.num_rows and callable(feedback):
+                n_verdicts += verdicts.num_rows
+                t0 = time.perf_counter()
+                try:
+                    feedback(verdicts)
+                except Exception as exc:  # noqa: BLE001 - the detector's row says why
+                    where = traceback.extract_tb(exc.__traceback__)[-1:]
+                    at = f" (at {where[0].filename}:{where[0].lineno})" if where else ""
+                    raise DetectorFault(f"feedback() raised {type(exc).__name__}: {exc}{at}") from exc
+                learn_s += time.perf_counter() - t0
+            for batch in day:
+                t0 = time.perf_counter()
+                scores = detector.score(batch)
+                score_s += time.perf_counter() - t0
+                _write_scores(out, check_scores(scores, batch))
+            out.flush()
+            mark_done(job.out_dir, i)
+    return {"score_seconds": score_s, "learn_seconds": learn_s, "n_learned": n_verdicts}
+
+
+def run_exec_online(job: Job) -> dict[str, Any]:
+    """An outside program run once a day, in the same sandbox. Its command's placeholders:
+    ``{events}`` (a folder holding that day's events), ``{history}`` (a folder holding the
+    warm-up's), ``{feedback}`` (the verdicts that arrived that morning, Parquet, often no rows),
+    ``{state}`` (a folder kept from day to day), ``{day}`` (the date), ``{context}``, ``{info}``
+    and ``{out}`` (that day's scores)."""
+    root = Path(job.out_dir) / "exec"
+    history, state = root / "history", root / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    warm, stream = split_stream(job.parts, job.batch_size, job.n_warmup)
+    history.mkdir(parents=True, exist_ok=True)
+    pq.write_table(warm, history / "part-00000.parquet")
+    del warm
+    schema = pq.read_schema(job.parts[0])
+    wall = 0.0
+    with open(Path(job.out_dir) / SCORES_FILE, "wb") as scores:
+        for i, day in enumerate(_days(stream, job.day_stops)):
+            verdicts = wait_verdicts(job.out_dir, i)
+            today = root / "day"
+            shutil.rmtree(today, ignore_errors=True)
+            (today / "events").mkdir(parents=True)
+            part = today / "events" / "part-00000.parquet"
+            pq.write_table(pa.Table.from_batches(day, schema=schema), part)
+            pq.write_table(verdicts, today / "feedback.parquet")
+            one = replace(job, parts=(str(part),), n_warmup=0,
+                          n_total=sum(b.num_rows for b in day))
+            out, log = today / "out.parquet", Path(job.out_dir) / EXEC_LOG
+            t0 = time.perf_counter()
+            proc = run_program(one, out, log, extra={
+                "{history}": history, "{feedback}": today / "feedback.parquet", "{state}": state,
+                "{day}": job.day_dates[i]})
+            wall += time.perf_counter() - t0
+            _check_program(proc, out, log)
+            _write_exec_scores(out, one, scores)
+            scores.flush()
+            mark_done(job.out_dir, i)
+    return {"fit_seconds": None, "score_seconds": wall, "n_fit": 0}
 
 
 if __name__ == "__main__":

@@ -161,7 +161,8 @@ class EnsembleDetector(RuleDetector):
                 s = scores[lo:hi]
                 self.pending_[k].update(groups, s)
                 surprise = np.rint(self.calibrations_[k](s, role[lo:hi]) * _SCALE)
-                carried = self.running_[k].update(groups, surprise) / _SCALE
+                carried = self._adjust(k, self.running_[k].update(groups, surprise) / _SCALE,
+                                       groups, user[lo:hi])
                 better = carried > top_value[lo:hi]
                 top[lo:hi][better] = k
                 top_value[lo:hi][better] = carried[better]
@@ -169,6 +170,10 @@ class EnsembleDetector(RuleDetector):
                     else np.maximum(out[lo:hi], carried)
                 self.running_[k].forget_below(self.day_ << 32)
         return out
+
+    def _adjust(self, k: int, carried: np.ndarray, groups: Groups, user: np.ndarray) -> np.ndarray:
+        """Rule ``k``'s carried surprise as the ensemble combines it: as is (``adaptive`` weighs it)."""
+        return carried
 
     def explain_frame(self, f: Frame, rows: np.ndarray) -> list[str | None]:
         """The explanation of the rule that carries most of the event's score."""

@@ -48,6 +48,7 @@ BUILTIN: dict[str, str] = {
     "media_export": "snoopbench.detectors.records:MediaExportDetector",
     "volume": "snoopbench.detectors.volume:VolumeDetector",
     "ensemble": "snoopbench.detectors.ensemble:EnsembleDetector",
+    "adaptive": "snoopbench.detectors.adaptive:AdaptiveEnsembleDetector",
     "isolation_forest": "snoopbench.detectors.forest:IsolationForestDetector",
 }
 #: Ids registered at run time (tests, notebooks); they win over plug-ins, not over built-ins.

@@ -150,11 +150,21 @@ class Results:
 
 
 def score(dataset: Dataset | str | Path, detectors: Sequence[str] | Iterable[str] = (), *, budget: float = 5.0,
-          truth: str | Path | None = None, timeout: float | None = None, verify: bool = True) -> Results:
+          truth: str | Path | None = None, timeout: float | None = None, verify: bool = True,
+          online: bool = False, regime: str | Path = "monitoring-team",
+          feedback_delay: str | None = None, feedback_delay_days: float | None = None) -> Results:
     """Score detectors (specs as on the command line: ``"volume:z=3.5"``, ``"exec:..."``) on a
-    dataset, each in its own sandboxed process, with the ``null`` and ``random`` baselines."""
+    dataset, each in its own sandboxed process, with the ``null`` and ``random`` baselines.
+    ``online``: day by day, with the ``regime``'s reviewer's verdicts fed back (``score --online``)."""
     from snoopbench.benchmarks.harness import score_dataset
 
     path = dataset.path if isinstance(dataset, Dataset) else Path(dataset)
+    if online:
+        from snoopbench.benchmarks.online import score_online
+
+        return Results(score_online(path, list(detectors), budget=budget, truth_dir=truth,
+                                    timeout=timeout, verify=verify, regime=regime,
+                                    feedback_delay=feedback_delay,
+                                    feedback_delay_days=feedback_delay_days))
     return Results(score_dataset(path, list(detectors), budget=budget, truth_dir=truth, timeout=timeout,
                                  verify=verify))

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from snoopbench.benchmarks.bench import SUITE, BenchResult, ScenarioRun, run_bench
 from snoopbench.benchmarks.cli import app, console
+from snoopbench.benchmarks.cli.online import ONLINE_HELP, REGIME_HELP
 from snoopbench.benchmarks.cli.progress import PROGRESS_HELP, ProgressView
 from snoopbench.benchmarks.cli.compare import COMPARE_CAPTION, cr_bench_table, mark
 from snoopbench.benchmarks.cli.scoring import (_COMPACT, JSON_HELP, MEM_HELP, SANDBOX_HELP,
@@ -122,6 +123,12 @@ def bench(
     require_sandbox: Annotated[bool, typer.Option(
         "--require-sandbox", help=SANDBOX_HELP)] = False,
     progress: Annotated[bool, typer.Option("--progress", help=PROGRESS_HELP)] = False,
+    online: Annotated[bool, typer.Option("--online", help=ONLINE_HELP)] = False,
+    regime: Annotated[str, typer.Option(help=REGIME_HELP)] = "monitoring-team",
+    feedback_delay: Annotated[Optional[str], typer.Option(
+        "--feedback-delay", help="Online: verdict delay distribution; default the regime's.")] = None,
+    feedback_delay_days: Annotated[Optional[float], typer.Option(
+        "--feedback-delay-days", help="Online: mean verdict delay, days (>= 0).")] = None,
 ) -> None:
     """Simulate each scenario at several seeds and score detectors on each: the leaderboard.
 
@@ -140,7 +147,9 @@ def bench(
                            mem_limit_mb=mem_limit_mb, require_sandbox=require_sandbox,
                            sealed=report is not None if sealed is None else sealed,
                            progress=view.run if on else None,
-                           detector_progress=view.detector if on else None)
+                           detector_progress=view.detector if on and not online else None,
+                           online=dict(regime=regime, feedback_delay=feedback_delay,
+                                       feedback_delay_days=feedback_delay_days) if online else None)
     for info in result.scenarios:
         console.print(bench_table(result, info))
         console.print(cr_bench_table(result.rows(info.name), info.name))

@@ -16,7 +16,9 @@ from rich.table import Table
 
 from snoopbench.benchmarks.cli import app, console, detectors_app
 from snoopbench.benchmarks.cli.progress import PROGRESS_HELP, ProgressView
+from snoopbench.benchmarks.cli.online import ONLINE_HELP, REGIME_HELP, print_online
 from snoopbench.benchmarks.harness import score_alerts, score_dataset
+from snoopbench.benchmarks.online import DEFAULT_REGIME, score_online
 from snoopbench.benchmarks.results import DetectorResult, ScoreResult
 from snoopbench.benchmarks.cli.robustness_view import flag_lines, robustness_table
 from snoopbench.contract.errors import InputError
@@ -162,10 +164,30 @@ def score(
     jobs: Annotated[int, typer.Option(help="Detectors run at once (1 = honest timings).")] = 1,
     no_verify: Annotated[bool, typer.Option("--no-verify", help=VERIFY_HELP)] = False,
     progress: Annotated[bool, typer.Option("--progress", help=PROGRESS_HELP)] = False,
+    online: Annotated[bool, typer.Option("--online", help=ONLINE_HELP)] = False,
+    regime: Annotated[str, typer.Option(help=REGIME_HELP)] = DEFAULT_REGIME,
+    feedback_delay: Annotated[Optional[str], typer.Option(
+        "--feedback-delay", help="Online: verdict delay distribution (exponential, fixed, "
+        "uniform); default the regime's.")] = None,
+    feedback_delay_days: Annotated[Optional[float], typer.Option(
+        "--feedback-delay-days", help="Online: mean verdict delay in days (>= 0); default the "
+        "regime's.")] = None,
+    seed: Annotated[int, typer.Option(help="Online: seed of the reviewer's draws.")] = 0,
 ) -> None:
     """Score detectors on a dataset, each in a sandbox. The null and random baselines are
-    always included."""
+    always included. With --online: day by day, with reviewers' verdicts fed back."""
     check_json_target(json_path, dataset, truth)
+    if online:
+        result = score_online(dataset, detector or [], budget=budget, truth_dir=truth,
+                              timeout=timeout, regime=regime, feedback_delay=feedback_delay,
+                              feedback_delay_days=feedback_delay_days, seed=seed,
+                              mem_limit_mb=mem_limit_mb, require_sandbox=require_sandbox,
+                              verify=not no_verify, jobs=jobs)
+        console.print(leaderboard_table(result))
+        console.print(kinds_table(result))
+        print_online(result)
+        _finish(result, json_path)
+        return
     view = ProgressView.choose(progress)
     with view.shown():
         result = score_dataset(dataset, detector or [], budget=budget, truth_dir=truth,
