@@ -61,11 +61,11 @@ def hand_over_caseloads(ctx: ShardContext, day: int) -> None:
     now = int(ctx.midnights[day])
     roll = ctx.on_roll(day)
     for post in ending.tolist():
-        live = np.flatnonzero((ctx.own.since[post] <= now) & (ctx.own.until[post] > now) & (ctx.own.ref[post] >= 0))
+        live = np.flatnonzero((ctx.own.since[post] <= now) & (ctx.own.until[post] > now) & (ctx.own.ref1[post] > 0))
         mates = roll[(f.team[roll] == f.team[post]) & (roll != post)]
         if not len(live) or not len(mates):
             continue
         # The longest-serving team-mate on the roll takes the cases (deterministic, no draw).
         mate = int(mates[np.argmin(f.joined_day[mates])])
         for slot in live.tolist():
-            ctx.assign(mate, int(ctx.own.ref[post, slot]), now, int(ctx.own.until[post, slot]), team=False)
+            ctx.assign(mate, int(ctx.own.ref1[post, slot]) - 1, now, int(ctx.own.until[post, slot]), team=False)

@@ -78,7 +78,8 @@ def test_failing_detectors_get_their_status_while_the_others_finish(synthetic_da
     specs = ["fake_raise", "fake_nan", "fake_short", "fake_sleep:seconds=60", "fake_oom",
              "exec:exit 3", f"exec:{PY} {shlex.quote(str(exec_scripts['unknown']))} {{out}}",
              "fake_volume"]
-    result = score_dataset(synthetic_dataset, specs, timeout=4, jobs=4)
+    # 15 s: long enough for every quick detector on a loaded machine, far short of the sleeper's 60
+    result = score_dataset(synthetic_dataset, specs, timeout=15, jobs=4)
     got = {d.name: (d.status, d.error) for d in result.detectors}
     got.update({s: got[parse_spec(s).name] for s in specs})  # by SPEC, as given
     assert got["fake_raise"][0] == "error" and "boom in score" in got["fake_raise"][1]

@@ -22,6 +22,7 @@ from snoopbench.simulator.run import simulate
 
 #: The tiny scenario as shipped (14 days, 3 of warm-up).
 TINY = {
+    "adaptive": "2ecac4eb7b80436b",  # without verdicts (offline) it scores exactly as its twin
     "canary": "03c52349db13bd8c",
     "ensemble": "2ecac4eb7b80436b",
     "explanation": "48998f60fcf5e26a",
@@ -38,6 +39,7 @@ TINY = {
 }
 #: misuse-zoo, 10 days: every kind of misuse, canaries and watchlists hit (the long run).
 ZOO = {
+    "adaptive": "ed84cd5545d09475",  # without verdicts it scores exactly as its twin
     "canary": "c6f5c795cd1dde8e",
     "ensemble": "ed84cd5545d09475",
     "explanation": "dc1de1fba47b18e1",

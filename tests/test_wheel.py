@@ -25,7 +25,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ("base", "england-wales", "large-force", "met-year", "misuse-zoo", "small-force", "surrey-year", "tiny")
+SHIPPED = ("base", "england-wales", "large-force", "met-year", "misuse-zoo", "small-force", "small-force-changes", "surrey-year", "tiny")
 REPO_FOLDERS = ("simulator", "detectors", "benchmarks", "scenarios", "regimes")
 LICENCE_WARNING = re.compile(r"(?i)(warn|deprecat)[^\n]*licen[cs]e|licen[cs]e[^\n]*(warn|deprecat)")
 
