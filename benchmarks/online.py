@@ -47,7 +47,7 @@ from snoopbench.benchmarks.worker import SCORE_DTYPE, SCORES_FILE, STATUS_FILE, 
 from snoopbench.contract.errors import InputError
 from snoopbench.contract.info import user_day_keys
 
-_EPOCH = dt.date(1970, 1, 1)
+from snoopbench.contract.info import EPOCH as _EPOCH  # noqa: E402  (the contract's day 0)
 DEFAULT_REGIME = "monitoring-team"
 
 

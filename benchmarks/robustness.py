@@ -31,7 +31,7 @@ from snoopbench.benchmarks.metrics import Period, key_days
 WINDOW_DAYS = 28
 #: Kinds of change with a moment before and after (turnover is continuous: it has none).
 DATED_KINDS = ("seasons", "reorganisation", "surge", "policy")
-EPOCH = dt.date(1970, 1, 1)
+from snoopbench.contract.info import EPOCH  # noqa: E402  (the contract's day 0)
 
 
 @dataclass(frozen=True)
