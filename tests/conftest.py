@@ -29,3 +29,14 @@ def sealed_dataset(synthetic_dataset: Path, tmp_path_factory: pytest.TempPathFac
     data, truth = base / "dataset", base / "kept-truth"
     build_synthetic_dataset(data, sealed=truth)
     return data, truth
+
+
+@pytest.fixture(scope="session")
+def tiny_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One simulated day of the tiny scenario (~17,000 events, some with a reference): export and
+    replay read it, never write into it."""
+    from snoopbench.simulator.run import simulate
+
+    out = tmp_path_factory.mktemp("tiny-day") / "tiny"
+    simulate("tiny", out, days=1)
+    return out

@@ -22,14 +22,9 @@ from snoopbench.benchmarks.export import FORMATS, export_dataset
 CLI = [sys.executable, "-m", "snoopbench"]
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One simulated day of the tiny scenario (~17,000 events, some with a reference)."""
-    from snoopbench.simulator.run import simulate
-
-    out = tmp_path_factory.mktemp("export") / "tiny"
-    simulate("tiny", out, days=1)
-    return out
+@pytest.fixture
+def tiny(tiny_day: Path) -> Path:
+    return tiny_day
 
 
 def dataset_rows(dataset: Path) -> list[dict]:

@@ -25,13 +25,9 @@ RSYSLOGD = shutil.which("rsyslogd") or (
     "/usr/sbin/rsyslogd" if Path("/usr/sbin/rsyslogd").exists() else None)
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from snoopbench.simulator.run import simulate
-
-    out = tmp_path_factory.mktemp("replay") / "tiny"
-    simulate("tiny", out, days=1)
-    return out
+@pytest.fixture
+def tiny(tiny_day: Path) -> Path:
+    return tiny_day
 
 
 def event_ids(dataset: Path) -> list[int]:

@@ -29,16 +29,22 @@ def _counts(rows: Sequence[DetectorResult], *keys: str) -> dict[str, int]:
     return counts
 
 
-def skills_table(result: ScoreResult) -> Table:
-    """Recall per skill, and how caught episodes were explained, one column per detector."""
+def _by_detector(result: ScoreResult, title: str, *keys: str
+                 ) -> tuple[Table, dict[str, int], list[dict], list[DetectorResult]]:
+    """A table of episode groups (by ``keys``) with a column per working detector: the table, the
+    episodes per group, and each detector's recall per group."""
     rows = _working(result)
-    table = Table(title="recall by skill; explanations", **_COMPACT)
-    table.add_column("skill", no_wrap=True)
+    table = Table(title=title, **_COMPACT)
+    table.add_column(" / ".join(keys), no_wrap=True)
     table.add_column("n", justify="right", no_wrap=True)
     for d in rows:
         table.add_column(escape(d.name), justify="right", overflow="fold", min_width=4)
-    counts = _counts(rows, "skill")
-    by = [recall_by(d.episodes, "skill") for d in rows]
+    return table, _counts(rows, *keys), [recall_by(d.episodes, *keys) for d in rows], rows
+
+
+def skills_table(result: ScoreResult) -> Table:
+    """Recall per skill, and how caught episodes were explained, one column per detector."""
+    table, counts, by, rows = _by_detector(result, "recall by skill; explanations", "skill")
     for skill in sorted(counts, key=lambda s: SKILLS.index(s) if s in SKILLS else len(SKILLS)):
         table.add_row(skill, str(counts[skill]), *[_num(b.get(skill)) for b in by])
     scores = [ExplanationScore.of(d.episodes) for d in rows]
@@ -50,14 +56,7 @@ def skills_table(result: ScoreResult) -> Table:
 
 def kind_skill_table(result: ScoreResult) -> Table:
     """Recall per misuse kind and skill, one column per detector."""
-    rows = _working(result)
-    table = Table(title="recall (%) by misuse kind x skill", **_COMPACT)
-    table.add_column("kind / skill", no_wrap=True)
-    table.add_column("n", justify="right", no_wrap=True)
-    for d in rows:
-        table.add_column(escape(d.name), justify="right", overflow="fold", min_width=4)
-    counts = _counts(rows, "kind", "skill")
-    by = [recall_by(d.episodes, "kind", "skill") for d in rows]
+    table, counts, by, _ = _by_detector(result, "recall (%) by misuse kind x skill", "kind", "skill")
     for group in sorted(counts):
         table.add_row(escape(group), str(counts[group]),
                       *["–" if b.get(group) is None else f"{100 * b[group]:.0f}" for b in by])
