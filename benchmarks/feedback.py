@@ -3,12 +3,16 @@
 In online mode (``snoopbench score --online``) the harness and a detector's sandboxed process take
 turns, one local day at a time, through files in the process's output folder:
 
-- before day ``i`` is scored the harness writes ``inbox/day-NNNNN.parquet`` (``NNNNN`` = ``i``, from
-  0 at the first day after warm-up): the verdicts that reach the detector that morning, zero rows
-  on most days. It is renamed into place whole, so the process never reads half a file;
-- the process reads it, hands the rows to the detector (its ``feedback`` method, or an ``exec:`` program's
-  ``{feedback}`` file), scores day ``i``'s events, appends the scores to ``scores.f64`` and
-  creates ``done/NNNNN``.
+- the sandbox's ``/input/events`` holds the warm-up only: the scoring period's events are not in
+  the sandbox until their day comes, so a detector cannot read ahead;
+- before day ``i`` is scored the harness writes that day's events, ``inbox/events-NNNNN.parquet``
+  (``NNNNN`` = ``i``, from 0 at the first day after warm-up), then ``inbox/day-NNNNN.parquet``:
+  the verdicts that reach the detector that morning, zero rows on most days. Each is renamed into
+  place whole, so the process never reads half a file; the verdicts file comes last, so when it
+  exists the day's events do too;
+- the process reads them, hands the verdicts to the detector (its ``feedback`` method, or an
+  ``exec:`` program's ``{feedback}`` file), scores day ``i``'s events, appends the scores to
+  ``scores.f64`` and creates ``done/NNNNN``; the harness then deletes the day's events file.
 
 Nothing else crosses: a verdict names an alert the detector raised itself (its user, its day and the
 event that scored highest), never an episode, a kind or a skill, and it exists only once its delay
@@ -42,6 +46,20 @@ TURN_POLL_S = 0.002
 
 def inbox_file(out_dir: str | Path, day: int) -> Path:
     return Path(out_dir) / INBOX / f"day-{day:05d}.parquet"
+
+
+def events_file(out_dir: str | Path, day: int) -> Path:
+    """Day ``day``'s events, as the harness hands them in (all the contract's columns)."""
+    return Path(out_dir) / INBOX / f"events-{day:05d}.parquet"
+
+
+def write_events(out_dir: str | Path, day: int, table: pa.Table) -> None:
+    """Put day ``day``'s events in the inbox, whole (written aside, then renamed)."""
+    path = events_file(out_dir, day)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
 
 
 def done_file(out_dir: str | Path, day: int) -> Path:

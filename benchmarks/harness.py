@@ -252,9 +252,12 @@ _SNOOPBENCH_PARTS = ("snoopbench.contract", "snoopbench.detectors", "snoopbench.
 
 def _launch(spec: DetectorSpec, period: ScoringPeriod, scratch: sandbox.Scratch,
             iso: sandbox.Isolation, secret: list[Path], batch_size: int,
-            explain_per_day: int = 0, **online: Any) -> tuple[Job, sandbox.Launch]:
+            explain_per_day: int = 0, parts: Sequence[Path] = (),
+            **online: Any) -> tuple[Job, sandbox.Launch]:
     """A detector's job file and sandbox. Paths the SPEC names (a program, a model file) are
-    bound read-only, unless they would show the dataset or its truth."""
+    bound read-only, unless they would show the dataset or its truth. The job reads the events
+    parts in the scratch's events folder: the dataset's, or those named by ``parts`` (online: the
+    warm-up's only)."""
     job_dir = scratch.job_dir()
     strong = iso.level == "strong"
     where = {"out": f"{sandbox.OUTPUT}", "events": f"{sandbox.INPUT}/events",
@@ -271,7 +274,7 @@ def _launch(spec: DetectorSpec, period: ScoringPeriod, scratch: sandbox.Scratch,
     code = [p for p in sandbox.code_paths(modules) if not sandbox.refuse(Path(p), secret)]
     job = Job(
         name=spec.name, out_dir=where["out"],
-        parts=tuple(f"{where['events']}/{p.name}" for p in period.dataset.parts),
+        parts=tuple(f"{where['events']}/{p.name}" for p in parts or period.dataset.parts),
         context_dir=where["context"], info=where["info"], n_warmup=period.n_warmup,
         n_total=period.n_total, target=target, params=dict(spec.params), command=spec.command,
         batch_size=batch_size, sys_path=tuple(p for p in code if os.path.isdir(p)),

@@ -36,7 +36,8 @@ import pyarrow.parquet as pq
 from snoopbench.benchmarks import regimes, sandbox
 from snoopbench.benchmarks.dataset import ScoringPeriod, iter_event_batches, open_dataset, \
     scoring_period, truth_dir_of
-from snoopbench.benchmarks.feedback import FEEDBACK, done_file, write_verdicts
+from snoopbench.benchmarks.feedback import (FEEDBACK, done_file, events_file, write_events,
+                                            write_verdicts)
 from snoopbench.benchmarks.harness import (_collect, _launch, _log, _name_specs, check_isolation,
                                            resolve_specs)
 from snoopbench.benchmarks.metrics import alerts_per_day, clean, evaluate_alerts, select_alerts
@@ -126,8 +127,10 @@ def score_online(
     job_fields = {"online": True, "day_stops": tuple(int(s) for s in stops),
                   "day_dates": tuple((_EPOCH + dt.timedelta(days=int(d))).isoformat() for d in days)}
     t_start = time.perf_counter()
-    with sandbox.exits_on_signals(), sandbox.Scratch(dataset.parts, dataset.context_dir,
+    # the sandbox holds the warm-up's events only; each day's are handed in on its morning
+    with sandbox.exits_on_signals(), sandbox.Scratch([], dataset.context_dir,
                                                      dataset.info.to_dict()) as scratch:
+        _write_warmup(period, scratch.events / "part-00000.parquet", batch_size)
         world = _World(period, days, stops, per_day, reviewer, lab_keys, lab_chance, tasking,
                        scratch, iso, secret, batch_size, timeout, mem_limit_mb, job_fields)
         size = max(1, jobs) if jobs else len(parsed)
@@ -171,18 +174,21 @@ def _run_group(w: _World, specs: Sequence[Any]) -> list[_Run]:
     try:
         for spec in specs:
             job, launch = _launch(spec, w.period, w.scratch, w.iso, w.secret, w.batch_size,
-                                  **w.job_fields)
+                                  parts=sorted(w.scratch.events.iterdir()), **w.job_fields)
             runs.append(_Run(job, launch, sandbox.Sandbox(launch, w.scratch, w.iso, w.mem_limit_mb)))
         start = 0
-        for i, (day, (users, eids, refs)) in enumerate(
-                zip(w.days, _days(w.period, w.stops, w.batch_size))):
+        for i, (day, events) in enumerate(zip(w.days, _days(w.period, w.stops, w.batch_size))):
             live = [r for r in runs if r.result is None]
             if not live:
                 break
-            for run in live:
+            users = events["user_id"].to_numpy().astype(np.int32)
+            eids, refs = events["event_id"].to_numpy(), events["reference"].combine_chunks()
+            for run in live:  # the day's events, then its verdicts: the turn's signal
+                write_events(run.out, i, events)
                 write_verdicts(run.out, i, _arriving(run, i, int(day)))
             _wait(live, i, w.timeout, w.mem_limit_mb, w.iso)
             for run in live:
+                events_file(run.out, i).unlink(missing_ok=True)
                 if run.result is None:
                     _alert(run, start, int(day), users, eids, refs, w.per_day, w.reviewer,
                            w.lab_keys, w.lab_chance, w.tasking, i, len(w.days))
@@ -231,13 +237,28 @@ class _Tasking:
         return reference in self.refs.slice(lo, hi - lo).to_pylist()
 
 
-def _days(period: ScoringPeriod, stops: np.ndarray, batch_size: int
-          ) -> Iterator[tuple[np.ndarray, np.ndarray, pa.Array]]:
-    """Each day's events: users, event ids and references, in order."""
+def _write_warmup(period: ScoringPeriod, path: Path, batch_size: int) -> None:
+    """The warm-up's events, all columns, as one part (read only in the sandbox)."""
+    parts = period.dataset.parts
+    names = pq.read_schema(parts[0]).names
+    with pq.ParquetWriter(path, pq.read_schema(parts[0])) as out:
+        done = 0
+        for _, b in iter_event_batches(parts, names, batch_size):
+            if done >= period.n_warmup:
+                break
+            b = b.slice(0, period.n_warmup - done)
+            out.write_batch(b)
+            done += b.num_rows
+    path.chmod(0o444)
+
+
+def _days(period: ScoringPeriod, stops: np.ndarray, batch_size: int) -> Iterator[pa.Table]:
+    """Each day's events, every column, in order."""
     held: list[pa.RecordBatch] = []
     n_held = 0
-    batches = iter_event_batches(period.dataset.parts, ["user_id", "event_id", "reference"],
-                                 batch_size, start=period.n_warmup)
+    parts = period.dataset.parts
+    batches = iter_event_batches(parts, pq.read_schema(parts[0]).names, batch_size,
+                                 start=period.n_warmup)
     start = 0
     for stop in stops:
         while n_held < stop - start:
@@ -248,8 +269,7 @@ def _days(period: ScoringPeriod, stops: np.ndarray, batch_size: int
         n = int(stop - start)
         day, rest = t.slice(0, n), t.slice(n)
         held, n_held, start = rest.to_batches(), rest.num_rows, int(stop)
-        yield (day["user_id"].to_numpy().astype(np.int32), day["event_id"].to_numpy(),
-               day["reference"].combine_chunks())
+        yield day
 
 
 def _arriving(run: _Run, i: int, day: int) -> pa.Table:

@@ -35,7 +35,7 @@ from snoopbench.detectors.base import call_fit, explains
 from snoopbench.benchmarks.dataset import EventLocator, iter_event_batches
 from snoopbench.benchmarks.explanations import (EXPLANATIONS_FILE, CandidateFilter,
                                                 ExplanationWriter, check_texts)
-from snoopbench.benchmarks.feedback import mark_done, wait_verdicts
+from snoopbench.benchmarks.feedback import events_file, mark_done, wait_verdicts
 from snoopbench.detectors.registry import import_target
 
 _OOM_HINTS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "Out of memory")
@@ -268,11 +268,11 @@ def _run_python(job: Job, progress: Progress) -> dict[str, Any]:
     cls = import_target(job.target)
     detector = cls(**job.params)
     context = load_context(job.context_dir) if getattr(cls, "uses_context", True) else {}
+    # an explaining detector describes events by every column: it reads them all
+    reads = None if explains(cls) and job.explain_per_day > 0 else getattr(cls, "reads", None)
     if getattr(cls, "uses_warmup", True) or getattr(cls, "retrospective", False):
         history, stream = split_stream(job.parts, job.batch_size, job.n_warmup)
     else:
-        # an explaining detector describes events by every column: it reads them all
-        reads = None if explains(cls) and job.explain_per_day > 0 else getattr(cls, "reads", None)
         history, stream = scoring_stream(job.parts, job.batch_size, job.n_warmup, reads)
     t0 = time.perf_counter()
     call_fit(detector, context, history, DatasetInfo.from_dict(json.loads(Path(job.info).read_text())))
@@ -280,7 +280,8 @@ def _run_python(job: Job, progress: Progress) -> dict[str, Any]:
     n_fit = history.num_rows
     del history
     if job.online:
-        return {"fit_seconds": fit_s, "n_fit": n_fit, **score_online(job, detector, stream)}
+        # online, the events in the sandbox end with the warm-up: each day's come in its turn
+        return {"fit_seconds": fit_s, "n_fit": n_fit, **score_online(job, detector, reads)}
 
     if getattr(detector, "retrospective", False):
         whole = pa.Table.from_batches(list(stream), schema=pq.read_schema(job.parts[0]))
@@ -461,23 +462,17 @@ def _write_scores(out: BinaryIO, scores: np.ndarray) -> None:
 
 # -- the online protocol (benchmarks.feedback): a day at a time, verdicts in between --------
 
-def _days(stream: Iterator[pa.RecordBatch], stops: tuple[int, ...]) -> Iterator[list[pa.RecordBatch]]:
-    """The scoring stream cut at the day stops: one list of batches per local day."""
-    held: pa.RecordBatch | None = None
-    done = 0
-    for stop in stops:
-        day: list[pa.RecordBatch] = []
-        while done < stop:
-            if held is None or not held.num_rows:
-                held = next(stream)
-            take = min(held.num_rows, stop - done)
-            day.append(held.slice(0, take))
-            held = held.slice(take)
-            done += take
-        yield day
+def _day_batches(job: Job, day: int, columns: Any = None) -> Iterator[pa.RecordBatch]:
+    """Day ``day``'s events, as the harness handed them in, batch by batch (``columns``: None
+    for all)."""
+    path = events_file(job.out_dir, day)
+    names = pq.read_schema(path).names
+    cols = None if columns is None else [n for n in names if n in columns]
+    with pq.ParquetFile(path) as pf:
+        yield from pf.iter_batches(batch_size=job.batch_size, columns=cols)
 
 
-def score_online(job: Job, detector: Any, stream: Iterator[pa.RecordBatch]) -> dict[str, Any]:
+def score_online(job: Job, detector: Any, reads: Any = None) -> dict[str, Any]:
     """Score day by day; before each day, hand the verdicts that arrived to the detector's
     optional ``feedback(verdicts)`` method (a table of :data:`benchmarks.feedback.FEEDBACK`)."""
     if getattr(detector, "retrospective", False):
@@ -487,7 +482,7 @@ def score_online(job: Job, detector: Any, stream: Iterator[pa.RecordBatch]) -> d
     score_s = learn_s = 0.0
     n_verdicts = 0
     with open(Path(job.out_dir) / SCORES_FILE, "wb") as out:
-        for i, day in enumerate(_days(stream, job.day_stops)):
+        for i in range(len(job.day_stops)):
             verdicts = wait_verdicts(job.out_dir, i)
             if verdicts.num_rows and callable(feedback):
                 n_verdicts += verdicts.num_rows
@@ -499,7 +494,7 @@ def score_online(job: Job, detector: Any, stream: Iterator[pa.RecordBatch]) -> d
                     at = f" (at {where[0].filename}:{where[0].lineno})" if where else ""
                     raise DetectorFault(f"feedback() raised {type(exc).__name__}: {exc}{at}") from exc
                 learn_s += time.perf_counter() - t0
-            for batch in day:
+            for batch in _day_batches(job, i, reads):
                 t0 = time.perf_counter()
                 scores = detector.score(batch)
                 score_s += time.perf_counter() - t0
@@ -518,23 +513,21 @@ def run_exec_online(job: Job) -> dict[str, Any]:
     root = Path(job.out_dir) / "exec"
     history, state = root / "history", root / "state"
     state.mkdir(parents=True, exist_ok=True)
-    warm, stream = split_stream(job.parts, job.batch_size, job.n_warmup)
     history.mkdir(parents=True, exist_ok=True)
-    pq.write_table(warm, history / "part-00000.parquet")
-    del warm
-    schema = pq.read_schema(job.parts[0])
+    for part in job.parts:  # online, the sandbox's events are the warm-up's and no more
+        shutil.copyfile(part, history / Path(part).name)
     wall = 0.0
     with open(Path(job.out_dir) / SCORES_FILE, "wb") as scores:
-        for i, day in enumerate(_days(stream, job.day_stops)):
+        for i in range(len(job.day_stops)):
             verdicts = wait_verdicts(job.out_dir, i)
             today = root / "day"
             shutil.rmtree(today, ignore_errors=True)
             (today / "events").mkdir(parents=True)
             part = today / "events" / "part-00000.parquet"
-            pq.write_table(pa.Table.from_batches(day, schema=schema), part)
+            shutil.copyfile(events_file(job.out_dir, i), part)
             pq.write_table(verdicts, today / "feedback.parquet")
             one = replace(job, parts=(str(part),), n_warmup=0,
-                          n_total=sum(b.num_rows for b in day))
+                          n_total=pq.read_metadata(part).num_rows)
             out, log = today / "out.parquet", Path(job.out_dir) / EXEC_LOG
             t0 = time.perf_counter()
             proc = run_program(one, out, log, extra={

@@ -81,6 +81,36 @@ class FeedbackRaises(Detector):
         raise RuntimeError("boom in feedback")
 
 
+class LookAhead(Detector):
+    """A hostile detector that tries to read ahead: each batch, it opens every Parquet file it can
+    find under the sandbox's folders and raises (its row then says error) if any holds an event of
+    a local day after the one it is scoring. Offline the whole period is its input by design, so
+    there it must raise; online it must not."""
+
+    name = "fake_look_ahead"
+    ROOTS = ("/input", "/output", "/work", "/tmp")
+
+    def fit(self, context: Mapping[str, pa.Table], history: pa.Table,
+            info: DatasetInfo | None = None) -> None:
+        self.tz_ = info.timezone
+        self.files_ = 0
+
+    def score(self, batch: pa.RecordBatch) -> np.ndarray:
+        import pyarrow.parquet as pq
+        today = int(local_days(batch.column("ts").cast(pa.int64()).to_numpy(), self.tz_).max())
+        for root in self.ROOTS:
+            for path in Path(root).rglob("*.parquet") if Path(root).is_dir() else ():
+                try:
+                    ts = pq.read_table(path, columns=["ts"])["ts"]
+                except Exception:  # noqa: BLE001 - not an events file, or half-written
+                    continue
+                self.files_ += 1
+                if ts.null_count < len(ts) and int(local_days(
+                        ts.cast(pa.int64()).to_numpy(), self.tz_).max()) > today:
+                    raise AssertionError(f"read ahead: {path} holds events after day {today}")
+        return np.zeros(batch.num_rows)
+
+
 def register_online_fakes() -> None:
-    for cls in (Suspicious, FeedbackRaises):
+    for cls in (Suspicious, FeedbackRaises, LookAhead):
         register(cls.name, cls)

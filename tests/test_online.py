@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,17 @@ def test_a_detector_without_feedback_alerts_online_as_it_does_offline(synthetic_
         assert (a.recall, a.precision, a.n_alerts, a.ttd_days) == \
             (b.recall, b.precision, b.n_alerts, b.ttd_days), name
         assert sum(m["alerts"] for m in _row(online, name).online["by_month"]) == b.n_alerts
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs the bubblewrap sandbox")
+def test_online_a_detector_cannot_read_a_day_before_it_comes(synthetic_dataset):
+    # offline the period is the input, and the hostile detector sees its last day: the test bites
+    offline = _row(score_dataset(synthetic_dataset, ["fake_look_ahead"], budget=5.0,
+                                 require_sandbox=True), "fake_look_ahead")
+    assert offline.status == "error" and "read ahead" in offline.error
+    online = _row(score_online(synthetic_dataset, ["fake_look_ahead"], budget=5.0,
+                               require_sandbox=True), "fake_look_ahead")
+    assert online.status == "ok", (online.error, online.log)
 
 
 def test_an_exec_program_gets_each_days_verdicts_as_a_file(synthetic_dataset, sure_regime, tmp_path):
