@@ -53,13 +53,17 @@ def events_file(out_dir: str | Path, day: int) -> Path:
     return Path(out_dir) / INBOX / f"events-{day:05d}.parquet"
 
 
-def write_events(out_dir: str | Path, day: int, table: pa.Table) -> None:
-    """Put day ``day``'s events in the inbox, whole (written aside, then renamed)."""
-    path = events_file(out_dir, day)
+def _put(path: Path, table: pa.Table) -> None:
+    """Write ``table`` to ``path`` whole: aside, then renamed, so the other side never reads half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, path)
+
+
+def write_events(out_dir: str | Path, day: int, table: pa.Table) -> None:
+    """Put day ``day``'s events in the inbox, whole (written aside, then renamed)."""
+    _put(events_file(out_dir, day), table)
 
 
 def done_file(out_dir: str | Path, day: int) -> Path:
@@ -68,11 +72,7 @@ def done_file(out_dir: str | Path, day: int) -> Path:
 
 def write_verdicts(out_dir: str | Path, day: int, table: pa.Table) -> None:
     """Put day ``day``'s verdicts in the inbox, whole (written aside, then renamed)."""
-    path = inbox_file(out_dir, day)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    pq.write_table(table.cast(FEEDBACK), tmp)
-    os.replace(tmp, path)
+    _put(inbox_file(out_dir, day), table.cast(FEEDBACK))
 
 
 def wait_verdicts(out_dir: str | Path, day: int) -> pa.Table:

@@ -88,6 +88,8 @@ def test_online_a_detector_cannot_read_a_day_before_it_comes(synthetic_dataset):
     online = _row(score_online(synthetic_dataset, ["fake_look_ahead"], budget=5.0,
                                require_sandbox=True), "fake_look_ahead")
     assert online.status == "ok", (online.error, online.log)
+    # it did look: the warm-up's part and each day's events, as they came
+    assert int(online.log.strip().splitlines()[-1].split()[-1]) >= 2
 
 
 def test_an_exec_program_gets_each_days_verdicts_as_a_file(synthetic_dataset, sure_regime, tmp_path):
